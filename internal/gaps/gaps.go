@@ -1,0 +1,282 @@
+// Package gaps plans the missing (source_url, cert_index) ranges of a
+// certstream lake: the holes a live ingester left, capped at each log's
+// ceiling. The semantics are the staging backfill's (AC1.3, AC2.1-AC2.4 of
+// spec/seed-staging-backfill-test-requirements.md and section 8 of
+// spec/record-format.md), with quirk Q5 fixed and quirk Q6 (the frontier)
+// available as an opt-in; see "Gap semantics" in DESIGN.md.
+//
+// Detect never sorts the keys: DuckDB folds them into one 64-bit presence
+// bitmap per 64 indices (a hash aggregate), and only the words that are not
+// full, or that start or end a run of words, come back to Go, which walks them
+// in order. DetectReference is the original's MIN/MAX/COUNT plus LEAD query,
+// kept to compare results and speed.
+package gaps
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"strings"
+)
+
+// LogCeiling names a log and its ceiling. The ceiling is exclusive: nothing at
+// or above it is planned, and keys at or above it are ignored. It is the live
+// ingester's current_index (spec/record-format.md section 7) or the log's tree
+// size.
+type LogCeiling struct {
+	URL     string // the log's normalized URL, compared exactly with source_url
+	Ceiling uint64 // exclusive upper bound
+}
+
+// Range is a run of missing entries of one log, [Start, End] inclusive.
+type Range struct {
+	SourceURL string `json:"source_url"`
+	Start     uint64 `json:"start"` // first missing index (inclusive)
+	End       uint64 `json:"end"`   // last missing index (inclusive)
+}
+
+// Len returns the number of entries in r.
+func (r Range) Len() uint64 { return r.End - r.Start + 1 }
+
+// Options selects the planning mode. The zero value is catch-up mode.
+type Options struct {
+	// From selects historical mode: plan every missing index from *From up to
+	// the log's highest present index, and the whole [*From, ceiling-1] of a
+	// log with no keys. Nil means catch-up mode: only holes strictly between a
+	// log's lowest and highest present index; logs with no keys are skipped.
+	From *uint64
+	// IncludeFrontier also plans [max+1, ceiling-1] for each log with keys
+	// (quirk Q6). Off by default: while a live ingester runs, those entries
+	// may still sit in its unflushed buffer (DESIGN.md, "Gap semantics").
+	IncludeFrontier bool
+}
+
+// ErrFromAtCeiling reports a historical start at or above a log's ceiling,
+// where nothing can be planned. Callers treat it as bad input.
+var ErrFromAtCeiling = errors.New("from is at or above the log's ceiling")
+
+// CheckFrom reports, wrapping ErrFromAtCeiling, every log whose ceiling is at
+// or below from: Detect plans nothing for such a log in historical mode.
+func CheckFrom(from uint64, logs []LogCeiling) error {
+	var bad []string
+	for _, l := range logs {
+		if from >= l.Ceiling {
+			bad = append(bad, fmt.Sprintf("%s (ceiling %d)", l.URL, l.Ceiling))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("from %d: %w: %s; choose a smaller from or drop these logs",
+		from, ErrFromAtCeiling, strings.Join(bad, ", "))
+}
+
+// fullWord is a bitmap word with all 64 indices present.
+const fullWord = math.MaxUint64
+
+// Detect plans the missing ranges of logs, sorted by (SourceURL, Start) and
+// maximal (no two ranges of a log touch).
+//
+// keys is a table expression usable after FROM: a table or view name, a table
+// function such as read_parquet([...]), or a parenthesized subquery. It has the
+// columns source_url VARCHAR and cert_index BIGINT, typically main UNION ALL
+// staging; duplicated keys are fine. File pruning is up to the caller.
+//
+// For each log, with K its keys below the ceiling (and at or above From in
+// historical mode):
+//   - catch-up: the holes strictly between min(K) and max(K); nothing if K is
+//     empty;
+//   - historical from N: the holes in [N, max(K)], including one starting at N
+//     (the original missed it, quirk Q5); [N, ceiling-1] if the log has no
+//     key below its ceiling at all, nothing if its keys all lie below N;
+//   - IncludeFrontier adds [max(N, max+1), ceiling-1] for each log with a
+//     key below its ceiling (max being its highest such key).
+//
+// Keys of logs not listed are ignored. DuckDB holds one 8-byte word per 64
+// indices present; Go receives only the words that are not full or that
+// bound a run, and holds only the planned ranges.
+func Detect(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opts Options) ([]Range, error) {
+	if err := checkLogs(logs); err != nil {
+		return nil, err
+	}
+	var lo uint64
+	if opts.From != nil {
+		lo = *opts.From
+	}
+	values, args := ceilingValues(logs, lo)
+	if len(args) == 0 {
+		return finish(logs, nil, opts), nil
+	}
+	// c holds the logs still worth reading (ceiling above lo). The bitmap
+	// aggregate is the only pass over the keys; the window functions then run
+	// over one row per 64 indices. A row comes back when its word is not
+	// full, or it is the first or last word of its log, or words are missing
+	// just before it: every other word is full and follows a full word, so
+	// Go can infer it.
+	q := `WITH c(url, ceil) AS (VALUES ` + values + `),
+words AS (
+	SELECT u, i // 64 AS w, bit_or(1::UBIGINT << (i % 64)::INTEGER) AS m
+	FROM (
+		SELECT k.source_url AS u, greatest(k.cert_index, ?) AS i
+		FROM ` + keys + ` AS k JOIN c ON k.source_url = c.url
+		WHERE k.cert_index >= 0 AND k.cert_index < c.ceil
+	)
+	GROUP BY ALL
+),
+marked AS (
+	SELECT u, w, m,
+		lag(w) OVER (PARTITION BY u ORDER BY w) AS pw,
+		lead(w) OVER (PARTITION BY u ORDER BY w) AS nw
+	FROM words
+)
+SELECT u, w, m, pw FROM marked
+WHERE m <> 18446744073709551615::UBIGINT OR pw IS NULL OR nw IS NULL OR pw <> w - 1
+ORDER BY u, w`
+	// In historical mode every key below From counts as From-1: it marks the
+	// log as present (a log with keys only below From plans its frontier at
+	// most, like any log whose keys all lie below the window) without making
+	// DuckDB keep its words.
+	floor := int64(0)
+	if lo > 0 {
+		floor = int64(min(lo, math.MaxInt64)) - 1
+	}
+	args = append(args, floor)
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("detect gaps over %s: %w", keys, err)
+	}
+	defer rows.Close()
+
+	found := make(map[string]*walker)
+	var (
+		cur   *walker
+		lastW uint64
+	)
+	for rows.Next() {
+		var (
+			u  string
+			w  int64
+			m  uint64
+			pw sql.NullInt64
+		)
+		if err := rows.Scan(&u, &w, &m, &pw); err != nil {
+			return nil, fmt.Errorf("detect gaps over %s: scan: %w", keys, err)
+		}
+		if cur == nil || u != cur.url {
+			cur = newWalker(u, opts.From)
+			found[u] = cur
+		} else if uint64(pw.Int64) > lastW {
+			// Words lastW+1..pw were left out: all full and contiguous.
+			cur.present((lastW+1)*64, uint64(pw.Int64)*64+63)
+		}
+		cur.word(uint64(w), m)
+		lastW = uint64(w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("detect gaps over %s: %w", keys, err)
+	}
+	return finish(logs, found, opts), nil
+}
+
+// checkLogs rejects a log list Detect cannot plan unambiguously.
+func checkLogs(logs []LogCeiling) error {
+	seen := make(map[string]bool, len(logs))
+	for _, l := range logs {
+		if l.URL == "" {
+			return errors.New("detect gaps: a log has an empty URL")
+		}
+		if seen[l.URL] {
+			return fmt.Errorf("detect gaps: log %s listed twice", l.URL)
+		}
+		seen[l.URL] = true
+	}
+	return nil
+}
+
+// ceilingValues renders the VALUES rows and their arguments for the logs
+// whose ceiling is above lo; the others cannot contribute anything. Ceilings
+// are clamped to the BIGINT range of cert_index.
+func ceilingValues(logs []LogCeiling, lo uint64) (string, []any) {
+	var (
+		b    strings.Builder
+		args []any
+	)
+	for _, l := range logs {
+		if l.Ceiling <= lo {
+			continue
+		}
+		if len(args) > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?::VARCHAR, ?::BIGINT)")
+		args = append(args, l.URL, int64(min(l.Ceiling, math.MaxInt64)))
+	}
+	return b.String(), args
+}
+
+// finish turns the walked logs into the sorted plan: frontiers when asked,
+// and in historical mode the whole [from, ceiling-1] of logs with no keys.
+func finish(logs []LogCeiling, found map[string]*walker, opts Options) []Range {
+	sorted := slices.Clone(logs)
+	slices.SortFunc(sorted, func(a, b LogCeiling) int { return strings.Compare(a.URL, b.URL) })
+	var out []Range
+	for _, l := range sorted {
+		w := found[l.URL]
+		switch {
+		case w != nil:
+			out = append(out, w.holes...)
+			if opts.IncludeFrontier && w.next < l.Ceiling {
+				out = append(out, Range{l.URL, w.next, l.Ceiling - 1})
+			}
+		case opts.From != nil && *opts.From < l.Ceiling:
+			out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
+		}
+	}
+	return out
+}
+
+// walker turns one log's present runs, fed in ascending order, into holes.
+// Every index below next is either present or already in holes.
+type walker struct {
+	url     string
+	started bool   // next is meaningful: a run was seen, or From was given
+	next    uint64 // first index not yet classified
+	holes   []Range
+}
+
+func newWalker(url string, from *uint64) *walker {
+	w := &walker{url: url}
+	if from != nil {
+		w.started, w.next = true, *from
+	}
+	return w
+}
+
+// present records that [a, b] are all present. Runs come in ascending order;
+// the first may start below From (see the clamp in Detect).
+func (w *walker) present(a, b uint64) {
+	if w.started && a > w.next {
+		w.holes = append(w.holes, Range{w.url, w.next, a - 1})
+	}
+	if !w.started || b >= w.next {
+		w.started, w.next = true, b+1
+	}
+}
+
+// word records the runs of set bits of bitmap word n: bit i is index n*64+i.
+func (w *walker) word(n, m uint64) {
+	base := n * 64
+	for m != 0 {
+		start := uint64(bits.TrailingZeros64(m))
+		ones := uint64(bits.TrailingZeros64(^(m >> start)))
+		w.present(base+start, base+start+ones-1)
+		if start+ones == 64 {
+			return
+		}
+		m &^= (uint64(1)<<ones - 1) << start
+	}
+}

@@ -1,0 +1,173 @@
+package gaps
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// ReferenceOptions selects DetectReference's behaviour.
+type ReferenceOptions struct {
+	Options
+	// Original reproduces the original's planner exactly (spec/record-format.md
+	// section 8 at 648d679): MIN and MAX over every key, the internal search
+	// capped at min(MAX, ceiling) inclusive, in historical mode from
+	// max(from, MIN) so a hole starting at from is missed (quirk Q5), and no
+	// frontier. False gives Detect's semantics, for comparing the two.
+	Original bool
+}
+
+// DetectReference plans the same ranges as Detect with the original's
+// algorithm: per log MIN, MAX and COUNT(DISTINCT cert_index), then for each
+// log with fewer keys than MAX-MIN+1 a LEAD window over its keys sorted by
+// cert_index. It sorts every key of every incomplete log; it exists to check
+// Detect and to measure it against.
+func DetectReference(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opts ReferenceOptions) ([]Range, error) {
+	if err := checkLogs(logs); err != nil {
+		return nil, err
+	}
+	if opts.Original {
+		opts.IncludeFrontier = false
+	}
+	var lo uint64
+	if opts.From != nil && !opts.Original {
+		lo = *opts.From
+	}
+	type stats struct {
+		min, max, count uint64
+		inWindow        bool // keys at or above from exist
+	}
+	found := make(map[string]stats)
+	values, args := ceilingValues(logs, lo)
+	if len(args) > 0 {
+		// Keys below from only mark the log as present (see Detect).
+		q := `WITH c(url, ceil) AS (VALUES ` + values + `)
+SELECT k.source_url,
+	min(k.cert_index) FILTER (WHERE k.cert_index >= ?),
+	max(k.cert_index) FILTER (WHERE k.cert_index >= ?),
+	count(DISTINCT k.cert_index) FILTER (WHERE k.cert_index >= ?)
+FROM ` + keys + ` AS k JOIN c ON k.source_url = c.url
+WHERE k.cert_index >= 0 AND k.cert_index < c.ceil
+GROUP BY k.source_url`
+		if opts.Original {
+			// The original aggregates every key of the log, whatever its ceiling.
+			q = `SELECT source_url, min(cert_index), max(cert_index), count(DISTINCT cert_index)
+FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
+			args = nil
+		} else {
+			l := int64(min(lo, math.MaxInt64))
+			args = append(args, l, l, l)
+		}
+		rows, err := db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("reference log stats over %s: %w", keys, err)
+		}
+		for rows.Next() {
+			var (
+				u      string
+				mn, mx sql.NullInt64
+				count  int64
+			)
+			if err := rows.Scan(&u, &mn, &mx, &count); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("reference log stats over %s: scan: %w", keys, err)
+			}
+			found[u] = stats{uint64(mn.Int64), uint64(mx.Int64), uint64(count), mn.Valid}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("reference log stats over %s: %w", keys, err)
+		}
+	}
+
+	var out []Range
+	for _, l := range logs {
+		s, ok := found[l.URL]
+		if !ok || (!opts.Original && l.Ceiling <= lo) {
+			if opts.From != nil && *opts.From < l.Ceiling {
+				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
+			}
+			continue
+		}
+		if !s.inWindow {
+			// Every key of the log lies below from: only the frontier.
+			if opts.IncludeFrontier {
+				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
+			}
+			continue
+		}
+		lower, upper := s.min, s.max // the fixed form already filtered by ceiling and from
+		if opts.Original {
+			upper = min(s.max, l.Ceiling)
+			if opts.From != nil {
+				lower = max(*opts.From, s.min)
+			}
+		}
+		if opts.From != nil && *opts.From < s.min {
+			out = append(out, Range{l.URL, *opts.From, s.min - 1})
+		}
+		if s.count < s.max-s.min+1 {
+			holes, err := leadHoles(ctx, db, keys, l.URL, lower, upper)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, holes...)
+		}
+		if opts.IncludeFrontier && s.max+1 < l.Ceiling {
+			out = append(out, Range{l.URL, s.max + 1, l.Ceiling - 1})
+		}
+	}
+	slices.SortFunc(out, func(a, b Range) int {
+		if c := strings.Compare(a.SourceURL, b.SourceURL); c != 0 {
+			return c
+		}
+		return compareUint(a.Start, b.Start)
+	})
+	return out, nil
+}
+
+// leadHoles is the original's internal-gap query for one log over
+// [lower, upper] inclusive.
+func leadHoles(ctx context.Context, db *sql.DB, keys, url string, lower, upper uint64) ([]Range, error) {
+	if lower > upper {
+		return nil, nil
+	}
+	q := `SELECT cert_index + 1 AS gap_start, next_index - 1 AS gap_end
+FROM (
+	SELECT cert_index, lead(cert_index) OVER (ORDER BY cert_index) AS next_index
+	FROM ` + keys + ` AS k
+	WHERE source_url = ? AND cert_index >= ? AND cert_index <= ?
+)
+WHERE next_index - cert_index > 1
+ORDER BY gap_start`
+	rows, err := db.QueryContext(ctx, q, url, int64(min(lower, math.MaxInt64)), int64(min(upper, math.MaxInt64)))
+	if err != nil {
+		return nil, fmt.Errorf("reference holes of %s over %s: %w", url, keys, err)
+	}
+	defer rows.Close()
+	var out []Range
+	for rows.Next() {
+		var start, end int64
+		if err := rows.Scan(&start, &end); err != nil {
+			return nil, fmt.Errorf("reference holes of %s: scan: %w", url, err)
+		}
+		out = append(out, Range{url, uint64(start), uint64(end)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reference holes of %s over %s: %w", url, keys, err)
+	}
+	return out, nil
+}
+
+func compareUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
