@@ -1,0 +1,490 @@
+package merge
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/lake"
+)
+
+// txnVersion is the txn version a batch commits. A batch is written once;
+// its appId names the staging table, snapshot and batch, so the version
+// never needs to grow.
+const txnVersion = 1
+
+// DefaultMaxAttempts bounds how often MergeBatch redoes a batch whose new
+// keys a concurrent writer committed first.
+const DefaultMaxAttempts = 5
+
+// TxnAppID is the Delta txn appId of batch id of a plan. It is
+// "certlake-merge-<staging table id>-v<staging version>-b<batch id>": a
+// staging table recreated at the same path has a new table id, so its
+// batches are never mistaken for an earlier merge's.
+func TxnAppID(ref PlanRef, batchID int) string {
+	return fmt.Sprintf("certlake-merge-%s-v%d-b%d", ref.StagingTableID, ref.StagingVersion, batchID)
+}
+
+// BatchOptions tune MergeBatch.
+type BatchOptions struct {
+	// DB bounds the DuckDB instance of the batch (memory limit, threads,
+	// spill directory).
+	DB DBOptions
+	// Writer tunes the Parquet files written to main.
+	Writer lake.WriterOptions
+	// MaxAttempts bounds redoes after a concurrent writer committed some
+	// of the batch's new keys; 0 means DefaultMaxAttempts.
+	MaxAttempts int
+	// Progress, when set, is called at each phase and every ProgressRows
+	// rows written (an activity heartbeats from it). It runs on the
+	// merging goroutine: keep it short.
+	Progress func(Progress)
+	// ProgressRows is the row interval of Progress calls; 0 means 65536.
+	ProgressRows int64
+	// Logger receives debug and info logs; nil discards.
+	Logger *slog.Logger
+}
+
+// Progress reports where a batch is.
+type Progress struct {
+	Batch       int    // Batch.ID
+	Attempt     int    // 1-based
+	Phase       string // "dedupe", "anti-join", "write", "commit"
+	RowsWritten int64  // new rows written to main so far in this attempt
+	RowsToWrite int64  // new rows this attempt writes (known from "write" on)
+}
+
+// BatchResult counts what a batch did. Inserted + Skipped == StagingRows;
+// Skipped counts both the duplicates inside staging and the keys main
+// already held.
+type BatchResult struct {
+	BatchID             int   `json:"batch_id"`
+	StagingRows         int64 `json:"staging_rows"`
+	Inserted            int64 `json:"inserted"`
+	Skipped             int64 `json:"skipped"`
+	DuplicatesInStaging int64 `json:"duplicates_in_staging"` // part of Skipped; 0 when AlreadyCommitted
+	MainVersion         int64 `json:"main_version"`          // the version holding the batch's commit
+	AlreadyCommitted    bool  `json:"already_committed"`     // an earlier attempt's commit had landed
+	Attempts            int   `json:"attempts"`              // reads of main (1 unless redone)
+	MainFilesRead       int   `json:"main_files_read"`       // main files the last anti-join read
+	MainFiles           int   `json:"main_files"`            // live main files at the last read
+}
+
+// ErrDuplicateRisk: a concurrent commit that landed between the batch's
+// last check and its own commit holds some of the batch's keys, so main
+// now holds those keys twice. See commitBatch.
+var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch keys")
+
+// MergeBatch merges one batch of a plan into main:
+//
+//  1. If main already holds the batch's txn, it returns the counts of that
+//     commit (AlreadyCommitted) without reading staging: a retried activity
+//     is a no-op.
+//  2. DuckDB reads the batch's staging files (of snapshot
+//     ref.StagingVersion) and keeps one row per (source_url, cert_index):
+//     the earliest seen, ties broken by file path, then row position.
+//  3. It anti-joins those keys against the main files whose stats can hold
+//     the batch's keys (files without stats are always read).
+//  4. The new rows stream from DuckDB into a lake writer (files per
+//     seen_date) and are committed with the batch's txn (TxnAppID, version
+//     1). If a concurrent writer committed a file holding any of the new
+//     keys after step 3, the commit is abandoned and steps 3-4 are redone
+//     on a fresh snapshot, at most MaxAttempts times.
+//
+// Memory is bounded by DBOptions.MemoryLimit plus the writer's buffers, not
+// by the batch size. Errors name the batch.
+func MergeBatch(ctx context.Context, main, staging *lake.Table, ref PlanRef, b Batch, opts BatchOptions) (BatchResult, error) {
+	appID := TxnAppID(ref, b.ID)
+	m := &batchRun{
+		main: main, staging: staging, ref: ref, b: b, opts: opts, appID: appID,
+		keys: newKeySet(b.Keys), log: opts.Logger,
+		res: BatchResult{BatchID: b.ID},
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m.log = m.log.With("batch", b.ID, "txn", appID)
+	if m.opts.MaxAttempts <= 0 {
+		m.opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if m.opts.ProgressRows <= 0 {
+		m.opts.ProgressRows = 1 << 16
+	}
+	res, err := m.run(ctx)
+	if err != nil {
+		return res, fmt.Errorf("merge batch %d (%s): %w", b.ID, appID, err)
+	}
+	return res, nil
+}
+
+// batchRun is the state of one MergeBatch call.
+type batchRun struct {
+	main, staging *lake.Table
+	ref           PlanRef
+	b             Batch
+	opts          BatchOptions
+	appID         string
+	keys          keySet
+	log           *slog.Logger
+	db            *sql.DB
+	res           BatchResult
+	attempt       int
+}
+
+func (m *batchRun) progress(phase string, written, total int64) {
+	if m.opts.Progress != nil {
+		m.opts.Progress(Progress{Batch: m.b.ID, Attempt: m.attempt, Phase: phase, RowsWritten: written, RowsToWrite: total})
+	}
+}
+
+func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
+	snap, err := m.main.Snapshot(ctx)
+	if err != nil {
+		return m.res, err
+	}
+	if snap.Txns[m.appID] >= txnVersion {
+		return m.recovered(snap.Version)
+	}
+	stSnap, err := m.staging.SnapshotAt(ctx, m.ref.StagingVersion)
+	if err != nil {
+		return m.res, fmt.Errorf("read staging: %w", err)
+	}
+	if stSnap.Metadata.ID != m.ref.StagingTableID {
+		return m.res, fmt.Errorf("%w: staging table id is %s, the plan's is %s (the table was recreated)", ErrNotStaging, stSnap.Metadata.ID, m.ref.StagingTableID)
+	}
+	live := make(map[string]delta.Add, len(stSnap.Files))
+	for _, a := range stSnap.Files {
+		live[a.Path] = a
+	}
+	stagingPaths := make([]string, 0, len(m.b.Files))
+	for _, p := range m.b.Files {
+		a, ok := live[p]
+		if !ok {
+			return m.res, fmt.Errorf("staging file %s is not in staging version %d", p, m.ref.StagingVersion)
+		}
+		stagingPaths = append(stagingPaths, stSnap.LocalPath(a))
+	}
+
+	m.db, err = openDB(ctx, m.opts.DB)
+	if err != nil {
+		return m.res, err
+	}
+	defer m.db.Close()
+	m.attempt = 1
+	m.progress("dedupe", 0, 0)
+	if err := m.dedupe(ctx, stagingPaths); err != nil {
+		return m.res, err
+	}
+	for ; ; m.attempt++ {
+		m.res.Attempts = m.attempt
+		if m.attempt > 1 {
+			if snap, err = m.main.Snapshot(ctx); err != nil {
+				return m.res, err
+			}
+			if snap.Txns[m.appID] >= txnVersion {
+				return m.recovered(snap.Version)
+			}
+		}
+		err := m.attempt1(ctx, snap)
+		if err == nil {
+			return m.res, nil
+		}
+		if errors.Is(err, errAlreadyCommitted) {
+			latest, serr := m.main.Snapshot(ctx)
+			if serr != nil {
+				return m.res, serr
+			}
+			return m.recovered(latest.Version)
+		}
+		if !errors.Is(err, errKeysTaken) || m.attempt >= m.opts.MaxAttempts {
+			return m.res, fmt.Errorf("attempt %d: %w", m.attempt, err)
+		}
+		m.log.InfoContext(ctx, "redoing merge batch: a concurrent commit took some of its keys", "attempt", m.attempt, "err", err)
+	}
+}
+
+var (
+	// errKeysTaken: a concurrent commit holds some of the new keys.
+	errKeysTaken = fmt.Errorf("%w: a concurrent commit added keys of this batch", delta.ErrConflict)
+	// errAlreadyCommitted: the writer found the batch's txn committed.
+	errAlreadyCommitted = errors.New("batch already committed")
+)
+
+// recovered builds the result of a batch whose commit had already landed,
+// counting what that commit added.
+func (m *batchRun) recovered(latest int64) (BatchResult, error) {
+	res := BatchResult{BatchID: m.b.ID, StagingRows: m.b.Rows, AlreadyCommitted: true, MainVersion: latest, Attempts: m.res.Attempts}
+	c, found, err := findTxnCommit(m.main.Path(), m.appID, latest)
+	if err != nil {
+		return res, err
+	}
+	if found && c.exact {
+		res.MainVersion = c.version
+		res.Inserted = min(c.rows, res.StagingRows)
+	} else {
+		m.log.Warn("commit of an already merged batch not found in the log; counting its rows as skipped", "found", found)
+	}
+	res.Skipped = res.StagingRows - res.Inserted
+	return res, nil
+}
+
+// dedupe reads the batch's staging keys and keeps the row to insert for
+// each: table chosen(source_url, cert_index, fi, r), fi indexing sfiles.
+func (m *batchRun) dedupe(ctx context.Context, paths []string) error {
+	stmts := []string{
+		"CREATE TEMP TABLE sfiles (fi INTEGER, path VARCHAR)",
+		"INSERT INTO sfiles SELECT i::INTEGER - 1, p FROM unnest(" + sqlList(paths) + ") WITH ORDINALITY AS t(p, i)",
+		// The earliest seen wins; file order and row position make ties
+		// deterministic. Only keys, positions and seen are aggregated, so
+		// the wide columns are read once, when the winners are streamed.
+		`CREATE TEMP TABLE chosen AS
+		SELECT s.source_url, s.cert_index,
+		       min(struct_pack(s := s.seen, fi := f.fi, r := s.file_row_number)) AS pick,
+		       count(*) AS n
+		FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
+		JOIN sfiles f ON s.filename = f.path
+		GROUP BY s.source_url, s.cert_index`,
+	}
+	for _, s := range stmts {
+		if _, err := m.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("dedupe staging rows: %w", err)
+		}
+	}
+	var total, unique sql.NullInt64
+	if err := m.db.QueryRowContext(ctx, "SELECT sum(n), count(*) FROM chosen").Scan(&total, &unique); err != nil {
+		return fmt.Errorf("count staging rows: %w", err)
+	}
+	m.res.StagingRows = total.Int64
+	m.res.DuplicatesInStaging = total.Int64 - unique.Int64
+	return nil
+}
+
+// attempt1 is one read-write-commit of the batch against main snapshot
+// snap.
+func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
+	m.progress("anti-join", 0, 0)
+	var mainPaths []string
+	for _, a := range snap.Files {
+		b := statsBox(a)
+		if b.Rows != 0 && b.mayHold(m.keys) {
+			mainPaths = append(mainPaths, snap.LocalPath(a))
+		}
+	}
+	m.res.MainFiles = len(snap.Files)
+	m.res.MainFilesRead = len(mainPaths)
+	newKeys := `CREATE OR REPLACE TEMP TABLE newkeys AS
+		SELECT c.source_url, c.cert_index, c.pick.fi AS fi, c.pick.r AS r FROM chosen c`
+	if len(mainPaths) > 0 {
+		lo, hi := m.keys.indexHull()
+		// An inner join lets DuckDB build its hash table on the smaller
+		// side (the batch) and probe main, pushing the batch's key bounds
+		// into the main scan; main keys are unique, so it finds each
+		// present key once.
+		newKeys = `CREATE OR REPLACE TEMP TABLE newkeys AS
+		WITH present AS (
+			SELECT c.source_url, c.cert_index
+			FROM read_parquet(` + sqlList(mainPaths) + `, union_by_name = true, hive_partitioning = false) mk
+			JOIN chosen c ON mk.source_url = c.source_url AND mk.cert_index = c.cert_index
+			WHERE mk.cert_index BETWEEN ` + fmt.Sprint(lo) + ` AND ` + fmt.Sprint(hi) + `
+		)
+		SELECT c.source_url, c.cert_index, c.pick.fi AS fi, c.pick.r AS r
+		FROM chosen c ANTI JOIN present p ON c.source_url = p.source_url AND c.cert_index = p.cert_index`
+	}
+	if _, err := m.db.ExecContext(ctx, newKeys); err != nil {
+		return fmt.Errorf("anti-join against %d main files: %w", len(mainPaths), err)
+	}
+	var toWrite int64
+	if err := m.db.QueryRowContext(ctx, "SELECT count(*) FROM newkeys").Scan(&toWrite); err != nil {
+		return fmt.Errorf("count new rows: %w", err)
+	}
+
+	w := m.main.NewWriter(m.opts.Writer)
+	written, err := m.write(ctx, w, toWrite)
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	m.progress("commit", written, toWrite)
+	res, err := m.commit(ctx, w, snap.Version)
+	if err != nil {
+		return err
+	}
+	if res.Skipped {
+		return errAlreadyCommitted
+	}
+	m.res.Inserted = written
+	m.res.Skipped = m.res.StagingRows - written
+	m.res.MainVersion = res.Version
+	m.log.DebugContext(ctx, "merged batch", "version", res.Version, "inserted", written, "skipped", m.res.Skipped, "attempt", m.attempt)
+	return nil
+}
+
+// write streams the chosen new rows from staging into w, in key order so
+// main's new files have tight key stats for later pruning.
+func (m *batchRun) write(ctx context.Context, w *lake.Writer, toWrite int64) (int64, error) {
+	m.progress("write", 0, toWrite)
+	if toWrite == 0 {
+		return 0, nil
+	}
+	var paths []string
+	if err := m.db.QueryRowContext(ctx, "SELECT list(path ORDER BY fi) FROM sfiles").Scan(&anyStrings{&paths}); err != nil {
+		return 0, fmt.Errorf("list staging files: %w", err)
+	}
+	q := `SELECT ` + rowColumns("s", m.staging.AsDERBinary()) + `
+		FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
+		JOIN sfiles f ON s.filename = f.path
+		JOIN newkeys n ON n.fi = f.fi AND n.r = s.file_row_number
+		ORDER BY s.source_url, s.cert_index`
+	rows, err := m.db.QueryContext(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("read new rows: %w", err)
+	}
+	defer rows.Close()
+	sc := newRowScanner()
+	var n int64
+	for rows.Next() {
+		r, err := sc.scan(rows)
+		if err != nil {
+			return n, fmt.Errorf("read new row %d: %w", n, err)
+		}
+		if err := w.Write(r); err != nil {
+			return n, fmt.Errorf("write to main: %w", err)
+		}
+		n++
+		if n%m.opts.ProgressRows == 0 {
+			m.progress("write", n, toWrite)
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("read new rows: %w", err)
+	}
+	if n != toWrite {
+		return n, fmt.Errorf("read %d new rows, want %d (staging files changed?)", n, toWrite)
+	}
+	return n, nil
+}
+
+// anyStrings scans a DuckDB LIST(VARCHAR) into *[]string.
+type anyStrings struct{ dst *[]string }
+
+func (a *anyStrings) Scan(v any) error {
+	l, err := stringList(v)
+	if err != nil {
+		return err
+	}
+	*a.dst = l
+	return nil
+}
+
+// takenKeys counts the batch's new keys held by main files among adds.
+// Files whose stats rule the batch's keys out are not read. A file that
+// cannot be read (removed by a compaction meanwhile) counts as taking keys:
+// the batch is then redone against a fresh snapshot.
+func (m *batchRun) takenKeys(ctx context.Context, snap *delta.Snapshot, adds []delta.Add) (int64, error) {
+	var paths []string
+	for _, a := range adds {
+		if b := statsBox(a); b.Rows != 0 && b.mayHold(m.keys) {
+			paths = append(paths, snap.LocalPath(a))
+		}
+	}
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	var n int64
+	q := `SELECT count(*) FROM read_parquet(` + sqlList(paths) + `, union_by_name = true, hive_partitioning = false) w
+		JOIN newkeys k ON w.source_url = k.source_url AND w.cert_index = k.cert_index`
+	if err := m.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return 1, fmt.Errorf("check %d concurrent files: %w", len(paths), err)
+	}
+	return n, nil
+}
+
+// commit commits w with the batch's txn. Every commit that landed after
+// readVersion (the snapshot the anti-join read) is checked for the batch's
+// new keys: those before the writer's own read here, by reading the log,
+// and those racing the commit, through the Check hook.
+//
+// lake.Writer.Commit reads its own snapshot after closing the data files,
+// so a commit landing in between is seen by neither; it is detected after
+// the fact (ErrDuplicateRisk). TODO: pass readVersion to the writer once
+// lake.CommitOptions can carry it, which closes that window.
+func (m *batchRun) commit(ctx context.Context, w *lake.Writer, readVersion int64) (lake.CommitResult, error) {
+	snap, err := m.main.Snapshot(ctx)
+	if err != nil {
+		w.Abort()
+		return lake.CommitResult{}, err
+	}
+	if snap.Txns[m.appID] >= txnVersion {
+		w.Abort()
+		return lake.CommitResult{Skipped: true}, nil
+	}
+	adds, err := addsBetween(m.main.Path(), readVersion, snap.Version)
+	if err != nil {
+		w.Abort()
+		return lake.CommitResult{}, err
+	}
+	if n, err := m.takenKeys(ctx, snap, adds); err != nil || n > 0 {
+		w.Abort()
+		return lake.CommitResult{}, fmt.Errorf("%w (%d keys, versions %d-%d): %v", errKeysTaken, n, readVersion+1, snap.Version, err)
+	}
+	checked := snap.Version
+	check := func(winning []delta.Action) error {
+		var wadds []delta.Add
+		for _, a := range winning {
+			if a.Add != nil {
+				wadds = append(wadds, *a.Add)
+			}
+		}
+		n, err := m.takenKeys(ctx, snap, wadds)
+		if err != nil || n > 0 {
+			return fmt.Errorf("%w (%d keys): %v", errKeysTaken, n, err)
+		}
+		return nil
+	}
+	res, err := w.Commit(ctx, lake.CommitOptions{
+		Txn:       &delta.Txn{AppID: m.appID, Version: txnVersion},
+		Operation: "MERGE",
+		Check:     check,
+	})
+	if err != nil {
+		if errors.Is(err, errKeysTaken) {
+			return res, errKeysTaken
+		}
+		return res, fmt.Errorf("commit to main: %w", err)
+	}
+	if res.Skipped || res.Version <= checked+1 {
+		return res, nil
+	}
+	// Commits in (checked, res.Version) were either given to Check (they
+	// raced the commit) or landed while the writer closed its files;
+	// checking them all again is cheap and catches the latter.
+	adds, err = addsBetween(m.main.Path(), checked, res.Version-1)
+	if err != nil {
+		return res, fmt.Errorf("verify commits before version %d: %w", res.Version, err)
+	}
+	if n, err := m.takenKeys(ctx, snap, adds); err != nil || n > 0 {
+		return res, fmt.Errorf("%w: %d keys in versions %d-%d (committed at %d): %v", ErrDuplicateRisk, n, checked+1, res.Version-1, res.Version, err)
+	}
+	return res, nil
+}
+
+// addsBetween returns the add actions of main's commits in (from, to],
+// read from the JSON commit files.
+func addsBetween(root string, from, to int64) ([]delta.Add, error) {
+	var out []delta.Add
+	for v := from + 1; v <= to; v++ {
+		as, err := readCommitAdds(root, v)
+		if err != nil {
+			return nil, fmt.Errorf("read commit %d of %s: %w", v, root, err)
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
