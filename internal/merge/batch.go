@@ -130,7 +130,7 @@ type batchRun struct {
 	appID         string
 	keys          keySet
 	log           *slog.Logger
-	db            *sql.DB
+	db            *duck
 	res           BatchResult
 	attempt       int
 }
@@ -169,6 +169,9 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 		stagingPaths = append(stagingPaths, stSnap.LocalPath(a))
 	}
 
+	if err := checkPaths(stagingPaths); err != nil {
+		return m.res, err
+	}
 	m.db, err = openDB(ctx, m.opts.DB)
 	if err != nil {
 		return m.res, err
@@ -273,6 +276,9 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 		if b.Rows != 0 && b.mayHold(m.keys) {
 			mainPaths = append(mainPaths, snap.LocalPath(a))
 		}
+	}
+	if err := checkPaths(mainPaths); err != nil {
+		return err
 	}
 	m.res.MainFiles = len(snap.Files)
 	m.res.MainFilesRead = len(mainPaths)
@@ -396,6 +402,9 @@ func (m *batchRun) takenKeys(ctx context.Context, snap *delta.Snapshot, adds []d
 	}
 	if len(paths) == 0 {
 		return 0, nil
+	}
+	if err := checkPaths(paths); err != nil {
+		return 1, err
 	}
 	var n int64
 	q := `SELECT count(*) FROM read_parquet(` + sqlList(paths) + `, union_by_name = true, hive_partitioning = false) w

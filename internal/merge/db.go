@@ -4,57 +4,78 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 
-	_ "github.com/duckdb/duckdb-go/v2" // registers the "duckdb" driver
+	"github.com/certlake/certlake/internal/lake"
 )
 
-// DBOptions bound the DuckDB instance a merge step opens. The zero value
-// means DuckDB's defaults except MemoryLimit.
-type DBOptions struct {
-	// MemoryLimit is DuckDB's memory_limit, e.g. "1GB"; "" means "1GB".
-	// Past it DuckDB spills joins and sorts to TempDir, so a batch's memory
-	// does not grow with its rows.
-	MemoryLimit string
-	// Threads is DuckDB's thread count; 0 means one per core.
-	Threads int
-	// TempDir is where DuckDB spills; "" means DuckDB's default (a
-	// .tmp directory in the working directory for in-memory databases).
-	TempDir string
+// DBOptions bound the DuckDB instance a merge step opens: memory_limit
+// (past it DuckDB spills joins and sorts to TempDir, so a batch's memory
+// does not grow with its rows), threads and the spill directory. An empty
+// MemoryLimit means DefaultMemoryLimit here.
+type DBOptions = lake.DBOptions
+
+// DefaultMemoryLimit is DuckDB's memory_limit for merge steps when
+// DBOptions.MemoryLimit is empty.
+const DefaultMemoryLimit = "1GB"
+
+// duck is a private in-memory DuckDB on one connection (the temp tables of
+// a batch live on a connection) with its own spill directory.
+type duck struct {
+	*sql.DB
+	tmp string // removed by Close; "" when the caller chose TempDir
 }
 
-// openDB opens a private in-memory DuckDB with the limits of o. One
-// connection only: temp tables live on a connection.
-func openDB(ctx context.Context, o DBOptions) (*sql.DB, error) {
-	db, err := sql.Open("duckdb", "")
+// Close closes the database and removes its spill directory.
+func (d *duck) Close() error {
+	err := d.DB.Close()
+	if d.tmp != "" {
+		os.RemoveAll(d.tmp)
+	}
+	return err
+}
+
+// openDB opens a duck with the limits of o. Without a TempDir it spills to
+// a fresh directory under os.TempDir (DuckDB's default for an in-memory
+// database is the working directory, which a worker may not own, and two
+// databases must not share spill files).
+func openDB(ctx context.Context, o DBOptions) (*duck, error) {
+	if o.MemoryLimit == "" {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	d := &duck{}
+	if o.TempDir == "" {
+		tmp, err := os.MkdirTemp("", "certlake-merge-duckdb-")
+		if err != nil {
+			return nil, fmt.Errorf("duckdb spill directory: %w", err)
+		}
+		d.tmp, o.TempDir = tmp, tmp
+	}
+	db, err := lake.OpenDB(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("open duckdb: %w", err)
+		if d.tmp != "" {
+			os.RemoveAll(d.tmp)
+		}
+		return nil, err
 	}
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	mem := o.MemoryLimit
-	if mem == "" {
-		mem = "1GB"
-	}
-	stmts := []string{
-		"SET memory_limit = " + sqlString(mem),
-		// Insertion order is not needed anywhere; dropping it lets DuckDB
-		// stream and parallelise more.
-		"SET preserve_insertion_order = false",
-	}
-	if o.Threads > 0 {
-		stmts = append(stmts, fmt.Sprintf("SET threads = %d", o.Threads))
-	}
-	if o.TempDir != "" {
-		stmts = append(stmts, "SET temp_directory = "+sqlString(o.TempDir))
-	}
-	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("configure duckdb (%s): %w", s, err)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	d.DB = db
+	return d, nil
+}
+
+// checkPaths refuses file paths holding a glob character: DuckDB's
+// read_parquet would expand it and read other files.
+func checkPaths(paths []string) error {
+	for _, p := range paths {
+		if strings.ContainsAny(p, "*?[") {
+			return fmt.Errorf("data file path %q holds a glob character DuckDB would expand", p)
 		}
 	}
-	return db, nil
+	return nil
 }
 
 // sqlString quotes s as a SQL string literal.

@@ -190,6 +190,9 @@ func fileRanges(ctx context.Context, snap *delta.Snapshot, dbo DBOptions) ([]sta
 			byPath[paths[i]] = k
 			out[k].rows = 0
 		}
+		if err := checkPaths(paths); err != nil {
+			return nil, err
+		}
 		q := `SELECT filename, source_url, min(cert_index), max(cert_index), count(*)
 			FROM read_parquet(` + sqlList(paths) + `, filename = true, hive_partitioning = false)
 			GROUP BY filename, source_url`
