@@ -433,4 +433,3 @@ func formatKeyUsage(der []byte) (string, bool) {
 	}
 	return string(b), true
 }
-

@@ -1,6 +1,5 @@
 package record
 
-
 // appendJSONString appends s as a JSON string escaped exactly as serde_json
 // (the live ingester's encoder) escapes it (spec section 5.4): `"` and `\`
 // backslash-escaped; \b \t \n \f \r short forms; other code points below
@@ -43,4 +42,3 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
-
