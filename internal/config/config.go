@@ -1,0 +1,363 @@
+// Package config loads certlake's settings: a file (certlake.yaml), the
+// environment (CERTLAKE_<SECTION>_<KEY>) and command-line flags, in that order
+// of increasing precedence. It is the only package that uses viper or reads
+// the environment; the mains pass the typed sub-structs below down to the
+// packages that need them (STYLE.md, "Config").
+//
+// Every key, its default and what it does is listed in certlake.example.yaml
+// at the top of the repository. Validation happens at load time and every
+// error names the key: "unknown key lake.mian_path in bad.yaml",
+// "lake.checkpoint_interval: want an integer, got \"abc\"".
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// Config is the whole of certlake's per-process configuration. Per-run choices
+// (which logs, which range, which staging table) are workflow inputs, not
+// config.
+type Config struct {
+	Temporal Temporal `key:"temporal"`
+	Lake     Lake     `key:"lake"`
+	CT       CT       `key:"ct"`
+	Backfill Backfill `key:"backfill"`
+	Merge    Merge    `key:"merge"`
+	Worker   Worker   `key:"worker"`
+
+	// File is the configuration file that was read; empty when none was.
+	File string `key:"-"`
+}
+
+// Temporal says how to reach the Temporal service.
+type Temporal struct {
+	// Address is the frontend's host:port. Default "localhost:7233" (the
+	// dev server); Temporal Cloud: "<ns>.<account>.tmprl.cloud:7233".
+	Address string `key:"address"`
+	// Namespace is the Temporal namespace. Default "default".
+	Namespace string `key:"namespace"`
+	// TaskQueue is the queue workers poll and starters target. Default
+	// "certlake".
+	TaskQueue string `key:"task_queue"`
+	// UIURL is the Web UI's base URL, used to print links to runs. Default
+	// "http://localhost:8233" (the dev server's UI).
+	UIURL string `key:"ui_url"`
+	// TLS configures TLS or mTLS to the frontend. Optional.
+	TLS TLS `key:"tls"`
+	// APIKey authenticates to Temporal Cloud (sent as a bearer token; it
+	// turns TLS on). Optional; prefer the env CERTLAKE_TEMPORAL_API_KEY.
+	APIKey string `key:"api_key"`
+}
+
+// TLS configures TLS to the Temporal frontend. TLS is used when Enabled is
+// true, when any file below is set, or when an API key is set.
+type TLS struct {
+	// Enabled turns TLS on with the system roots. Default false.
+	Enabled bool `key:"enabled"`
+	// CertFile is the client certificate (PEM) for mTLS. Optional; needs
+	// KeyFile.
+	CertFile string `key:"cert_file"`
+	// KeyFile is the client private key (PEM) for mTLS. Optional; needs
+	// CertFile.
+	KeyFile string `key:"key_file"`
+	// CAFile holds the CA certificates (PEM) that sign the server's
+	// certificate. Optional; default the system roots.
+	CAFile string `key:"ca_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	// Optional; default the host of Address.
+	ServerName string `key:"server_name"`
+	// InsecureSkipVerify disables server certificate checks. Default false;
+	// for tests only.
+	InsecureSkipVerify bool `key:"insecure_skip_verify"`
+}
+
+// Active reports whether TLS is to be used.
+func (t TLS) Active() bool {
+	return t.Enabled || t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+}
+
+// Lake locates the Delta tables and tunes how they are written and queried.
+type Lake struct {
+	// MainPath is the main certstream Delta table (shared with the live
+	// ingester). Default "./data/certstream". Created when missing.
+	MainPath string `key:"main_path"`
+	// StagingPath is the default staging table for the starter's backfill,
+	// merge and gaps commands. Default "./data/staging".
+	StagingPath string `key:"staging_path"`
+	// PlanDir is where large backfill and merge plans are written as files
+	// (they are too big for Temporal payloads). Every worker must see the
+	// same directory. Default: ".certlake-plans" next to the main table
+	// (the main table's parent directory), outside any Delta table.
+	PlanDir string `key:"plan_dir"`
+	// CheckpointInterval is the number of commits between Delta
+	// checkpoints. Default 100, as delta-rs.
+	CheckpointInterval int `key:"checkpoint_interval"`
+	// AsDERBinary makes newly created tables store as_der as binary instead
+	// of a base64 string. Default false (base64, like certstream-server-rust
+	// up to 648d679). Existing tables keep their own type.
+	AsDERBinary bool `key:"as_der_binary"`
+	// DuckDB tunes the embedded DuckDB used for gap detection and merges.
+	DuckDB DuckDB `key:"duckdb"`
+}
+
+// DuckDB tunes the embedded query engine.
+type DuckDB struct {
+	// MemoryLimit caps DuckDB's memory, e.g. "2GB". Default "2GB"; empty
+	// leaves DuckDB's own default (80% of RAM).
+	MemoryLimit string `key:"memory_limit"`
+	// Threads is DuckDB's thread count. Default 0 = every core.
+	Threads int `key:"threads"`
+	// TempDir is where DuckDB spills when over MemoryLimit. Optional;
+	// default DuckDB's own (".tmp" for in-memory databases).
+	TempDir string `key:"temp_dir"`
+}
+
+// Settings returns the DuckDB SET statements for d, to run on every new
+// connection.
+func (d DuckDB) Settings() []string {
+	var s []string
+	if d.MemoryLimit != "" {
+		s = append(s, "SET memory_limit = '"+quoteSQL(d.MemoryLimit)+"'")
+	}
+	if d.Threads > 0 {
+		s = append(s, "SET threads = "+itoa(d.Threads))
+	}
+	if d.TempDir != "" {
+		s = append(s, "SET temp_directory = '"+quoteSQL(d.TempDir)+"'")
+	}
+	return s
+}
+
+func quoteSQL(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// CT configures the Certificate Transparency log clients.
+type CT struct {
+	// LogListURL is Google's log list v3 (an https URL, a file:// URL or a
+	// local path). Default
+	// "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json".
+	LogListURL string `key:"log_list_url"`
+	// IncludeRetired also backfills retired logs (up to their final tree
+	// head). Default false.
+	IncludeRetired bool `key:"include_retired"`
+	// StateFile is the live ingester's state file (certstream-server-rust's
+	// certstream_state.json), whose current_index per log is the default
+	// ceiling. Default "certstream_state.json".
+	StateFile string `key:"state_file"`
+	// CustomLogs are extra RFC 6962 logs not in the log list. Optional.
+	CustomLogs []Log `key:"custom_logs"`
+	// StaticLogs are extra static-ct-api logs (URL = monitoring prefix) not
+	// in the log list. Optional.
+	StaticLogs []Log `key:"static_logs"`
+	// UserAgent is sent with every request to a log. Default
+	// "certlake/1 (+https://github.com/certlake/certlake)".
+	UserAgent string `key:"user_agent"`
+	// RequestTimeout bounds one HTTP request. Default 30s.
+	RequestTimeout time.Duration `key:"request_timeout"`
+	// MaxAttempts is the number of tries of one request on 429, 5xx and
+	// timeouts before the range is reported failed. Default 8.
+	MaxAttempts int `key:"max_attempts"`
+	// BackoffInitial is the first retry delay (doubled each try, with
+	// jitter; Retry-After wins when given). Default 1s.
+	BackoffInitial time.Duration `key:"backoff_initial"`
+	// BackoffMax caps one retry delay. Default 1m.
+	BackoffMax time.Duration `key:"backoff_max"`
+	// BatchSize is the number of entries asked per get-entries request.
+	// Default 256 (logs return fewer; certlake continues after short reads).
+	BatchSize int `key:"batch_size"`
+	// RateLimit is the default request rate per log, requests/second.
+	// Default 5; 0 = unlimited.
+	RateLimit float64 `key:"rate_limit"`
+	// Burst is the default burst of the per-log rate limiter, requests.
+	// Default 5.
+	Burst int `key:"burst"`
+	// Concurrency is the default number of requests in flight per log.
+	// Default 4.
+	Concurrency int `key:"concurrency"`
+	// Operators overrides the limits for every log of an operator, keyed by
+	// the operator name of the log list (case-insensitive, e.g. "digicert").
+	// Optional.
+	Operators map[string]Limits `key:"operators"`
+	// Logs overrides the limits of one log, keyed by its URL
+	// (case-insensitive; wins over Operators). Optional.
+	Logs map[string]LogLimits `key:"logs"`
+}
+
+// Log is a log named in the config rather than found in the log list.
+type Log struct {
+	// Name is the log's description, the source_name column. Optional;
+	// default the URL.
+	Name string `key:"name"`
+	// URL is the log's base URL (RFC 6962) or monitoring prefix
+	// (static-ct-api). Required.
+	URL string `key:"url"`
+}
+
+// Limits are per-log request limits. Zero fields inherit.
+type Limits struct {
+	// RateLimit is requests/second per log. Optional; 0 inherits.
+	RateLimit float64 `key:"rate_limit"`
+	// Burst of the rate limiter, requests. Optional; 0 inherits.
+	Burst int `key:"burst"`
+	// Concurrency is requests in flight per log. Optional; 0 inherits.
+	Concurrency int `key:"concurrency"`
+}
+
+// LogLimits are one log's overrides. Zero fields inherit.
+type LogLimits struct {
+	// RateLimit is requests/second. Optional; 0 inherits.
+	RateLimit float64 `key:"rate_limit"`
+	// Burst of the rate limiter, requests. Optional; 0 inherits.
+	Burst int `key:"burst"`
+	// Concurrency is requests in flight. Optional; 0 inherits.
+	Concurrency int `key:"concurrency"`
+	// Window is FetchRange activities in flight for this log. Optional; 0
+	// inherits backfill.window.
+	Window int `key:"window"`
+}
+
+// LimitsFor resolves the limits of the log at url run by operator: the log's
+// own overrides win over the operator's, which win over the defaults. Keys
+// are compared case-insensitively (the config file's keys are folded to
+// lower case). The returned Window is 0 unless the log overrides it.
+func (c CT) LimitsFor(url, operator string) LogLimits {
+	l := LogLimits{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency}
+	if o, ok := lookupFold(c.Operators, operator); ok {
+		l.RateLimit = pick(o.RateLimit, l.RateLimit)
+		l.Burst = pick(o.Burst, l.Burst)
+		l.Concurrency = pick(o.Concurrency, l.Concurrency)
+	}
+	if o, ok := lookupLogFold(c.Logs, url); ok {
+		l.RateLimit = pick(o.RateLimit, l.RateLimit)
+		l.Burst = pick(o.Burst, l.Burst)
+		l.Concurrency = pick(o.Concurrency, l.Concurrency)
+		l.Window = o.Window
+	}
+	return l
+}
+
+func pick[T int | float64](override, base T) T {
+	if override != 0 {
+		return override
+	}
+	return base
+}
+
+func lookupFold[V any](m map[string]V, k string) (V, bool) {
+	if k == "" {
+		var zero V
+		return zero, false
+	}
+	if v, ok := m[strings.ToLower(k)]; ok {
+		return v, true
+	}
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// lookupLogFold matches a log URL with or without its trailing slash.
+func lookupLogFold(m map[string]LogLimits, url string) (LogLimits, bool) {
+	if v, ok := lookupFold(m, url); ok {
+		return v, true
+	}
+	if strings.HasSuffix(url, "/") {
+		return lookupFold(m, strings.TrimSuffix(url, "/"))
+	}
+	return lookupFold(m, url+"/")
+}
+
+// Backfill tunes BackfillWorkflow and its FetchRange activities.
+type Backfill struct {
+	// ChunkSize is the number of log indices per FetchRange activity.
+	// Default 10000.
+	ChunkSize uint64 `key:"chunk_size"`
+	// Window is the number of FetchRange activities in flight per log.
+	// Default 4.
+	Window int `key:"window"`
+	// StageBatchRows is the number of rows per staging commit inside one
+	// FetchRange (a retry resumes after the last commit). Default 50000.
+	StageBatchRows int `key:"stage_batch_rows"`
+	// FlushInterval commits buffered rows at least this often, so a slow,
+	// rate-limited log still makes durable progress. Default 30s.
+	FlushInterval time.Duration `key:"flush_interval"`
+	// Ceiling is the default source of each log's exclusive upper bound:
+	// "state_file" (the live ingester's current_index) or "tree_size".
+	// Default "state_file".
+	Ceiling string `key:"ceiling"`
+}
+
+// Merge tunes MergeWorkflow.
+type Merge struct {
+	// BatchRows caps the staging rows per MergeBatch activity (memory is
+	// bounded by it). Default 1000000.
+	BatchRows int64 `key:"batch_rows"`
+	// Window is the number of MergeBatch activities in flight. Default 2.
+	Window int `key:"window"`
+}
+
+// Worker configures the worker process.
+type Worker struct {
+	// MetricsAddress is where /metrics and /healthz are served, host:port.
+	// Default ":9090"; empty disables the HTTP server.
+	MetricsAddress string `key:"metrics_address"`
+	// LogFormat is "text" or "json". Default: json, or text when stderr is
+	// a terminal.
+	LogFormat string `key:"log_format"`
+	// LogLevel is "debug", "info", "warn" or "error". Default "info".
+	LogLevel string `key:"log_level"`
+	// MaxConcurrentActivities caps activities run at once by this worker.
+	// Default 0 = the Temporal SDK's default (1000).
+	MaxConcurrentActivities int `key:"max_concurrent_activities"`
+}
+
+// Defaults returns the configuration used when nothing overrides it. PlanDir
+// is left empty here; Load derives it from MainPath.
+func Defaults() Config {
+	return Config{
+		Temporal: Temporal{
+			Address:   "localhost:7233",
+			Namespace: "default",
+			TaskQueue: "certlake",
+			UIURL:     "http://localhost:8233",
+		},
+		Lake: Lake{
+			MainPath:           "./data/certstream",
+			StagingPath:        "./data/staging",
+			CheckpointInterval: 100,
+			DuckDB:             DuckDB{MemoryLimit: "2GB"},
+		},
+		CT: CT{
+			LogListURL:     "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json",
+			StateFile:      "certstream_state.json",
+			UserAgent:      "certlake/1 (+https://github.com/certlake/certlake)",
+			RequestTimeout: 30 * time.Second,
+			MaxAttempts:    8,
+			BackoffInitial: time.Second,
+			BackoffMax:     time.Minute,
+			BatchSize:      256,
+			RateLimit:      5,
+			Burst:          5,
+			Concurrency:    4,
+		},
+		Backfill: Backfill{
+			ChunkSize:      10000,
+			Window:         4,
+			StageBatchRows: 50000,
+			FlushInterval:  30 * time.Second,
+			Ceiling:        "state_file",
+		},
+		Merge: Merge{
+			BatchRows: 1000000,
+			Window:    2,
+		},
+		Worker: Worker{
+			MetricsAddress: ":9090",
+			LogLevel:       "info",
+		},
+	}
+}

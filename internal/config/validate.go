@@ -1,0 +1,182 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Ceiling modes of backfill.ceiling.
+const (
+	CeilingStateFile = "state_file"
+	CeilingTreeSize  = "tree_size"
+)
+
+// PlanDirName is the directory created next to the main table for plans when
+// lake.plan_dir is not set.
+const PlanDirName = ".certlake-plans"
+
+// derive fills settings whose defaults depend on other settings.
+func (c *Config) derive() {
+	if c.Lake.PlanDir == "" && c.Lake.MainPath != "" {
+		// Next to the main table, not inside it: a Delta table directory
+		// should hold only the table, and the plans must outlive staging.
+		c.Lake.PlanDir = filepath.Join(filepath.Dir(filepath.Clean(c.Lake.MainPath)), PlanDirName)
+	}
+}
+
+// memoryLimitRE matches DuckDB's memory_limit syntax ("2GB", "512 MiB", "80%").
+var memoryLimitRE = regexp.MustCompile(`(?i)^\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib|%)?$`)
+
+// validate checks ranges and choices, one error per bad key.
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	nonEmpty := func(key, v string) {
+		if strings.TrimSpace(v) == "" {
+			bad(key, "must not be empty")
+		}
+	}
+	atLeast := func(key string, v, lo int64) {
+		if v < lo {
+			bad(key, "want %d or more, got %d", lo, v)
+		}
+	}
+
+	t := c.Temporal
+	nonEmpty("temporal.address", t.Address)
+	if t.Address != "" {
+		if _, _, err := net.SplitHostPort(t.Address); err != nil {
+			bad("temporal.address", "want host:port, got %q", t.Address)
+		}
+	}
+	nonEmpty("temporal.namespace", t.Namespace)
+	nonEmpty("temporal.task_queue", t.TaskQueue)
+	if t.UIURL != "" {
+		if u, err := url.Parse(t.UIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("temporal.ui_url", "want an http(s) URL, got %q", t.UIURL)
+		}
+	}
+	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+		bad("temporal.tls", "cert_file and key_file go together (got cert_file %q, key_file %q)", t.TLS.CertFile, t.TLS.KeyFile)
+	}
+
+	lk := c.Lake
+	nonEmpty("lake.main_path", lk.MainPath)
+	atLeast("lake.checkpoint_interval", int64(lk.CheckpointInterval), 1)
+	atLeast("lake.duckdb.threads", int64(lk.DuckDB.Threads), 0)
+	if lk.DuckDB.MemoryLimit != "" && !memoryLimitRE.MatchString(lk.DuckDB.MemoryLimit) {
+		bad("lake.duckdb.memory_limit", "want a size such as \"2GB\" or \"512MiB\", got %q", lk.DuckDB.MemoryLimit)
+	}
+	if lk.StagingPath != "" && lk.MainPath != "" && filepath.Clean(lk.StagingPath) == filepath.Clean(lk.MainPath) {
+		bad("lake.staging_path", "must differ from lake.main_path (%q)", lk.MainPath)
+	}
+
+	ct := c.CT
+	nonEmpty("ct.log_list_url", ct.LogListURL)
+	if ct.RequestTimeout <= 0 {
+		bad("ct.request_timeout", "want more than 0s, got %s", ct.RequestTimeout)
+	}
+	atLeast("ct.max_attempts", int64(ct.MaxAttempts), 1)
+	if ct.BackoffInitial <= 0 {
+		bad("ct.backoff_initial", "want more than 0s, got %s", ct.BackoffInitial)
+	}
+	if ct.BackoffMax < ct.BackoffInitial {
+		bad("ct.backoff_max", "want at least ct.backoff_initial (%s), got %s", ct.BackoffInitial, ct.BackoffMax)
+	}
+	atLeast("ct.batch_size", int64(ct.BatchSize), 1)
+	if ct.RateLimit < 0 {
+		bad("ct.rate_limit", "want 0 (unlimited) or more, got %g", ct.RateLimit)
+	}
+	atLeast("ct.burst", int64(ct.Burst), 1)
+	atLeast("ct.concurrency", int64(ct.Concurrency), 1)
+	for i, l := range ct.CustomLogs {
+		checkLogURL(fmt.Sprintf("ct.custom_logs[%d].url", i), l.URL, bad)
+	}
+	for i, l := range ct.StaticLogs {
+		checkLogURL(fmt.Sprintf("ct.static_logs[%d].url", i), l.URL, bad)
+	}
+	for _, name := range sortedKeys(ct.Operators) {
+		o := ct.Operators[name]
+		checkLimits("ct.operators."+name, o.RateLimit, o.Burst, o.Concurrency, 0, bad)
+	}
+	for _, u := range sortedKeys(ct.Logs) {
+		o := ct.Logs[u]
+		checkLimits("ct.logs."+u, o.RateLimit, o.Burst, o.Concurrency, o.Window, bad)
+	}
+
+	b := c.Backfill
+	atLeast("backfill.chunk_size", int64(min(b.ChunkSize, 1<<62)), 1)
+	atLeast("backfill.window", int64(b.Window), 1)
+	atLeast("backfill.stage_batch_rows", int64(b.StageBatchRows), 1)
+	if b.FlushInterval <= 0 {
+		bad("backfill.flush_interval", "want more than 0s, got %s", b.FlushInterval)
+	}
+	if b.Ceiling != CeilingStateFile && b.Ceiling != CeilingTreeSize {
+		bad("backfill.ceiling", "want %q or %q, got %q", CeilingStateFile, CeilingTreeSize, b.Ceiling)
+	}
+
+	atLeast("merge.batch_rows", c.Merge.BatchRows, 1)
+	atLeast("merge.window", int64(c.Merge.Window), 1)
+
+	w := c.Worker
+	if w.MetricsAddress != "" {
+		if _, port, err := net.SplitHostPort(w.MetricsAddress); err != nil {
+			bad("worker.metrics_address", "want host:port or :port (empty disables), got %q", w.MetricsAddress)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("worker.metrics_address", "want a numeric port, got %q", w.MetricsAddress)
+		}
+	}
+	switch w.LogFormat {
+	case "", "text", "json":
+	default:
+		bad("worker.log_format", "want \"text\" or \"json\", got %q", w.LogFormat)
+	}
+	if _, err := parseLevel(w.LogLevel); err != nil {
+		bad("worker.log_level", "want debug, info, warn or error, got %q", w.LogLevel)
+	}
+	atLeast("worker.max_concurrent_activities", int64(w.MaxConcurrentActivities), 0)
+	return errs
+}
+
+func checkLogURL(key, raw string, bad func(string, string, ...any)) {
+	if raw == "" {
+		bad(key, "must not be empty")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(key, "want an http(s) URL, got %q", raw)
+	}
+}
+
+func checkLimits(key string, rate float64, burst, conc, window int, bad func(string, string, ...any)) {
+	if rate < 0 {
+		bad(key+".rate_limit", "want 0 (inherit) or more, got %g", rate)
+	}
+	if burst < 0 {
+		bad(key+".burst", "want 0 (inherit) or more, got %d", burst)
+	}
+	if conc < 0 {
+		bad(key+".concurrency", "want 0 (inherit) or more, got %d", conc)
+	}
+	if window < 0 {
+		bad(key+".window", "want 0 (inherit) or more, got %d", window)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
