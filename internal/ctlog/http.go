@@ -1,0 +1,287 @@
+package ctlog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// fetcher sends GET requests to one log: it applies the log's (and its
+// operator's) rate and concurrency limits, retries what is worth retrying,
+// and caps and gunzips bodies. It is safe for concurrent use.
+type fetcher struct {
+	cfg    Config // defaults applied
+	name   string // log URL, for metrics and log lines
+	own    *gate  // this log's limits
+	shared *gate  // the operator's shared limits, or nil
+
+	// pauseUntil (Unix nanoseconds) holds back every request to the log
+	// after a 429, so parallel workers do not all hammer a log that asked
+	// for a pause.
+	pauseUntil atomic.Int64
+}
+
+func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
+	own := newGate(lim, true)
+	return &fetcher{cfg: cfg, name: name, own: own, shared: shared}
+}
+
+// get fetches u and returns its body and the time the response was read.
+// check, if not nil, validates the body; a check error wrapped in
+// retryableError makes get try again, any other check error is returned.
+// get retries 429, 5xx, 408, timeouts, transport errors and truncated bodies
+// up to MaxAttempts, never after ctx is done.
+func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) ([]byte, time.Time, error) {
+	for attempt := 1; ; attempt++ {
+		body, seen, err := f.once(ctx, u)
+		if err == nil && check != nil {
+			if err = check(body); err != nil && !isRetryable(err) {
+				return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, err)
+			}
+		}
+		if err == nil {
+			return body, seen, nil
+		}
+		if ctx.Err() != nil {
+			return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, ctx.Err())
+		}
+		wait, retry := f.retryWait(err, attempt)
+		if !retry {
+			return nil, time.Time{}, withURL(u, err)
+		}
+		if attempt >= f.cfg.MaxAttempts {
+			return nil, time.Time{}, fmt.Errorf("%w (gave up after %d attempts)", withURL(u, err), attempt)
+		}
+		if f.cfg.Metrics != nil {
+			f.cfg.Metrics.Retried(f.name, statusOf(err))
+		}
+		f.cfg.Logger.DebugContext(ctx, "retrying request", "log", f.name, "url", u,
+			"attempt", attempt, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, err)
+		}
+	}
+}
+
+// once makes one attempt.
+func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error) {
+	release, err := f.acquire(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer release()
+
+	actx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, time.Time{}, permanentError{err}
+	}
+	req.Header.Set("User-Agent", f.cfg.UserAgent)
+	// No Accept-Encoding: the transport then asks for gzip itself and
+	// decompresses Content-Encoding: gzip transparently.
+	resp, err := f.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+		return nil, time.Time{}, &HTTPError{
+			URL:        u,
+			Status:     resp.StatusCode,
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Message:    strings.TrimSpace(strings.ToValidUTF8(string(msg), "?")),
+		}
+	}
+	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("read body: %w", err)
+	}
+	// Static-ct-api tiles may be stored gzipped and served without
+	// Content-Encoding; 1f 8b can never start a tile leaf (it would be a
+	// timestamp far in the future) nor a JSON document.
+	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
+		}
+		body, err = readCapped(zr, f.cfg.MaxResponseBytes)
+		if err != nil {
+			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
+		}
+	}
+	return body, time.Now(), nil
+}
+
+// acquire waits for the log's pause, concurrency slots and rate tokens.
+func (f *fetcher) acquire(ctx context.Context) (release func(), err error) {
+	if d := time.Until(time.Unix(0, f.pauseUntil.Load())); d > 0 {
+		if err := sleep(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	var held []chan struct{}
+	release = func() {
+		for _, s := range held {
+			<-s
+		}
+	}
+	for _, g := range []*gate{f.own, f.shared} {
+		if g == nil || g.sem == nil {
+			continue
+		}
+		select {
+		case g.sem <- struct{}{}:
+			held = append(held, g.sem)
+		case <-ctx.Done():
+			release()
+			return nil, ctx.Err()
+		}
+	}
+	for _, g := range []*gate{f.shared, f.own} {
+		if g == nil || g.lim == nil {
+			continue
+		}
+		if err := g.lim.Wait(ctx); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	return release, nil
+}
+
+// retryWait says whether err is worth another attempt and how long to wait.
+func (f *fetcher) retryWait(err error, attempt int) (time.Duration, bool) {
+	backoff := f.backoff(attempt)
+	var he *HTTPError
+	switch {
+	case errors.As(err, &he):
+		switch {
+		case he.Status == http.StatusTooManyRequests:
+			if f.cfg.Metrics != nil {
+				f.cfg.Metrics.RateLimited(f.name)
+			}
+			wait := backoff
+			if he.RetryAfter > f.cfg.MaxRetryAfter {
+				return 0, false
+			} else if he.RetryAfter > 0 {
+				wait = he.RetryAfter
+			}
+			f.pause(wait)
+			return wait, true
+		case he.Status >= 500 || he.Status == http.StatusRequestTimeout:
+			if he.RetryAfter > f.cfg.MaxRetryAfter {
+				return 0, false
+			} else if he.RetryAfter > 0 {
+				return he.RetryAfter, true
+			}
+			return backoff, true
+		}
+		return 0, false
+	case errors.As(err, new(permanentError)):
+		return 0, false
+	}
+	// Transport errors, per-attempt timeouts, truncated bodies, invalid
+	// JSON, empty answers.
+	return backoff, true
+}
+
+// backoff is exponential backoff with full jitter: uniform in
+// [0, min(BackoffMax, BackoffInitial·2^(attempt-1))].
+func (f *fetcher) backoff(attempt int) time.Duration {
+	d := f.cfg.BackoffMax
+	if attempt < 32 {
+		if e := f.cfg.BackoffInitial << (attempt - 1); e > 0 && e < d {
+			d = e
+		}
+	}
+	return rand.N(d + 1)
+}
+
+// pause holds back all requests to the log for d.
+func (f *fetcher) pause(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := f.pauseUntil.Load()
+		if cur >= until || f.pauseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+func isRetryable(err error) bool {
+	return errors.As(err, new(retryableError))
+}
+
+func statusOf(err error) int {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.Status
+	}
+	return 0
+}
+
+// withURL adds the URL to errors that do not carry it already.
+func withURL(u string, err error) error {
+	if errors.As(err, new(*HTTPError)) || errors.As(err, new(*url.Error)) {
+		return err
+	}
+	return fmt.Errorf("GET %s: %w", u, err)
+}
+
+var errTooLarge = errors.New("response body too large")
+
+// readCapped reads r to the end, failing if it holds more than limit bytes.
+func readCapped(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, permanentError{fmt.Errorf("%w (over %d bytes)", errTooLarge, limit)}
+	}
+	return b, nil
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date
+// (RFC 9110 section 10.2.3). It returns 0 if absent, invalid or past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
