@@ -1,0 +1,31 @@
+# certlake: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GOBIN := $(shell go env GOPATH)/bin
+export PATH := $(PATH):$(GOBIN)
+
+.PHONY: demo test test-short lint bench bench-full tools
+
+tools:
+	@scripts/ensure-temporal.sh
+
+## demo: dev server + Web UI, in-process CT logs, a lake with holes, backfill into staging, merge.
+demo: tools
+	go run ./starter demo
+
+## test: the whole suite (unit, integration, end to end against a real dev server).
+test: tools
+	go test -race -timeout 45m ./...
+
+test-short:
+	go test -short ./...
+
+lint:
+	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
+	go vet ./...
+
+## bench: small benchmark run (seconds); bench-full: the full-size figures (minutes).
+bench:
+	go run ./internal/bench -size small
+
+bench-full:
+	go run ./internal/bench -size full

@@ -1,0 +1,97 @@
+// Package activities implements certlake's Temporal activities. They are thin:
+// each checks its input, calls the engine in internal/, heartbeats progress and
+// classifies errors (errors.go). The structs hold their dependencies; the
+// worker builds them once and registers them, and workflows call the methods
+// through a nil pointer.
+package activities
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/lake"
+)
+
+// LakeSettings locate and tune the tables.
+type LakeSettings struct {
+	MainPath           string         // the main table (shared with the live ingester)
+	PlanDir            string         // where plans are written; must be shared by all workers
+	CheckpointInterval int            // commits between Delta checkpoints; 0 = 100
+	AsDERBinary        bool           // as_der type of tables certlake creates
+	DB                 lake.DBOptions // DuckDB limits
+}
+
+// LogSettings say where logs come from and how to read them.
+type LogSettings struct {
+	LogListURL     string                 // v3 log list (URL or path); empty = none
+	IncludeRetired bool                   // keep retired logs from the list
+	Custom         []ctlog.ConfigLog      // custom_logs (RFC 6962)
+	Static         []ctlog.ConfigLog      // static_logs (static-ct-api monitoring prefixes)
+	StateFile      string                 // the live ingester's state file
+	Client         ctlog.Config           // HTTP, retries, rate limits
+	Overrides      map[string]LogOverride // per-log tuning by normalized URL
+}
+
+// LogOverride tunes one log; zero fields keep the defaults.
+type LogOverride struct {
+	RateLimit   float64 // requests per second
+	Burst       int
+	Concurrency int // requests in flight
+	Window      int // FetchRange activities in flight
+}
+
+// BackfillSettings are the defaults of a backfill run.
+type BackfillSettings struct {
+	ChunkSize      uint64        // entries per FetchRange
+	Window         int           // FetchRange in flight per log
+	StageBatchRows int           // rows per staging commit
+	FlushInterval  time.Duration // a staging commit at least this often
+}
+
+// MergeSettings are the defaults of a merge run.
+type MergeSettings struct {
+	BatchRows int64 // staging rows per MergeBatch
+	Window    int   // MergeBatch in flight
+}
+
+// Backfill holds the dependencies of the backfill activities.
+type Backfill struct {
+	Lake     LakeSettings
+	Logs     LogSettings
+	Defaults BackfillSettings
+	Logger   *slog.Logger
+	Metrics  Metrics
+
+	mu            sync.Mutex
+	readers       map[string]ctlog.Reader // one per log, so its rate limit is shared by all activities
+	cachedCatalog []ctlog.Log
+	catalogAt     time.Time
+}
+
+// Merge holds the dependencies of the merge activities.
+type Merge struct {
+	Lake     LakeSettings
+	Defaults MergeSettings
+	Logger   *slog.Logger
+	Metrics  Metrics
+}
+
+// Metrics receives certlake's counters; NopMetrics ignores them.
+type Metrics interface {
+	EntriesFetched(log string, n int)
+	RowsStaged(log string, n int64)
+	BadEntries(log string, n int)
+	FailedRange(log string)
+	RowsMerged(n int64)
+}
+
+// NopMetrics is a Metrics that records nothing.
+type NopMetrics struct{}
+
+func (NopMetrics) EntriesFetched(string, int) {}
+func (NopMetrics) RowsStaged(string, int64)   {}
+func (NopMetrics) BadEntries(string, int)     {}
+func (NopMetrics) FailedRange(string)         {}
+func (NopMetrics) RowsMerged(int64)           {}

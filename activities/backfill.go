@@ -1,0 +1,482 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/statefile"
+)
+
+// ResolveLogs lists the logs of a backfill (log list, custom and static logs,
+// filtered) with each one's exclusive ceiling, from the live ingester's state
+// file or from the log's tree size. Logs without a ceiling are skipped with a
+// reason that names them.
+func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (ResolveLogsResult, error) {
+	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window}
+	logs, err := b.catalog(ctx)
+	if err != nil {
+		return res, toTemporal(err)
+	}
+	if in.Logs != "" {
+		logs = ctlog.Filter(logs, in.Logs)
+		if len(logs) == 0 {
+			return res, toTemporal(fatalf(ErrTypeUnknownLog, "no configured or listed log matches logs filter %q", in.Logs))
+		}
+	}
+	mode := in.Ceiling
+	if mode == "" {
+		mode = "state_file"
+	}
+	var state statefile.State
+	if mode == "state_file" {
+		state, err = statefile.Load(b.Logs.StateFile)
+		if err != nil {
+			return res, toTemporal(fatal(ErrTypeStateFile, fmt.Errorf("ceiling from state file: %w", err)))
+		}
+	}
+	for _, l := range logs {
+		var ceiling uint64
+		switch mode {
+		case "state_file":
+			c, ok := state.Ceiling(l.URL)
+			if !ok {
+				res.Skipped = append(res.Skipped, SkippedLog{SourceURL: l.URL,
+					Reason: fmt.Sprintf("no entry in state file %s (use ceiling tree_size to backfill it)", b.Logs.StateFile)})
+				continue
+			}
+			ceiling = c
+		case "tree_size":
+			n, err := b.reader(l).TreeSize(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				res.Skipped = append(res.Skipped, SkippedLog{SourceURL: l.URL, Reason: fmt.Sprintf("tree size: %v", err)})
+				continue
+			}
+			ceiling = n
+		default:
+			return res, toTemporal(fatalf(ErrTypeInvalidInput, "ceiling must be \"state_file\" or \"tree_size\", got %q", in.Ceiling))
+		}
+		if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < ceiling {
+			ceiling = *l.ReadOnlyTreeSize
+		}
+		res.Logs = append(res.Logs, LogTarget{URL: l.URL, Name: l.Name, Static: l.Static, Ceiling: ceiling, Window: b.windowFor(l)})
+	}
+	if in.From != nil {
+		var lc []gaps.LogCeiling
+		for _, l := range res.Logs {
+			lc = append(lc, gaps.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
+		}
+		if len(lc) > 0 && len(lc) == countAtOrAbove(*in.From, lc) {
+			return res, toTemporal(fatal(ErrTypeInvalidInput, gaps.CheckFrom(*in.From, lc)))
+		}
+	}
+	for _, s := range res.Skipped {
+		activity.GetLogger(ctx).Warn("log skipped", "log", s.SourceURL, "reason", s.Reason)
+	}
+	return res, nil
+}
+
+func countAtOrAbove(from uint64, logs []gaps.LogCeiling) int {
+	n := 0
+	for _, l := range logs {
+		if from >= l.Ceiling {
+			n++
+		}
+	}
+	return n
+}
+
+// DetectGaps plans the missing ranges of the given logs over main UNION ALL
+// staging (main only while staging does not exist), writes one plan file per
+// log under the plan directory and returns the plan by reference.
+func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGapsResult, error) {
+	var res DetectGapsResult
+	if in.PlanKey == "" {
+		return res, toTemporal(fatalf(ErrTypeInvalidInput, "detect gaps: empty plan_key"))
+	}
+	var files []lake.FileInfo
+	mainFiles, err := b.liveFiles(ctx, b.Lake.MainPath, lake.RoleAny)
+	if err != nil {
+		return res, toTemporal(err)
+	}
+	files = append(files, mainFiles...)
+	if in.StagingPath != "" {
+		if err := merge.ValidatePaths(b.Lake.MainPath, in.StagingPath); err != nil {
+			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+		}
+		stFiles, err := b.liveFiles(ctx, in.StagingPath, lake.RoleStaging)
+		if err != nil {
+			return res, toTemporal(err)
+		}
+		files = append(files, stFiles...)
+	}
+	var logs []gaps.LogCeiling
+	for _, l := range in.Logs {
+		logs = append(logs, gaps.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
+	}
+	ranges := []gaps.Range{}
+	if len(logs) > 0 {
+		db, err := lake.OpenDB(ctx, b.Lake.DB)
+		if err != nil {
+			return res, fmt.Errorf("open duckdb: %w", err)
+		}
+		defer db.Close()
+		keys, err := lake.KeysSQL(files)
+		if err != nil {
+			return res, toTemporal(fatal(ErrTypeBadTable, err))
+		}
+		ranges, err = gaps.Detect(ctx, db, keys, logs, gaps.Options{From: in.From, IncludeFrontier: in.IncludeFrontier})
+		if err != nil {
+			return res, toTemporal(classify(fmt.Errorf("detect gaps: %w", err)))
+		}
+	}
+	res.PlanDir = filepath.Join(b.Lake.PlanDir, safeName(in.PlanKey))
+	if err := os.MkdirAll(res.PlanDir, 0o755); err != nil {
+		return res, fmt.Errorf("create plan directory: %w", err)
+	}
+	byLog := map[string][]gaps.Range{}
+	for _, r := range ranges {
+		byLog[r.SourceURL] = append(byLog[r.SourceURL], r)
+	}
+	for i, l := range in.Logs {
+		lp := LogPlan{URL: l.URL}
+		rs := byLog[l.URL]
+		if len(rs) > 0 {
+			lp.PlanFile = filepath.Join(res.PlanDir, fmt.Sprintf("log-%03d.jsonl", i))
+			if err := gaps.WritePlan(lp.PlanFile, rs); err != nil {
+				return res, fmt.Errorf("write plan of %s: %w", l.URL, err)
+			}
+		}
+		for _, r := range rs {
+			lp.Entries += r.Len()
+		}
+		lp.Ranges = len(rs)
+		res.Ranges += lp.Ranges
+		res.Entries += lp.Entries
+		res.Logs = append(res.Logs, lp)
+	}
+	activity.GetLogger(ctx).Info("gaps detected", "logs", len(in.Logs), "ranges", res.Ranges,
+		"entries", res.Entries, "files", len(files), "plan_dir", res.PlanDir)
+	return res, nil
+}
+
+// liveFiles lists a table's live files, or none when the table does not exist.
+func (b *Backfill) liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, error) {
+	t, err := lake.Open(ctx, path, lake.Options{Role: role, Logger: b.Logger})
+	if errors.Is(err, lake.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("snapshot %s: %w", path, err))
+	}
+	return t.Files(snap), nil
+}
+
+// ReadPlan returns one page of a log's plan.
+func (b *Backfill) ReadPlan(ctx context.Context, in ReadPlanInput) (ReadPlanResult, error) {
+	var res ReadPlanResult
+	if in.Limit <= 0 || in.Offset < 0 {
+		return res, toTemporal(fatalf(ErrTypeInvalidInput, "read plan: offset %d, limit %d", in.Offset, in.Limit))
+	}
+	rs, more, err := gaps.ReadPlanPage(in.PlanFile, in.Offset, in.Limit)
+	if err != nil {
+		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+	}
+	for _, r := range rs {
+		res.Ranges = append(res.Ranges, Range{Start: r.Start, End: r.End})
+	}
+	res.More = more
+	return res, nil
+}
+
+// FetchRange fetches [Start, End] of one log, parses the entries into rows
+// and commits them to the table every StageBatchRows rows or FlushInterval.
+//
+// Exactly-once: every commit carries a Delta txn whose appId names this run
+// and range and whose version is the next index to fetch. The table's txn
+// version is therefore the authoritative resume point: a retry (after a
+// crash, a timeout or a failed commit) starts there, so it never writes a
+// row twice and never skips one, even if the last heartbeat was lost.
+func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRangeResult, error) {
+	var res FetchRangeResult
+	logger := activity.GetLogger(ctx)
+	if in.End < in.Start || in.Log.URL == "" || in.RunKey == "" {
+		return res, toTemporal(fatalf(ErrTypeInvalidInput, "fetch range: bad input (log %q, [%d, %d], run key %q)",
+			in.Log.URL, in.Start, in.End, in.RunKey))
+	}
+	path, role := b.Lake.MainPath, lake.RoleMain
+	if in.Staging {
+		path, role = in.TablePath, lake.RoleStaging
+		if err := merge.ValidatePaths(b.Lake.MainPath, path); err != nil {
+			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+		}
+	}
+	t, err := lake.OpenOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
+		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	appID := fetchAppID(in)
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	next := in.Start
+	if v, ok := snap.Txns[appID]; ok && uint64(v) > next {
+		next = uint64(v)
+	}
+	var prior FetchProgress
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &prior) == nil {
+		res.Rows = prior.RowsCommitted
+	}
+	if next > in.End {
+		res.Entries = in.End - in.Start + 1
+		return res, nil
+	}
+	if next > in.Start {
+		logger.Info("resuming range", "log", in.Log.URL, "start", in.Start, "end", in.End, "next", next)
+	}
+
+	src := record.Source{URL: in.Log.URL, Name: in.Log.Name, Static: in.Log.Static}
+	reader := b.reader(b.lookup(ctx, in.Log))
+	batchRows := b.Defaults.StageBatchRows
+	if batchRows <= 0 {
+		batchRows = 50000
+	}
+	flushEvery := b.Defaults.FlushInterval
+	if flushEvery <= 0 {
+		flushEvery = 30 * time.Second
+	}
+
+	w := t.NewWriter(lake.WriterOptions{})
+	defer func() { w.Abort() }()
+	committed := next // everything below is in the table
+	covered := next   // everything below has been written to w (or was bad)
+	pending := 0
+	lastFlush := time.Now()
+	flush := func() error {
+		if covered == committed {
+			return nil
+		}
+		// Compare and swap on the txn watermark: if another attempt of this
+		// range (a zombie after a heartbeat timeout) moved it, stop and let
+		// the retry resume from the table.
+		snap, err := t.Snapshot(ctx)
+		if err != nil {
+			return fmt.Errorf("snapshot before commit: %w", err)
+		}
+		if v, ok := snap.Txns[appID]; (ok && uint64(v) != committed) || (!ok && committed != in.Start) {
+			return fmt.Errorf("%w: range %s was advanced by another attempt to %d", delta.ErrConflict, appID, v)
+		}
+		cr, err := w.Commit(ctx, lake.CommitOptions{
+			Operation: "WRITE",
+			Txn:       &delta.Txn{AppID: appID, Version: int64(covered)},
+			Check: func(winning []delta.Action) error {
+				for _, a := range winning {
+					if a.Txn != nil && a.Txn.AppID == appID {
+						return fmt.Errorf("%w: another attempt committed range %s meanwhile", delta.ErrConflict, appID)
+					}
+				}
+				return nil
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("commit [%d, %d] of %s to %s: %w", committed, covered-1, in.Log.URL, path, err)
+		}
+		if cr.Skipped {
+			return fmt.Errorf("commit [%d, %d] of %s to %s: %w: already committed by another attempt", committed, covered-1, in.Log.URL, path, delta.ErrConflict)
+		}
+		res.Rows += cr.Rows
+		b.metrics().RowsStaged(in.Log.URL, cr.Rows)
+		committed = covered
+		pending = 0
+		lastFlush = time.Now()
+		w = t.NewWriter(lake.WriterOptions{})
+		activity.RecordHeartbeat(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
+		return nil
+	}
+
+	err = reader.Entries(ctx, next, in.End, func(bt ctlog.Batch) error {
+		for _, e := range bt.Entries {
+			row, err := record.Build(e, src)
+			if err != nil {
+				res.addBad(e.Index, err)
+				continue
+			}
+			if err := w.Write(row); err != nil {
+				return fmt.Errorf("stage entry %d: %w", e.Index, err)
+			}
+			pending++
+		}
+		for _, bad := range bt.Bad {
+			res.addBad(bad.Index, bad.Err)
+		}
+		b.metrics().EntriesFetched(in.Log.URL, len(bt.Entries)+len(bt.Bad))
+		covered = bt.End + 1
+		if pending >= batchRows || time.Since(lastFlush) >= flushEvery {
+			return flush()
+		}
+		activity.RecordHeartbeat(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	} else if ctx.Err() == nil {
+		// Keep what was fetched before the failure: the retry starts after it.
+		if ferr := flush(); ferr != nil {
+			logger.Warn("commit before retry", "log", in.Log.URL, "err", ferr)
+		}
+	}
+	if len(res.BadSample) > 0 {
+		b.metrics().BadEntries(in.Log.URL, int(res.BadEntries))
+		logger.Warn("entries could not be parsed", "log", in.Log.URL, "start", in.Start, "end", in.End,
+			"bad", res.BadEntries, "first_index", res.BadSample[0].Index, "first_err", res.BadSample[0].Error)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, toTemporal(classify(err))
+	}
+	res.Entries = in.End - in.Start + 1
+	logger.Info("range staged", "log", in.Log.URL, "start", in.Start, "end", in.End, "rows", res.Rows, "bad", res.BadEntries)
+	return res, nil
+}
+
+// maxBadSample caps the bad entries a result carries.
+const maxBadSample = 20
+
+func (r *FetchRangeResult) addBad(index uint64, err error) {
+	r.BadEntries++
+	if len(r.BadSample) < maxBadSample {
+		r.BadSample = append(r.BadSample, BadEntry{Index: index, Error: err.Error()})
+	}
+}
+
+// fetchAppID is the Delta txn appId of one range of one run.
+func fetchAppID(in FetchRangeInput) string {
+	return fmt.Sprintf("certlake-fetch:%s:%s:%d-%d", in.RunKey, in.Log.URL, in.Start, in.End)
+}
+
+// catalog returns every known log: the log list plus custom and static logs,
+// with per-log overrides applied, sorted by URL.
+func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
+	var logs []ctlog.Log
+	if b.Logs.LogListURL != "" {
+		listed, err := ctlog.LoadList(ctx, b.Logs.LogListURL, ctlog.ListOptions{
+			IncludeRetired: b.Logs.IncludeRetired, HTTPClient: b.Logs.Client.HTTPClient, UserAgent: b.Logs.Client.UserAgent})
+		if err != nil {
+			return nil, fatal(ErrTypeLogList, err)
+		}
+		logs = listed
+	}
+	logs = ctlog.AddConfigLogs(logs, b.Logs.Custom, b.Logs.Static)
+	for i, l := range logs {
+		if o, ok := b.Logs.Overrides[l.URL]; ok {
+			logs[i] = o.apply(l)
+		}
+	}
+	sort.Slice(logs, func(i, j int) bool { return logs[i].URL < logs[j].URL })
+	return logs, nil
+}
+
+// lookup finds a target's catalog entry (operator, limits), so that a
+// worker that did not resolve the logs itself reads with the same limits.
+// The catalog is cached; a log it does not know is read with the defaults.
+func (b *Backfill) lookup(ctx context.Context, t LogTarget) ctlog.Log {
+	b.mu.Lock()
+	stale := time.Since(b.catalogAt) > 10*time.Minute
+	cached := b.cachedCatalog
+	b.mu.Unlock()
+	if stale {
+		if logs, err := b.catalog(ctx); err == nil {
+			b.mu.Lock()
+			b.cachedCatalog, b.catalogAt = logs, time.Now()
+			b.mu.Unlock()
+			cached = logs
+		}
+	}
+	for _, l := range cached {
+		if l.URL == t.URL {
+			return l
+		}
+	}
+	return ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static}
+}
+
+func (o LogOverride) apply(l ctlog.Log) ctlog.Log {
+	if o.RateLimit != 0 {
+		l.RateLimit = o.RateLimit
+	}
+	if o.Burst > 0 {
+		l.Burst = o.Burst
+	}
+	if o.Concurrency > 0 {
+		l.Concurrency = o.Concurrency
+	}
+	return l
+}
+
+func (b *Backfill) windowFor(l ctlog.Log) int {
+	if o, ok := b.Logs.Overrides[l.URL]; ok && o.Window > 0 {
+		return o.Window
+	}
+	return 0
+}
+
+// reader returns the shared reader of a log, so that its rate limit and
+// issuer cache hold across all activities of this worker.
+func (b *Backfill) reader(l ctlog.Log) ctlog.Reader {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.readers == nil {
+		b.readers = map[string]ctlog.Reader{}
+	}
+	if r, ok := b.readers[l.URL]; ok {
+		return r
+	}
+	if o, ok := b.Logs.Overrides[l.URL]; ok {
+		l = o.apply(l)
+	}
+	r := ctlog.New(l, b.Logs.Client)
+	b.readers[l.URL] = r
+	return r
+}
+
+func (b *Backfill) metrics() Metrics {
+	if b.Metrics == nil {
+		return NopMetrics{}
+	}
+	return b.Metrics
+}
+
+// safeName turns a workflow ID into a directory name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}

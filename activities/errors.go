@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/statefile"
+)
+
+// Application error types. They name what the user must fix, and the
+// workflows list them in their retry policies' NonRetryableErrorTypes.
+const (
+	ErrTypeInvalidInput = "InvalidInput"     // a workflow or activity input is wrong
+	ErrTypeBadTable     = "BadTable"         // not a certstream table, corrupt log, schema mismatch
+	ErrTypeUnsupported  = "UnsupportedTable" // a Delta feature certlake cannot read or write
+	ErrTypeNotStaging   = "NotStaging"       // a path that is not a certlake staging table
+	ErrTypeStateFile    = "StateFile"        // missing or malformed state file
+	ErrTypeLogList      = "LogList"          // unreachable or malformed log list
+	ErrTypeUnknownLog   = "UnknownLog"       // a log that is not configured or listed
+	ErrTypeBadPlan      = "BadPlan"          // a missing or malformed plan file
+)
+
+// NonRetryable lists the error types that retrying cannot fix.
+var NonRetryable = []string{
+	ErrTypeInvalidInput, ErrTypeBadTable, ErrTypeUnsupported, ErrTypeNotStaging,
+	ErrTypeStateFile, ErrTypeLogList, ErrTypeUnknownLog, ErrTypeBadPlan,
+}
+
+// classified is an error with its application error type decided.
+type classified struct {
+	typ string
+	err error
+}
+
+func (c *classified) Error() string { return c.err.Error() }
+func (c *classified) Unwrap() error { return c.err }
+
+// fatal marks err as non-retryable with the given type.
+func fatal(typ string, err error) error { return &classified{typ: typ, err: err} }
+
+// fatalf is fatal with a formatted message.
+func fatalf(typ, format string, args ...any) error {
+	return fatal(typ, fmt.Errorf(format, args...))
+}
+
+// toTemporal turns an internal error into what Temporal should see: a
+// non-retryable application error for bad input, the error itself (retried)
+// for everything else. context.Canceled passes through unchanged.
+func toTemporal(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var c *classified
+	if errors.As(err, &c) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), c.typ, c.err)
+	}
+	return err
+}
+
+// classify maps the engine's sentinel errors to application error types:
+// what retrying cannot fix becomes fatal, everything else (network, 5xx,
+// rate limits, commit conflicts, disk errors) is returned as is and retried.
+func classify(err error) error {
+	var c *classified
+	switch {
+	case err == nil, errors.As(err, &c), errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, delta.ErrUnsupported):
+		return fatal(ErrTypeUnsupported, err)
+	case errors.Is(err, delta.ErrCorrupt), errors.Is(err, delta.ErrVersionNotFound),
+		errors.Is(err, lake.ErrNotCertstream):
+		return fatal(ErrTypeBadTable, err)
+	case errors.Is(err, lake.ErrWrongRole), errors.Is(err, merge.ErrNotStaging):
+		return fatal(ErrTypeNotStaging, err)
+	case errors.Is(err, statefile.ErrNotFound), errors.Is(err, statefile.ErrMalformed):
+		return fatal(ErrTypeStateFile, err)
+	case errors.Is(err, ctlog.ErrLogList):
+		return fatal(ErrTypeLogList, err)
+	case errors.Is(err, gaps.ErrFromAtCeiling):
+		return fatal(ErrTypeInvalidInput, err)
+	}
+	return err
+}

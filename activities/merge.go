@@ -1,0 +1,139 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/merge"
+)
+
+// PlanMerge takes a snapshot of the staging table and cuts it into
+// key-disjoint batches, written to a plan file. A missing or empty staging
+// table is a plan with no batches (AC4.1).
+func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResult, error) {
+	res := PlanMergeResult{Window: m.Defaults.Window}
+	if in.StagingPath == "" {
+		return res, toTemporal(fatalf(ErrTypeInvalidInput, "merge requires staging_path"))
+	}
+	if err := merge.ValidatePaths(m.Lake.MainPath, in.StagingPath); err != nil {
+		return res, toTemporal(fatal(ErrTypeNotStaging, err))
+	}
+	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	if errors.Is(err, lake.ErrNotExist) {
+		if isNonEmptyDir(in.StagingPath) {
+			return res, toTemporal(fatalf(ErrTypeNotStaging,
+				"staging path %s is a directory but not a Delta table; refusing to merge or delete it", in.StagingPath))
+		}
+		activity.GetLogger(ctx).Info("staging table does not exist; nothing to merge", "staging_path", in.StagingPath)
+		return res, nil
+	}
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	batchRows := in.BatchRows
+	if batchRows <= 0 {
+		batchRows = m.Defaults.BatchRows
+	}
+	plan, err := merge.PlanMerge(ctx, staging, merge.PlanOptions{BatchRows: batchRows})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	res.StagingExists = true
+	res.StagingVersion, res.StagingTableID = plan.StagingVersion, plan.StagingTableID
+	res.Batches, res.StagingRows, res.StagingFiles = len(plan.Batches), plan.StagingRows, plan.StagingFiles
+	if len(plan.Batches) == 0 {
+		activity.GetLogger(ctx).Info("staging table is empty; nothing to merge", "staging_path", in.StagingPath)
+		return res, nil
+	}
+	dir := filepath.Join(m.Lake.PlanDir, safeName(in.PlanKey))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, fmt.Errorf("create plan directory: %w", err)
+	}
+	res.PlanFile = filepath.Join(dir, "merge-plan.json")
+	if err := merge.WritePlan(res.PlanFile, plan); err != nil {
+		return res, fmt.Errorf("write merge plan: %w", err)
+	}
+	activity.GetLogger(ctx).Info("merge planned", "staging_path", in.StagingPath, "version", plan.StagingVersion,
+		"batches", len(plan.Batches), "rows", plan.StagingRows, "files", plan.StagingFiles)
+	return res, nil
+}
+
+// MergeBatch merges one batch of the plan into main. It is idempotent: a
+// retry of a batch whose commit already landed changes nothing.
+func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchResult, error) {
+	var res MergeBatchResult
+	plan, err := merge.ReadPlan(in.PlanFile)
+	if err != nil {
+		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+	}
+	if in.BatchID < 0 || in.BatchID >= len(plan.Batches) {
+		return res, toTemporal(fatalf(ErrTypeInvalidInput, "batch %d not in plan %s (%d batches)", in.BatchID, in.PlanFile, len(plan.Batches)))
+	}
+	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	main, err := lake.OpenOrCreate(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain,
+		AsDERBinary: m.Lake.AsDERBinary, CheckpointInterval: m.Lake.CheckpointInterval, Logger: m.Logger})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	br, err := merge.MergeBatch(ctx, main, staging, plan, plan.Batches[in.BatchID], merge.BatchOptions{
+		DB: m.Lake.DB,
+		Progress: func(p merge.Progress) {
+			activity.RecordHeartbeat(ctx, p)
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, toTemporal(classify(fmt.Errorf("batch %d: %w", in.BatchID, err)))
+	}
+	res = MergeBatchResult{StagingRows: br.StagingRows, Inserted: br.Inserted, Skipped: br.Skipped,
+		MainVersion: br.MainVersion, AlreadyCommitted: br.AlreadyCommitted}
+	if !br.AlreadyCommitted && m.Metrics != nil {
+		m.Metrics.RowsMerged(br.Inserted)
+	}
+	activity.GetLogger(ctx).Info("batch merged", "batch", in.BatchID, "rows", br.StagingRows,
+		"inserted", br.Inserted, "skipped", br.Skipped, "already_committed", br.AlreadyCommitted)
+	return res, nil
+}
+
+// RetireStaging removes the merged files of the plan's snapshot from staging
+// and deletes the staging directory when nothing newer is left in it.
+func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (RetireStagingResult, error) {
+	var res RetireStagingResult
+	plan, err := merge.ReadPlan(in.PlanFile)
+	if err != nil {
+		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+	}
+	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	main, err := lake.Open(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain, Logger: m.Logger})
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	rr, err := merge.Retire(ctx, main, staging, plan)
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	res = RetireStagingResult{RemovedFiles: rr.RemovedFiles, DirectoryDeleted: rr.DirectoryDeleted}
+	if err := os.RemoveAll(filepath.Dir(in.PlanFile)); err != nil {
+		activity.GetLogger(ctx).Warn("remove merge plan", "err", err)
+	}
+	return res, nil
+}
+
+func isNonEmptyDir(p string) bool {
+	ents, err := os.ReadDir(p)
+	return err == nil && len(ents) > 0
+}

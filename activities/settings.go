@@ -1,0 +1,86 @@
+package activities
+
+import (
+	"log/slog"
+
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
+)
+
+// New builds the activity structs from the worker's configuration. metrics
+// and ctMetrics may be nil.
+func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctlog.Metrics) (*Backfill, *Merge) {
+	if metrics == nil {
+		metrics = NopMetrics{}
+	}
+	lk := LakeSettings{
+		MainPath:           cfg.Lake.MainPath,
+		PlanDir:            cfg.Lake.PlanDir,
+		CheckpointInterval: cfg.Lake.CheckpointInterval,
+		AsDERBinary:        cfg.Lake.AsDERBinary,
+		DB: lake.DBOptions{
+			MemoryLimit: cfg.Lake.DuckDB.MemoryLimit,
+			Threads:     cfg.Lake.DuckDB.Threads,
+			TempDir:     cfg.Lake.DuckDB.TempDir,
+		},
+	}
+	ops := map[string]ctlog.Limit{}
+	for name, o := range cfg.CT.Operators {
+		ops[name] = ctlog.Limit{Rate: o.RateLimit, Burst: o.Burst, Concurrency: o.Concurrency}
+	}
+	overrides := map[string]LogOverride{}
+	for u, o := range cfg.CT.Logs {
+		overrides[record.NormalizeURL(u)] = LogOverride{RateLimit: o.RateLimit, Burst: o.Burst,
+			Concurrency: o.Concurrency, Window: o.Window}
+	}
+	configLogs := func(ls []config.Log) []ctlog.ConfigLog {
+		var out []ctlog.ConfigLog
+		for _, l := range ls {
+			out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL})
+		}
+		return out
+	}
+	b := &Backfill{
+		Lake: lk,
+		Logs: LogSettings{
+			LogListURL:     cfg.CT.LogListURL,
+			IncludeRetired: cfg.CT.IncludeRetired,
+			Custom:         configLogs(cfg.CT.CustomLogs),
+			Static:         configLogs(cfg.CT.StaticLogs),
+			StateFile:      cfg.CT.StateFile,
+			Overrides:      overrides,
+			Client: ctlog.Config{
+				UserAgent:          cfg.CT.UserAgent,
+				RequestTimeout:     cfg.CT.RequestTimeout,
+				MaxAttempts:        cfg.CT.MaxAttempts,
+				BackoffInitial:     cfg.CT.BackoffInitial,
+				BackoffMax:         cfg.CT.BackoffMax,
+				DefaultRateLimit:   cfg.CT.RateLimit,
+				DefaultBurst:       cfg.CT.Burst,
+				DefaultConcurrency: cfg.CT.Concurrency,
+				OperatorLimits:     ops,
+				Limiters:           ctlog.NewLimiters(ops),
+				BatchSize:          cfg.CT.BatchSize,
+				Logger:             logger,
+				Metrics:            ctMetrics,
+			},
+		},
+		Defaults: BackfillSettings{
+			ChunkSize:      cfg.Backfill.ChunkSize,
+			Window:         cfg.Backfill.Window,
+			StageBatchRows: cfg.Backfill.StageBatchRows,
+			FlushInterval:  cfg.Backfill.FlushInterval,
+		},
+		Logger:  logger,
+		Metrics: metrics,
+	}
+	m := &Merge{
+		Lake:     lk,
+		Defaults: MergeSettings{BatchRows: cfg.Merge.BatchRows, Window: cfg.Merge.Window},
+		Logger:   logger,
+		Metrics:  metrics,
+	}
+	return b, m
+}

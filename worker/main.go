@@ -1,0 +1,200 @@
+// Command worker runs a certlake worker: it registers the backfill and merge
+// workflows and activities on the certlake task queue, serves Prometheus
+// metrics and a health check, and stops gracefully on SIGINT or SIGTERM.
+//
+//	go run ./worker [--config certlake.yaml] [--set key=value ...]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/workflows"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "certlake worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	config.AddFlags(fs)
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load("", fs)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Worker)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sdk := newSDKMetrics()
+	reg.MustRegister(sdk)
+	metrics := newCertlakeMetrics(reg)
+
+	c, err := dial(cfg.Temporal, logger, handler{m: sdk})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.Worker.MaxConcurrentActivities,
+		// Give running activities time to commit what they hold on shutdown;
+		// whatever is not committed is refetched by the retry.
+		WorkerStopTimeout: 20 * time.Second,
+	})
+	backfill, merge := activities.New(cfg, logger, metrics, metrics)
+	register(w, backfill, merge)
+
+	if cfg.Worker.MetricsAddress != "" {
+		srv, err := serveMetrics(cfg.Worker.MetricsAddress, reg, c)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		logger.Info("serving metrics", "address", cfg.Worker.MetricsAddress)
+	}
+	logger.Info("worker starting", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace,
+		"temporal", cfg.Temporal.Address, "main_path", cfg.Lake.MainPath)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	logger.Info("stopping worker")
+	w.Stop()
+	return nil
+}
+
+// register puts every certlake workflow and activity on w.
+func register(w worker.Registry, b *activities.Backfill, m *activities.Merge) {
+	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.LogBackfillWorkflow, workflow.RegisterOptions{Name: workflows.LogBackfillWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.MergeWorkflow, workflow.RegisterOptions{Name: workflows.MergeWorkflowName})
+	w.RegisterActivity(b)
+	w.RegisterActivity(m)
+}
+
+// dial connects to Temporal with the configured namespace, TLS and API key.
+func dial(t config.Temporal, logger *slog.Logger, mh client.MetricsHandler) (client.Client, error) {
+	opts := client.Options{
+		HostPort:       t.Address,
+		Namespace:      t.Namespace,
+		Logger:         sdklog.NewStructuredLogger(logger),
+		MetricsHandler: mh,
+	}
+	if t.TLS.Active() || t.APIKey != "" {
+		tc, err := tlsConfig(t.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts.ConnectionOptions.TLS = tc
+	}
+	if t.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (temporal.address): %w", t.Address, err)
+	}
+	return c, nil
+}
+
+func tlsConfig(t config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("temporal.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("temporal.tls.ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// serveMetrics serves /metrics and /healthz (Temporal reachable) on addr.
+func serveMetrics(addr string, reg *prometheus.Registry, c client.Client) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			http.Error(w, "temporal unreachable: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (worker.metrics_address): %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("metrics server", "err", err)
+		}
+	}()
+	return srv, nil
+}
+
+// newLogger builds the process's logger: JSON unless stderr is a terminal,
+// or as configured.
+func newLogger(w config.Worker) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(w.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := w.LogFormat
+	if format == "" {
+		format = "json"
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

@@ -1,0 +1,106 @@
+// Package workflows defines certlake's Temporal workflows: BackfillWorkflow
+// (find the gaps of the lake and fill them into staging), LogBackfillWorkflow
+// (one log's share, as a child) and MergeWorkflow (staging into main). Only
+// deterministic code lives here; every disk and network access is an activity.
+package workflows
+
+// TaskQueue is the default task queue of certlake workers and workflows.
+const TaskQueue = "certlake"
+
+// Workflow type names, part of the public API (temporal workflow start --type).
+const (
+	BackfillWorkflowName    = "BackfillWorkflow"
+	LogBackfillWorkflowName = "LogBackfillWorkflow"
+	MergeWorkflowName       = "MergeWorkflow"
+)
+
+// Ceiling modes of BackfillInput.Ceiling.
+const (
+	CeilingStateFile = "state_file" // current_index of the live ingester's state file
+	CeilingTreeSize  = "tree_size"  // the log's current tree size
+)
+
+// BackfillInput is the single input of BackfillWorkflow. It is one struct,
+// not several arguments, so new fields stay backward compatible. JSON keys are
+// snake_case so that `temporal workflow start --input '{...}'` works by hand.
+type BackfillInput struct {
+	// StagingPath is the staging Delta table to fill. Empty writes straight
+	// to the main table (the original's behaviour without --staging-path).
+	StagingPath string `json:"staging_path,omitempty"`
+	// From switches to historical mode: plan every missing index from From
+	// up. Nil is catch-up mode (only holes inside what the lake already has).
+	From *uint64 `json:"from,omitempty"`
+	// Logs filters the logs: case-insensitive substrings of a log's
+	// description or URL, comma separated. Empty means every known log.
+	Logs string `json:"logs,omitempty"`
+	// Ceiling says where each log's exclusive upper bound comes from:
+	// "state_file" (default) or "tree_size".
+	Ceiling string `json:"ceiling,omitempty"`
+	// IncludeFrontier also plans [max+1, ceiling-1] per log. Only safe while
+	// the live ingester is stopped (its unflushed buffer would race us).
+	IncludeFrontier bool `json:"include_frontier,omitempty"`
+	// MergeAfter starts MergeWorkflow as a child once every log is done.
+	MergeAfter bool `json:"merge_after,omitempty"`
+	// ChunkSize is the number of indices per FetchRange activity; 0 means
+	// the worker's configured default.
+	ChunkSize uint64 `json:"chunk_size,omitempty"`
+	// Window is the number of FetchRange activities in flight per log; 0
+	// means the worker's configured default.
+	Window int `json:"window,omitempty"`
+}
+
+// FailedRange is an inclusive range of one log that could not be fetched.
+type FailedRange struct {
+	SourceURL string `json:"source_url"`
+	Start     uint64 `json:"start"` // inclusive
+	End       uint64 `json:"end"`   // inclusive
+	Error     string `json:"error"`
+}
+
+// BackfillResult is the outcome of BackfillWorkflow.
+type BackfillResult struct {
+	RecordsWritten int64         `json:"records_written"`
+	LogsTotal      int           `json:"logs_total"`
+	LogsSucceeded  int           `json:"logs_succeeded"`
+	LogsFailed     int           `json:"logs_failed"`
+	LogsSkipped    []SkippedLog  `json:"logs_skipped,omitempty"`
+	FailedRanges   []FailedRange `json:"failed_ranges"`
+	// FailedRangesOmitted counts failed ranges left out of FailedRanges to
+	// keep the result small (they are in the worker's log).
+	FailedRangesOmitted int          `json:"failed_ranges_omitted,omitempty"`
+	BadEntries          int64        `json:"bad_entries"`
+	StagingPath         string       `json:"staging_path"`
+	PlannedEntries      uint64       `json:"planned_entries"`
+	PlannedRanges       int          `json:"planned_ranges"`
+	Merge               *MergeResult `json:"merge,omitempty"`
+}
+
+// SkippedLog is a log left out of a run, with the reason.
+type SkippedLog struct {
+	SourceURL string `json:"source_url"`
+	Reason    string `json:"reason"`
+}
+
+// MergeInput is the single input of MergeWorkflow.
+type MergeInput struct {
+	// StagingPath is the staging table to merge into the worker's main
+	// table. Required.
+	StagingPath string `json:"staging_path"`
+	// BatchRows caps the staging rows per MergeBatch activity; 0 means the
+	// worker's configured default.
+	BatchRows int64 `json:"batch_rows,omitempty"`
+	// Window is the number of MergeBatch activities in flight; 0 means the
+	// worker's configured default.
+	Window int `json:"window,omitempty"`
+}
+
+// MergeResult is the outcome of MergeWorkflow. TotalInserted+TotalSkipped
+// equals TotalStagingRows.
+type MergeResult struct {
+	TotalStagingRows int64 `json:"total_staging_rows"`
+	TotalInserted    int64 `json:"total_inserted"`
+	TotalSkipped     int64 `json:"total_skipped"`
+	Batches          int   `json:"batches"`
+	StagingRetired   bool  `json:"staging_retired"`
+	StagingVersion   int64 `json:"staging_version"`
+}
