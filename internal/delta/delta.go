@@ -22,6 +22,11 @@ var (
 	ErrVersionNotFound = errors.New("delta: version not reconstructible")
 	// ErrExists: Create found a table already there.
 	ErrExists = errors.New("delta: table already exists")
+	// ErrInvalidAction: actions passed to Commit or Create break the
+	// protocol (missing or non-relative path, partition values that do not
+	// match the partition columns, a remove on an append-only table, ...).
+	// Retrying cannot help.
+	ErrInvalidAction = errors.New("delta: invalid action")
 )
 
 // Protocol is the protocol action.

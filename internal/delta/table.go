@@ -1,0 +1,368 @@
+package delta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Options tunes a Table. The zero value is ready to use.
+type Options struct {
+	CheckpointInterval int          // commits between checkpoints; 0 means 100
+	Logger             *slog.Logger // nil discards
+}
+
+// DefaultCheckpointInterval is the checkpoint interval when
+// Options.CheckpointInterval is 0 (the same default as Spark and delta-rs).
+const DefaultCheckpointInterval = 100
+
+// Table is a Delta table on the local file system. It is safe for
+// concurrent use; other processes may write the same table at the same time.
+// A Table caches the latest state it has read and catches up by reading only
+// the commits that landed since.
+type Table struct {
+	root string
+	opts Options
+
+	mu  sync.Mutex // guards cur
+	cur *state     // latest state read, nil until first needed
+
+	// Test hooks: trace sees every log file a full load reads; beforeLink
+	// runs after a commit's temp file is written, before it is linked.
+	trace      func(name string)
+	beforeLink func(name string)
+}
+
+// Open opens the table at root. errors.Is(err, ErrNotATable) when root has no
+// Delta log. Open reads no more than the first directory entries; the log is
+// replayed by the first Snapshot or Commit.
+func Open(ctx context.Context, root string, opts Options) (*Table, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := &Table{root: root, opts: opts}
+	ok, err := hasLogFile(t.logDir())
+	if err != nil {
+		return nil, fmt.Errorf("open table %s: %w", root, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("open table %s: %w", root, ErrNotATable)
+	}
+	return t, nil
+}
+
+// Create writes version 0 (protocol + metaData + commitInfo) at root.
+// errors.Is(err, ErrExists) when a table is already there. A zero proto
+// means reader 1 / writer 2; an empty meta.ID gets a random UUID,
+// meta.Format.Provider defaults to "parquet" and meta.CreatedTime to now.
+// Of concurrent Creates of one root exactly one succeeds.
+func Create(ctx context.Context, root string, meta Metadata, proto Protocol, opts Options) (*Table, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t := &Table{root: root, opts: opts}
+	if proto.MinReaderVersion == 0 && proto.MinWriterVersion == 0 {
+		proto = Protocol{MinReaderVersion: 1, MinWriterVersion: 2}
+	}
+	if meta.ID == "" {
+		meta.ID = uuid.NewString()
+	}
+	if meta.Format.Provider == "" {
+		meta.Format.Provider = "parquet"
+	}
+	if meta.CreatedTime == nil {
+		meta.CreatedTime = ptr(time.Now().UnixMilli())
+	}
+	normalizeMetadata(&meta)
+	schema, err := checkMetadata(meta)
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	if err := checkWritable(proto, meta, schema); err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	dir := t.logDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	if ok, err := hasLogFile(dir); err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	} else if ok {
+		return nil, fmt.Errorf("create table %s: %w", root, ErrExists)
+	}
+	c := &commit{version: 0, actions: []Action{{Protocol: &proto}, {MetaData: &meta}}}
+	body, err := encodeCommit(c.actions, commitInfo("CREATE TABLE", -1, nil, c.actions))
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	ok, err := t.putIfAbsent(0, body)
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("create table %s: %w", root, ErrExists)
+	}
+	t.offer([]*commit{c})
+	return t, nil
+}
+
+// checkMetadata validates a metaData action a writer is about to commit.
+func checkMetadata(m Metadata) (StructType, error) {
+	if m.ID == "" {
+		return StructType{}, fmt.Errorf("%w: metaData without id", ErrInvalidAction)
+	}
+	if m.Format.Provider == "" {
+		return StructType{}, fmt.Errorf("%w: metaData without format.provider", ErrInvalidAction)
+	}
+	schema, err := ParseSchema(m.SchemaString)
+	if err != nil {
+		return StructType{}, fmt.Errorf("%w: metaData: %w", ErrInvalidAction, err)
+	}
+	seen := map[string]bool{}
+	for _, c := range m.PartitionColumns {
+		f, ok := schema.Field(c)
+		if !ok {
+			return StructType{}, fmt.Errorf("%w: partition column %q is not in the schema", ErrInvalidAction, c)
+		}
+		if f.Type.Primitive == "" {
+			return StructType{}, fmt.Errorf("%w: partition column %q has nested type %s", ErrInvalidAction, c, f.Type)
+		}
+		if seen[c] {
+			return StructType{}, fmt.Errorf("%w: partition column %q listed twice", ErrInvalidAction, c)
+		}
+		seen[c] = true
+	}
+	return schema, nil
+}
+
+// Root returns the table's root directory.
+func (t *Table) Root() string { return t.root }
+
+func (t *Table) logDir() string { return filepath.Join(t.root, logDirName) }
+
+func (t *Table) logger() *slog.Logger {
+	if t.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return t.opts.Logger
+}
+
+// checkpointInterval is Options.CheckpointInterval, else the table's
+// delta.checkpointInterval property (which Spark and delta-rs honour), else
+// DefaultCheckpointInterval.
+func (t *Table) checkpointInterval(conf map[string]string) int64 {
+	if t.opts.CheckpointInterval > 0 {
+		return int64(t.opts.CheckpointInterval)
+	}
+	if n, err := strconv.ParseInt(conf["delta.checkpointInterval"], 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return DefaultCheckpointInterval
+}
+
+// refreshLocked brings t.cur to the latest version. The first call replays
+// the log from the newest checkpoint; later calls read only new commits.
+// t.mu must be held.
+func (t *Table) refreshLocked(ctx context.Context) error {
+	if t.cur == nil {
+		st, err := t.load(ctx, -1)
+		if err != nil {
+			return err
+		}
+		t.cur = st
+		return nil
+	}
+	dir := t.logDir()
+	advanced := false
+	for {
+		c, err := readCommit(ctx, dir, t.cur.version+1)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		t.cur.apply(c)
+		advanced = true
+	}
+	if !advanced {
+		// The log never loses its newest commit; if ours is gone the table
+		// was deleted or replaced, so start over.
+		_, err1 := os.Stat(filepath.Join(dir, commitName(t.cur.version)))
+		_, err2 := os.Stat(filepath.Join(dir, checkpointName(t.cur.version)))
+		if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
+			t.cur = nil
+			return t.refreshLocked(ctx)
+		}
+	}
+	return nil
+}
+
+// offer applies commits that directly follow the cached state to it, so
+// commits this process has already read need not be read again.
+func (t *Table) offer(cs []*commit) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range cs {
+		if t.cur == nil && c.version == 0 {
+			t.cur = newState()
+		}
+		if t.cur != nil && c.version == t.cur.version+1 {
+			t.cur.apply(c)
+		}
+	}
+}
+
+// Snapshot reads the latest version.
+func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.refreshLocked(ctx); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", t.root, err)
+	}
+	s, err := t.cur.snapshot(t.root)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", t.root, err)
+	}
+	return s, nil
+}
+
+// SnapshotAt reads version v (time travel), starting from the newest
+// checkpoint at or before v. errors.Is(err, ErrVersionNotFound) when v is
+// newer than the table or its commits were cleaned up.
+func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
+	if v < 0 {
+		return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, ErrVersionNotFound)
+	}
+	t.mu.Lock()
+	if t.cur != nil && t.cur.version == v {
+		s, err := t.cur.snapshot(t.root)
+		t.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
+		}
+		return s, nil
+	}
+	t.mu.Unlock()
+	st, err := t.load(ctx, v)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
+	}
+	s, err := st.snapshot(t.root)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
+	}
+	return s, nil
+}
+
+// LatestVersion returns the newest committed version, even when the table
+// uses features Snapshot refuses.
+func (t *Table) LatestVersion(ctx context.Context) (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.refreshLocked(ctx); err != nil {
+		return 0, fmt.Errorf("latest version of %s: %w", t.root, err)
+	}
+	return t.cur.version, nil
+}
+
+// Checkpoint writes a classic checkpoint of the latest version (and updates
+// _last_checkpoint) and returns that version. Commit does this on its own
+// every CheckpointInterval versions.
+func (t *Table) Checkpoint(ctx context.Context) (int64, error) {
+	t.mu.Lock()
+	if err := t.refreshLocked(ctx); err != nil {
+		t.mu.Unlock()
+		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
+	}
+	if err := t.cur.check(); err != nil {
+		t.mu.Unlock()
+		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
+	}
+	if err := checkWritable(*t.cur.protocol, *t.cur.metadata, t.cur.schema); err != nil {
+		t.mu.Unlock()
+		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
+	}
+	cp := t.cur.checkpointData(time.Now())
+	t.mu.Unlock()
+	if _, err := writeCheckpoint(t.logDir(), cp); err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
+	}
+	return cp.version, nil
+}
+
+// checkpointAt writes the checkpoint for version v after this process
+// committed v. Errors are logged, not returned: the commit has landed.
+func (t *Table) checkpointAt(ctx context.Context, v int64) {
+	cp, err := t.checkpointDataAt(ctx, v)
+	if err == nil {
+		_, err = writeCheckpoint(t.logDir(), cp)
+	}
+	if err != nil {
+		t.logger().WarnContext(ctx, "delta: checkpoint failed", "root", t.root, "version", v, "err", err)
+		return
+	}
+	t.logger().DebugContext(ctx, "delta: wrote checkpoint", "root", t.root, "version", v, "files", len(cp.files))
+}
+
+func (t *Table) checkpointDataAt(ctx context.Context, v int64) (*checkpointData, error) {
+	t.mu.Lock()
+	if t.cur != nil && t.cur.version < v {
+		for t.cur.version < v {
+			c, err := readCommit(ctx, t.logDir(), t.cur.version+1)
+			if err != nil {
+				t.mu.Unlock()
+				return nil, err
+			}
+			t.cur.apply(c)
+		}
+	}
+	if t.cur != nil && t.cur.version == v {
+		defer t.mu.Unlock()
+		if err := t.cur.check(); err != nil {
+			return nil, err
+		}
+		return t.cur.checkpointData(time.Now()), nil
+	}
+	t.mu.Unlock()
+	st, err := t.load(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.check(); err != nil {
+		return nil, err
+	}
+	return st.checkpointData(time.Now()), nil
+}
+
+// Delete removes the table at root: first its _delta_log (so it stops being
+// a table at once), then everything else under root.
+// errors.Is(err, ErrNotATable) when root has no _delta_log.
+func Delete(ctx context.Context, root string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	dir := filepath.Join(root, logDirName)
+	if _, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", root, ErrNotATable)
+		}
+		return fmt.Errorf("delete %s: %w", root, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("delete %s: %w", root, err)
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return fmt.Errorf("delete %s: %w", root, err)
+	}
+	return nil
+}
