@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/certlake/certlake/internal/record"
 )
 
 // DefaultListURL is Google's v3 list of all known logs.
@@ -165,7 +167,7 @@ func parseList(data []byte, opts ListOptions) ([]Log, error) {
 		if state == "rejected" || state == "retired" && !opts.IncludeRetired {
 			return nil
 		}
-		l := Log{URL: normalizeURL(rawURL), Name: desc, Operator: op, Static: static, State: state, ReadOnlyTreeSize: size}
+		l := Log{URL: record.NormalizeURL(rawURL), Name: desc, Operator: op, Static: static, State: state, ReadOnlyTreeSize: size}
 		if !seen[l.URL] {
 			seen[l.URL] = true
 			logs = append(logs, l)
@@ -241,7 +243,7 @@ func AddConfigLogs(logs []Log, custom, static []ConfigLog) []Log {
 		pos[l.URL] = i
 	}
 	add := func(c ConfigLog, isStatic bool) {
-		l := Log{URL: normalizeURL(c.URL), Name: c.Name, Operator: c.Operator, Static: isStatic,
+		l := Log{URL: record.NormalizeURL(c.URL), Name: c.Name, Operator: c.Operator, Static: isStatic,
 			RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency}
 		if i, ok := pos[l.URL]; ok {
 			if l.Operator == "" {

@@ -54,7 +54,7 @@ type BadEntry struct {
 // concurrency bound; build one per log and reuse it.
 func New(l Log, cfg Config) Reader {
 	cfg = cfg.withDefaults()
-	l.URL = normalizeURL(l.URL)
+	l.URL = record.NormalizeURL(l.URL)
 	lim := cfg.limitFor(l)
 	f := newFetcher(l.URL, cfg, lim, cfg.Limiters.gate(l.Operator))
 	if l.Static {

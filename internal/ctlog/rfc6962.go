@@ -146,7 +146,7 @@ func decodeJSONEntry(idx uint64, leafInput, extraData string, seen time.Time) (r
 	if err != nil {
 		return record.Entry{}, fmt.Errorf("entry %d: extra_data: %w", idx, err)
 	}
-	typ, cert, chain, err := decodeRFC6962(leaf, extra)
+	typ, cert, chain, err := record.DecodeRFC6962(leaf, extra)
 	if err != nil {
 		return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
 	}

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/certlake/certlake/internal/record"
 )
 
 func TestRFC6962EntriesExactRanges(t *testing.T) {
@@ -371,5 +369,3 @@ func TestEntriesInvalidRange(t *testing.T) {
 		}
 	}
 }
-
-var _ = record.X509Entry

@@ -15,7 +15,7 @@ import (
 )
 
 // tileWidth is the number of entries in a full data tile (c2sp.org/static-ct-api).
-const tileWidth = 256
+const tileWidth = record.TileWidth
 
 // static reads a log through the static-ct-api: checkpoint, data tiles and
 // issuers under the monitoring prefix.
@@ -161,18 +161,18 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 // A body that does not decode into at least need leaves is fetched again,
 // since the transport may have cut it; only when the log serves the same
 // bytes twice is it taken as malformed, and decodeErr says why.
-func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]tileLeaf, error, time.Time, error) {
-	u := s.log.URL + "/tile/data/" + tilePath(n)
+func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]record.TileLeaf, error, time.Time, error) {
+	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
 		u += ".p/" + strconv.FormatUint(width, 10)
 	}
 	var (
-		leaves    []tileLeaf
+		leaves    []record.TileLeaf
 		decodeErr error
 		lastBad   *[32]byte
 	)
 	_, seen, err := s.f.get(ctx, u, func(body []byte) error {
-		leaves, decodeErr = decodeTile(body)
+		leaves, decodeErr = record.DecodeTile(body)
 		if decodeErr == nil && len(leaves) >= need {
 			return nil
 		}

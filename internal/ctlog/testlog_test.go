@@ -196,7 +196,7 @@ func (s *staticServer) tile(path string) ([]byte, bool) {
 		digits += strings.TrimPrefix(seg, "x")
 	}
 	n, err := strconv.ParseUint(digits, 10, 64)
-	if err != nil || tilePath(n) != path {
+	if err != nil || record.TilePath(n) != path {
 		return nil, false
 	}
 	// A full tile exists once the log holds all its entries; a partial one

@@ -1,0 +1,289 @@
+package ctlog
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStaticEntriesExactRanges(t *testing.T) {
+	const size = 3*256 + 70 // three full tiles and a partial one of 70
+	for _, tc := range []struct {
+		name        string
+		start, end  uint64
+		concurrency int
+		wantTiles   int // data tile requests
+	}{
+		{"first", 0, 0, 4, 1},
+		{"insideOneTile", 10, 20, 4, 1},
+		{"wholeTile", 256, 511, 4, 1},
+		{"spansTiles", 200, 600, 4, 3},
+		{"spansTilesSequential", 200, 600, 1, 3},
+		{"partialLastTile", 770, size - 1, 4, 1},
+		{"intoPartialTile", 700, 800, 2, 2},
+		{"everything", 0, size - 1, 3, 4},
+		{"last", size - 1, size - 1, 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &staticServer{size: size}
+			cfg := testConfig(t)
+			cfg.DefaultConcurrency = tc.concurrency
+			r := New(Log{URL: s.start(t), Static: true}, cfg)
+			f := fetchRange(t, r, tc.start, tc.end)
+			if f.err != nil {
+				t.Fatalf("Entries(%d, %d) = %v, want nil", tc.start, tc.end, f.err)
+			}
+			if got, want := len(f.entries), int(tc.end-tc.start+1); got != want || len(f.bad) != 0 {
+				t.Errorf("Entries(%d, %d) gave %d entries, %d bad, want %d, 0", tc.start, tc.end, got, len(f.bad), want)
+			}
+			checkEntries(t, f.entries)
+			if got := s.hitCount("/tile/data/"); got != tc.wantTiles {
+				t.Errorf("tile requests = %d, want %d", got, tc.wantTiles)
+			}
+			if got := s.hitCount("/tile/data/003.p/70"); tc.end >= 768 && got != 1 {
+				t.Errorf("partial tile 003.p/70 requests = %d, want 1", got)
+			}
+		})
+	}
+}
+
+func TestStaticPartialTileFallsBackToFullTile(t *testing.T) {
+	// The checkpoint says 300 but the log has grown to 600 and dropped the
+	// partial tile 001.p/44: the full tile 001 must be used.
+	s := &staticServer{size: 300, stored: 600}
+	r := New(Log{URL: s.start(t), Static: true}, testConfig(t))
+	f := fetchRange(t, r, 250, 299)
+	if f.err != nil {
+		t.Fatalf("Entries(250, 299) = %v, want nil", f.err)
+	}
+	if len(f.entries) != 50 {
+		t.Errorf("entries = %d, want 50", len(f.entries))
+	}
+	checkEntries(t, f.entries)
+	if s.hitCount("/tile/data/001.p/44") != 1 || s.hitCount("/tile/data/001") != 2 {
+		t.Errorf("tile hits = %v, want one 001.p/44 (404) then one 001", s.hits)
+	}
+}
+
+func TestStaticGzipTiles(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    *staticServer
+	}{
+		{"storedGzipped", &staticServer{size: 600, gzipBody: true}},
+		{"contentEncoding", &staticServer{size: 600, gzipCE: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(Log{URL: tc.s.start(t), Static: true}, testConfig(t))
+			f := fetchRange(t, r, 100, 599)
+			if f.err != nil || len(f.entries) != 500 {
+				t.Fatalf("Entries(100, 599) = %d entries, %v, want 500, nil", len(f.entries), f.err)
+			}
+			checkEntries(t, f.entries)
+		})
+	}
+}
+
+func TestStaticIssuersFetchedOncePerFingerprint(t *testing.T) {
+	const size = 4 * 256
+	s := &staticServer{size: size}
+	cfg := testConfig(t)
+	cfg.DefaultConcurrency = 4
+	r := New(Log{URL: s.start(t), Static: true}, cfg)
+	f := fetchRange(t, r, 0, size-1)
+	if f.err != nil {
+		t.Fatal(f.err)
+	}
+	distinct := map[[32]byte]bool{}
+	for _, e := range f.entries {
+		for _, c := range e.Chain {
+			distinct[sha256.Sum256(c)] = true
+		}
+	}
+	if got := s.hitCount("/issuer/"); got != len(distinct) || got == 0 {
+		t.Errorf("issuer requests = %d, want %d (one per fingerprint)", got, len(distinct))
+	}
+	// A second pass is served from the cache.
+	if f := fetchRange(t, r, 0, 255); f.err != nil {
+		t.Fatal(f.err)
+	}
+	if got := s.hitCount("/issuer/"); got != len(distinct) {
+		t.Errorf("issuer requests after second pass = %d, want %d", got, len(distinct))
+	}
+}
+
+func TestStaticMalformedTileReportsRestAsBad(t *testing.T) {
+	// Tile 1 holds 40 good leaves, then garbage: indices 296.. of the
+	// range are bad, the range goes on into tile 2.
+	s := &staticServer{size: 3 * 256, corrupt: map[uint64]int{1: 40}}
+	m := &countingMetrics{}
+	cfg := testConfig(t)
+	cfg.Metrics = m
+	r := New(Log{URL: s.start(t), Static: true}, cfg)
+	f := fetchRange(t, r, 280, 600)
+	if f.err != nil {
+		t.Fatalf("Entries(280, 600) = %v, want nil", f.err)
+	}
+	if len(f.bad) != 512-296 || f.bad[0].Index != 296 || f.bad[len(f.bad)-1].Index != 511 {
+		t.Errorf("bad = %d entries from %d, want %d from 296 to 511", len(f.bad), f.bad[0].Index, 512-296)
+	}
+	if !strings.Contains(f.bad[0].Err.Error(), "entry 296") {
+		t.Errorf("bad[0].Err = %v, want it to name entry 296", f.bad[0].Err)
+	}
+	if len(f.entries) != 321-len(f.bad) {
+		t.Errorf("entries = %d, want %d", len(f.entries), 321-len(f.bad))
+	}
+	checkEntries(t, f.entries)
+	// The malformed tile was fetched twice: a cut body would differ.
+	if got := s.hitCount("/tile/data/001"); got != 2 {
+		t.Errorf("requests for the malformed tile = %d, want 2", got)
+	}
+	if m.malformed.Load() != int64(len(f.bad)) {
+		t.Errorf("Metrics.Malformed = %d, want %d", m.malformed.Load(), len(f.bad))
+	}
+}
+
+func TestStaticMissingIssuerMakesBadEntries(t *testing.T) {
+	missing := expectEntry(t, 0).chain[0] // first chain cert of FourEntries[0]
+	s := &staticServer{size: 260, missingIssuer: missing}
+	r := New(Log{URL: s.start(t), Static: true}, testConfig(t))
+	f := fetchRange(t, r, 0, 259)
+	if f.err != nil {
+		t.Fatalf("Entries = %v, want nil", f.err)
+	}
+	want := 0
+	for i := range uint64(260) {
+		for _, c := range expectEntry(t, i).chain {
+			if string(c) == string(missing) {
+				want++
+				break
+			}
+		}
+	}
+	if len(f.bad) != want || want == 0 {
+		t.Errorf("bad = %d, want %d (entries whose chain needs the missing issuer)", len(f.bad), want)
+	}
+	for _, b := range f.bad {
+		if !errors.Is(b.Err, ErrNotFound) {
+			t.Errorf("bad %d: %v, want ErrNotFound in chain", b.Index, b.Err)
+		}
+	}
+	checkEntries(t, f.entries)
+}
+
+func TestStaticFaults(t *testing.T) {
+	const size = 4*256 + 10
+	status := func(code int) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) { http.Error(w, http.StatusText(code), code) }
+	}
+	onTile := func(path string, times int, do func(http.ResponseWriter)) func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		count := 0
+		return func(w http.ResponseWriter, r *http.Request, n int64) bool {
+			if strings.Contains(r.URL.Path, path) && (times < 0 || count < times) {
+				count++
+				do(w)
+				return true
+			}
+			return false
+		}
+	}
+	truncated := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Length", "100000")
+		w.Write(make([]byte, 1000))
+	}
+	for _, tc := range []struct {
+		name     string
+		fault    func(w http.ResponseWriter, r *http.Request, n int64) bool
+		wantErr  bool
+		errStart uint64
+	}{
+		{"503StormRecovers", onTile("/tile/data/002", 3, status(503)), false, 0},
+		{"503StormNeverRecovers", onTile("/tile/data/002", -1, status(503)), true, 512},
+		{"429Recovers", onTile("/tile/data/001", 2, status(429)), false, 0},
+		{"truncatedTileRecovers", onTile("/tile/data/000", 2, truncated), false, 0},
+		{"checkpoint503", onTile("/checkpoint", -1, status(503)), true, 100},
+		{"issuer503", onTile("/issuer/", -1, status(503)), true, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &staticServer{size: size, fault: tc.fault}
+			cfg := testConfig(t)
+			cfg.MaxAttempts = 4
+			cfg.DefaultConcurrency = 3
+			r := New(Log{URL: s.start(t), Static: true}, cfg)
+			f := fetchRange(t, r, 100, size-1)
+			if !tc.wantErr {
+				if f.err != nil || len(f.entries) != size-100 {
+					t.Fatalf("Entries = %d entries, %v, want %d, nil", len(f.entries), f.err, size-100)
+				}
+				checkEntries(t, f.entries)
+				return
+			}
+			var re *RangeError
+			if !errors.As(f.err, &re) || re.Start != tc.errStart || re.End != size-1 {
+				t.Fatalf("Entries = %v, want RangeError [%d, %d]", f.err, tc.errStart, size-1)
+			}
+			t.Logf("err: %v", f.err)
+			checkNoLeak(t)
+		})
+	}
+}
+
+func TestStaticTreeSizeAndBeyond(t *testing.T) {
+	s := &staticServer{size: 1000}
+	u := s.start(t)
+	r := New(Log{URL: u, Static: true}, testConfig(t))
+	if got, err := r.TreeSize(t.Context()); err != nil || got != 1000 {
+		t.Errorf("TreeSize() = %d, %v, want 1000, nil", got, err)
+	}
+	err := r.Entries(t.Context(), 990, 1000, func(Batch) error { return nil })
+	var re *RangeError
+	if !errors.Is(err, ErrBeyondTree) || !errors.As(err, &re) || re.Start != 990 {
+		t.Errorf("Entries(990, 1000) = %v, want RangeError from 990 wrapping ErrBeyondTree", err)
+	}
+	// A read-only log never fetches its checkpoint.
+	ro := uint64(600)
+	rr := New(Log{URL: u, Static: true, ReadOnlyTreeSize: &ro}, testConfig(t))
+	before := s.hitCount("/checkpoint")
+	f := fetchRange(t, rr, 590, 599)
+	if f.err != nil || len(f.entries) != 10 {
+		t.Fatalf("read-only Entries(590, 599) = %d, %v", len(f.entries), f.err)
+	}
+	if s.hitCount("/checkpoint") != before || s.hitCount("/tile/data/002.p/88") != 1 {
+		t.Errorf("hits = %v, want no checkpoint and the partial tile 002.p/88 of the final size", s.hits)
+	}
+}
+
+func TestStaticCancelMidRangeReturnsPromptly(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := &staticServer{size: 100 * 256, fault: func(w http.ResponseWriter, r *http.Request, n int64) bool {
+		if !strings.HasPrefix(r.URL.Path, "/mon/tile/data/") || strings.HasSuffix(r.URL.Path, "/000") {
+			return false
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	}}
+	cfg := testConfig(t)
+	cfg.RequestTimeout = time.Minute
+	r := New(Log{URL: s.start(t), Static: true}, cfg)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	var got int
+	err := r.Entries(ctx, 0, 100*256-1, func(b Batch) error { got += len(b.Entries); return nil })
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("Entries returned %v after the deadline", d)
+	}
+	var re *RangeError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &re) || re.Start != 256 || got != 256 {
+		t.Errorf("Entries = %v with %d entries, want RangeError from 256 after 256 entries", err, got)
+	}
+	checkNoLeak(t)
+}
