@@ -3,8 +3,8 @@ package record
 import (
 	"errors"
 	"fmt"
+	"time"
 
-	ctx509 "github.com/google/certificate-transparency-go/x509"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -30,33 +30,30 @@ type certFields struct {
 // certificate's outer SEQUENCE are ignored here (they are still hashed and
 // stored by the caller).
 //
-// Acceptance is decided by ct-go's lenient x509 parser: a certificate with
-// only non-fatal errors (negative serial, odd names, unknown critical
-// extensions such as the CT poison) is accepted. The fields themselves are
-// read from the raw DER with cryptobyte; if that walk fails too the
-// certificate is rejected.
+// What is accepted follows the live ingester's parser (x509-parser 0.16):
+// the certificate's structure must be well-formed DER down to the fields the
+// row reads, validity times must be valid DER UTCTime or GeneralizedTime,
+// and every extension must be an (OID, critical, OCTET STRING) triple; the
+// contents of extensions, the public key and the signature are not
+// interpreted, so a malformed keyUsage or a policy OID with a 128-bit arc
+// still yields a row (spec quirk Q21). ct-go's lenient x509 parser rejects
+// both of those, which is why it is not the gate here.
 func parseCertificate(der []byte) (certFields, error) {
 	var f certFields
 	input := cryptobyte.String(der)
-	var certElem cryptobyte.String
-	if !input.ReadASN1Element(&certElem, cbasn1.SEQUENCE) {
-		return f, fmt.Errorf("%w: no outer SEQUENCE", ErrBadCertificate)
+	var certSeq cryptobyte.String
+	if !input.ReadASN1(&certSeq, cbasn1.SEQUENCE) {
+		return f, fmt.Errorf("%w: no certificate SEQUENCE", ErrBadCertificate)
 	}
-	cert, err := ctx509.ParseCertificate(certElem)
-	if ctx509.IsFatal(err) {
-		return f, fmt.Errorf("%w: %w", ErrBadCertificate, err)
-	}
-	f.notBefore = cert.NotBefore.Unix()
-	f.notAfter = cert.NotAfter.Unix()
-	if err := walkCertificate(certElem, &f); err != nil {
+	if err := walkCertificate(certSeq, &f); err != nil {
 		return f, fmt.Errorf("%w: %w", ErrBadCertificate, err)
 	}
 	return f, nil
 }
 
-// walkCertificate fills f's raw fields from the Certificate element.
+// walkCertificate fills f from the content of the Certificate SEQUENCE.
 //
-//	Certificate  ::=  SEQUENCE  { tbsCertificate, signatureAlgorithm, signatureValue }
+//	Certificate  ::=  SEQUENCE  { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
 //	TBSCertificate  ::=  SEQUENCE  {
 //	     version         [0]  EXPLICIT Version DEFAULT v1,
 //	     serialNumber         CertificateSerialNumber,
@@ -68,49 +65,69 @@ func parseCertificate(der []byte) (certFields, error) {
 //	     issuerUniqueID  [1]  IMPLICIT UniqueIdentifier OPTIONAL,
 //	     subjectUniqueID [2]  IMPLICIT UniqueIdentifier OPTIONAL,
 //	     extensions      [3]  EXPLICIT Extensions OPTIONAL }
-func walkCertificate(elem cryptobyte.String, f *certFields) error {
-	var certSeq, tbs, sigAlg, sigOID cryptobyte.String
-	if !elem.ReadASN1(&certSeq, cbasn1.SEQUENCE) ||
-		!certSeq.ReadASN1(&tbs, cbasn1.SEQUENCE) ||
-		!certSeq.ReadASN1(&sigAlg, cbasn1.SEQUENCE) ||
-		!sigAlg.ReadASN1(&sigOID, cbasn1.OBJECT_IDENTIFIER) {
-		return errors.New("malformed certificate structure")
-	}
-	f.sigAlg = sigOID
-	var serial, issuer, subject cryptobyte.String
-	if !tbs.SkipOptionalASN1(cbasn1.Tag(0).Constructed().ContextSpecific()) ||
-		!tbs.ReadASN1(&serial, cbasn1.INTEGER) ||
-		!tbs.SkipASN1(cbasn1.SEQUENCE) ||
-		!tbs.ReadASN1Element(&issuer, cbasn1.SEQUENCE) ||
-		!tbs.SkipASN1(cbasn1.SEQUENCE) ||
-		!tbs.ReadASN1Element(&subject, cbasn1.SEQUENCE) ||
-		!tbs.SkipASN1(cbasn1.SEQUENCE) {
+func walkCertificate(certSeq cryptobyte.String, f *certFields) error {
+	var tbs cryptobyte.String
+	if !certSeq.ReadASN1(&tbs, cbasn1.SEQUENCE) {
 		return errors.New("malformed TBSCertificate")
 	}
-	f.serial = serial
 	var ok bool
+	if f.sigAlg, ok = readAlgorithmOID(&certSeq); !ok || !certSeq.SkipASN1(cbasn1.BIT_STRING) {
+		return errors.New("malformed signature")
+	}
+
+	var version cryptobyte.String
+	var hasVersion bool
+	if !tbs.ReadOptionalASN1(&version, &hasVersion, cbasn1.Tag(0).Constructed().ContextSpecific()) {
+		return errors.New("malformed version")
+	}
+	if hasVersion {
+		var v int64
+		if !version.ReadASN1Int64WithTag(&v, cbasn1.INTEGER) || v < 0 || v > 1<<32-1 {
+			return errors.New("malformed version")
+		}
+	}
+	var serial, issuer, validity, subject, spki cryptobyte.String
+	if !tbs.ReadASN1(&serial, cbasn1.INTEGER) {
+		return errors.New("malformed serial number")
+	}
+	f.serial = serial
+	if _, ok := readAlgorithmOID(&tbs); !ok {
+		return errors.New("malformed signature algorithm")
+	}
+	if !tbs.ReadASN1Element(&issuer, cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1(&validity, cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1Element(&subject, cbasn1.SEQUENCE) ||
+		!tbs.ReadASN1(&spki, cbasn1.SEQUENCE) {
+		return errors.New("malformed TBSCertificate")
+	}
 	if f.issuer, ok = parseName(issuer); !ok {
 		return errors.New("malformed issuer name")
 	}
 	if f.subject, ok = parseName(subject); !ok {
 		return errors.New("malformed subject name")
 	}
-	// Unique identifiers: primitive or (BER) constructed.
+	if f.notBefore, ok = readTime(&validity); !ok {
+		return errors.New("malformed notBefore")
+	}
+	if f.notAfter, ok = readTime(&validity); !ok {
+		return errors.New("malformed notAfter")
+	}
+	if _, ok := readAlgorithmOID(&spki); !ok || !spki.SkipASN1(cbasn1.BIT_STRING) {
+		return errors.New("malformed subjectPublicKeyInfo")
+	}
+	// Unique identifiers: IMPLICIT BIT STRING, primitive (or BER constructed).
 	for _, n := range []uint8{1, 2} {
 		if !tbs.SkipOptionalASN1(cbasn1.Tag(n).ContextSpecific()) ||
 			!tbs.SkipOptionalASN1(cbasn1.Tag(n).Constructed().ContextSpecific()) {
 			return errors.New("malformed unique identifier")
 		}
 	}
-	var extsWrap, exts cryptobyte.String
-	var present bool
-	if !tbs.ReadOptionalASN1(&extsWrap, &present, cbasn1.Tag(3).Constructed().ContextSpecific()) {
-		return errors.New("malformed extensions")
-	}
-	if !present {
+	if tbs.Empty() {
 		return nil
 	}
-	if !extsWrap.ReadASN1(&exts, cbasn1.SEQUENCE) {
+	var extsWrap, exts cryptobyte.String
+	if !tbs.ReadASN1(&extsWrap, cbasn1.Tag(3).Constructed().ContextSpecific()) ||
+		!extsWrap.ReadASN1(&exts, cbasn1.SEQUENCE) {
 		return errors.New("malformed extensions")
 	}
 	for !exts.Empty() {
@@ -124,4 +141,107 @@ func walkCertificate(elem cryptobyte.String, f *certFields) error {
 		f.exts = append(f.exts, extension{oid: oid, value: value})
 	}
 	return nil
+}
+
+// readAlgorithmOID reads an AlgorithmIdentifier (SEQUENCE { OID, params })
+// and returns the OID's DER content; parameters are not looked at.
+func readAlgorithmOID(s *cryptobyte.String) ([]byte, bool) {
+	var alg, oid cryptobyte.String
+	if !s.ReadASN1(&alg, cbasn1.SEQUENCE) || !alg.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) {
+		return nil, false
+	}
+	return oid, true
+}
+
+// readTime reads a validity time as Unix seconds (spec section 3.12), with
+// the DER rules of the live ingester's ASN.1 library: UTCTime is exactly
+// YYMMDDhhmmssZ, years 00-49 meaning 20xx and 50-99 meaning 19xx;
+// GeneralizedTime is YYYYMMDDhhmmss[.f+]Z, fractional seconds dropped.
+// Calendar fields must be valid (no Feb 30, no leap second).
+func readTime(s *cryptobyte.String) (int64, bool) {
+	var v cryptobyte.String
+	var tag cbasn1.Tag
+	if !s.ReadAnyASN1(&v, &tag) {
+		return 0, false
+	}
+	var year int
+	var rest []byte
+	switch tag {
+	case cbasn1.UTCTime:
+		if len(v) != 13 || v[12] != 'Z' {
+			return 0, false
+		}
+		yy, ok := digits(v[0:2])
+		if !ok {
+			return 0, false
+		}
+		year = 1900 + yy
+		if yy < 50 {
+			year = 2000 + yy
+		}
+		rest = v[2:12]
+	case cbasn1.GeneralizedTime:
+		if len(v) < 15 || v[len(v)-1] != 'Z' {
+			return 0, false
+		}
+		var ok bool
+		if year, ok = digits(v[0:4]); !ok {
+			return 0, false
+		}
+		rest = v[4:14]
+		if frac := v[14 : len(v)-1]; len(frac) > 0 {
+			if len(frac) < 2 || frac[0] != '.' {
+				return 0, false
+			}
+			if !allDigits(frac[1:]) {
+				return 0, false
+			}
+		}
+	default:
+		return 0, false
+	}
+	var f [5]int // month, day, hour, minute, second
+	for i := range f {
+		n, ok := digits(rest[2*i : 2*i+2])
+		if !ok {
+			return 0, false
+		}
+		f[i] = n
+	}
+	month, day, hour, minute, second := f[0], f[1], f[2], f[3], f[4]
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59 {
+		return 0, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, second, 0, time.UTC)
+	if t.Day() != day { // normalized: the day does not exist in that month
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+// digits parses a short run of ASCII decimal digits.
+func digits(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func allDigits(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
