@@ -366,3 +366,17 @@ func Delete(ctx context.Context, root string) error {
 	}
 	return nil
 }
+
+// ReadCommit returns the actions of commit v in file order, with its
+// commitInfo (if any) last. errors.Is(err, ErrVersionNotFound) when the
+// commit file does not exist (not yet written, or cleaned up).
+func (t *Table) ReadCommit(ctx context.Context, v int64) ([]Action, error) {
+	c, err := readCommit(ctx, t.logDir(), v)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read commit %d of %s: %w: %w", v, t.root, ErrVersionNotFound, err)
+		}
+		return nil, fmt.Errorf("read commit %d of %s: %w", v, t.root, err)
+	}
+	return c.publicActions(), nil
+}
