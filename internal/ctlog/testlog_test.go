@@ -38,7 +38,7 @@ type rfcServer struct {
 	agents   map[string]bool
 }
 
-func (s *rfcServer) start(t *testing.T) string {
+func (s *rfcServer) start(t testing.TB) string {
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	return srv.URL + "/log/"
@@ -79,7 +79,7 @@ func (s *rfcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for i := start; i <= end; i++ {
 			e, ok := s.override[i]
 			if !ok {
-				e = expectEntryNoT(i).jsonEntry()
+				e = corpusJSON()[i%uint64(len(corpusJSON()))]
 			}
 			resp.Entries = append(resp.Entries, e)
 		}
@@ -235,6 +235,14 @@ func gzipBytes(b []byte) []byte {
 }
 
 func expectEntryNoT(idx uint64) testEntry { return expectEntry(nil, idx) }
+
+var corpusJSON = sync.OnceValue(func() []getEntriesElem {
+	var out []getEntriesElem
+	for _, e := range testCorpus(nil) {
+		out = append(out, e.jsonEntry())
+	}
+	return out
+})
 
 // testConfig retries fast and does not rate-limit.
 func testConfig(t testing.TB) Config {
