@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -30,12 +28,14 @@ type WriterOptions struct {
 	TargetFileRows int
 	// RowGroupRows closes a row group after this many rows; 0 means 65536.
 	RowGroupRows int
-	// RowGroupBytes closes a row group once its compressed pages (held in
-	// memory until the row group is written) reach this size; 0 means
-	// 128 MiB. With RowGroupRows it bounds the writer's memory per open
-	// partition.
+	// RowGroupBytes closes a row group early once its compressed pages
+	// (held in memory until the row group is written) reach this size; 0
+	// means 128 MiB. With RowGroupRows it bounds the writer's memory.
 	RowGroupBytes int64
-	// CompressionLevel is the zstd level; 0 means the codec default (3).
+	// CompressionLevel is the zstd level. 0 means 1 (zstd "fastest"):
+	// certificates barely compress (the DER and hash columns are most of
+	// the bytes), and higher levels cost more CPU than the append
+	// throughput target allows for a few percent of size.
 	CompressionLevel int
 }
 
@@ -49,13 +49,20 @@ func (o WriterOptions) withDefaults() WriterOptions {
 	if o.RowGroupBytes <= 0 {
 		o.RowGroupBytes = 128 << 20
 	}
+	if o.CompressionLevel == 0 {
+		o.CompressionLevel = 1
+	}
 	return o
 }
 
-// batchRows is how many rows a partition buffers before encoding them into
-// its open row group; large enough to amortize the per-column goroutines,
-// small enough that buffered rows stay a few MB.
+// batchRows is how many rows a partition buffers before handing them to the
+// encoder; large enough to amortize the per-column goroutines, small enough
+// that buffered rows stay a few MB.
 const batchRows = 8192
+
+// maxBatches bounds the batches alive at once: one filling, one queued,
+// one being encoded.
+const maxBatches = 3
 
 // CommitOptions describe the commit of a Writer or Append.
 type CommitOptions struct {
@@ -80,61 +87,97 @@ type CommitResult struct {
 }
 
 // Writer appends rows to a table as Parquet files and commits them in one
-// Delta commit. Rows are buffered per seen_date partition, encoded into
-// the partition's open file in batches, and files are closed at
-// TargetFileRows, so memory stays bounded however many rows are written.
+// Delta commit. Rows are buffered per seen_date partition in batches that
+// a background encoder writes into the partition's open file (the columns
+// of a batch in parallel) while the caller keeps writing; files close at
+// TargetFileRows. Memory stays bounded however many rows are written: a
+// few batches of rows plus one compressed row group per open partition.
 // A Writer is not safe for concurrent use.
 type Writer struct {
-	t         *Table
-	opts      WriterOptions
-	props     *parquet.WriterProperties
-	layout    layout
-	parts     map[string]*partWriter
-	done      []writtenFile
-	seq       int
-	err       error // sticky: the first failure
+	t      *Table
+	opts   WriterOptions
+	props  *parquet.WriterProperties
+	layout layout
+	parts  map[string]*partWriter
+	seq    int
+
+	jobs    chan encodeJob
+	free    chan []record.Row
+	batches int           // batches allocated so far (at most maxBatches)
+	encDone chan struct{} // closed when the encoder goroutine ends
+	enc     encoder       // owned by the encoder goroutine until encDone
+
+	err       error // sticky: the first failure seen by the caller
 	closed    bool
 	committed bool
 }
 
+// partWriter is the caller-side state of one partition's open file.
+type partWriter struct {
+	date   string
+	file   *openFile // nil until the first batch of a file
+	rows   int       // rows in the file, encoded or buffered
+	rgRows int       // rows in the current row group, by the caller's count
+	batch  []record.Row
+	stats  fileStats
+}
+
+// encodeJob asks the encoder to write rows into file and, when close is
+// set, to finish the file with those stats.
+type encodeJob struct {
+	file     *openFile
+	rows     []record.Row
+	endGroup bool
+	close    *fileStats
+}
+
+// openFile is one data file, owned by the encoder goroutine.
+type openFile struct {
+	rel    string // relative to the table root, slash separated, not escaped
+	date   string
+	f      *os.File
+	buf    *bufio.Writer
+	pw     *file.Writer
+	rg     file.BufferedRowGroupWriter
+	rgRows int
+}
+
 // writtenFile is a closed data file waiting for the commit.
 type writtenFile struct {
-	rel      string // relative to the table root, slash separated, not escaped
+	rel      string
 	date     string
 	size     int64
 	modified int64
 	stats    fileStats
 }
 
-// partWriter is the open data file of one partition.
-type partWriter struct {
-	date   string
-	rel    string
-	f      *os.File
-	buf    *bufio.Writer
-	pw     *file.Writer
-	rg     file.BufferedRowGroupWriter
-	rgRows int
-	rows   int // rows in the file, encoded or buffered
-	batch  []record.Row
-	stats  fileStats
+// encoder is the state of the encoder goroutine.
+type encoder struct {
+	created []*openFile // every file created, for Abort
+	done    []writtenFile
+	err     error
 }
 
 // NewWriter starts a Writer on t.
 func (t *Table) NewWriter(opts WriterOptions) *Writer {
 	opts = opts.withDefaults()
-	return &Writer{
-		t:      t,
-		opts:   opts,
-		props:  writerProperties(opts.CompressionLevel),
-		layout: t.layout,
-		parts:  make(map[string]*partWriter),
+	w := &Writer{
+		t:       t,
+		opts:    opts,
+		props:   writerProperties(opts.CompressionLevel),
+		layout:  t.layout,
+		parts:   make(map[string]*partWriter),
+		jobs:    make(chan encodeJob, 1),
+		free:    make(chan []record.Row, maxBatches),
+		encDone: make(chan struct{}),
 	}
+	go w.encode()
+	return w
 }
 
-// Write buffers one row, writing Parquet data when a batch is full. The row's
-// strings and slices are referenced, not copied, until the batch is encoded;
-// the caller must not modify them before Commit.
+// Write buffers one row. The row's strings and slices are referenced, not
+// copied, until its batch is encoded; the caller must not modify them
+// before Commit.
 func (w *Writer) Write(row record.Row) error {
 	if w.err != nil {
 		return w.err
@@ -148,150 +191,241 @@ func (w *Writer) Write(row record.Row) error {
 	}
 	p := w.parts[date]
 	if p == nil {
-		p = &partWriter{date: date, batch: make([]record.Row, 0, batchRows)}
+		p = &partWriter{date: date}
 		w.parts[date] = p
+	}
+	if p.batch == nil {
+		if p.batch, err = w.newBatch(); err != nil {
+			w.err = err
+			return err
+		}
 	}
 	row.SeenDate = date
 	p.batch = append(p.batch, row)
 	p.rows++
+	p.rgRows++
 	p.stats.add(&row)
-	if len(p.batch) >= batchRows || p.rgRows+len(p.batch) >= w.opts.RowGroupRows || p.rows >= w.opts.TargetFileRows {
-		if err := w.flushBatch(p); err != nil {
-			w.err = err
-			return err
-		}
-		if p.rows >= w.opts.TargetFileRows {
-			if err := w.closeFile(p); err != nil {
-				w.err = err
-				return err
-			}
-		}
+	switch {
+	case p.rows >= w.opts.TargetFileRows:
+		return w.send(p, true)
+	case p.rgRows >= w.opts.RowGroupRows || len(p.batch) >= batchRows:
+		return w.send(p, false)
 	}
 	return nil
 }
 
-// partitionOf validates a row and returns its seen_date.
-func partitionOf(row record.Row) (string, error) {
-	if row.CertIndex > math.MaxInt64 {
-		return "", fmt.Errorf("cert_index %d does not fit a Delta long", row.CertIndex)
+// newBatch returns an empty batch, waiting for the encoder to hand one back
+// once maxBatches exist.
+func (w *Writer) newBatch() ([]record.Row, error) {
+	select {
+	case b := <-w.free:
+		return b, nil
+	default:
 	}
-	if row.Seen.IsZero() {
-		return "", errors.New("seen is not set")
+	if w.batches < maxBatches {
+		w.batches++
+		return make([]record.Row, 0, batchRows), nil
 	}
-	date := row.Seen.UTC().Format(time.DateOnly)
-	if row.SeenDate != "" && row.SeenDate != date {
-		return "", fmt.Errorf("seen_date %q is not the UTC date of seen %s", row.SeenDate, row.Seen.UTC().Format(time.RFC3339Nano))
+	select {
+	case b := <-w.free:
+		return b, nil
+	case <-w.encDone:
+		return nil, w.encoderErr()
 	}
-	return date, nil
 }
 
-// flushBatch encodes p's buffered rows into its open row group, one
-// goroutine per column.
-func (w *Writer) flushBatch(p *partWriter) error {
-	if len(p.batch) == 0 {
-		return nil
-	}
-	if p.pw == nil {
-		if err := w.openFile(p); err != nil {
-			return err
+// send hands p's batch to the encoder, closing the file when closeFile.
+func (w *Writer) send(p *partWriter, closeFile bool) error {
+	if p.file == nil {
+		if len(p.batch) == 0 && !closeFile {
+			return nil
 		}
-	}
-	if p.rg == nil {
-		p.rg = p.pw.AppendBufferedRowGroup()
-	}
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	// Big columns first so the small ones fill the gaps.
-	for _, col := range columnOrder {
-		g.Go(func() error { return writeColumn(p.rg, col, p.batch, w.layout.asDERBinary) })
-	}
-	if err := g.Wait(); err != nil {
-		return fmt.Errorf("write %s: %w", p.rel, err)
-	}
-	p.rgRows += len(p.batch)
-	clear(p.batch) // drop references to the caller's data
-	p.batch = p.batch[:0]
-	if p.rgRows >= w.opts.RowGroupRows || p.rg.TotalCompressedBytes() >= w.opts.RowGroupBytes {
-		if err := p.rg.Close(); err != nil {
-			return fmt.Errorf("write %s: close row group: %w", p.rel, err)
+		p.file = &openFile{
+			rel:  fmt.Sprintf("%s=%s/part-%05d-%s-c000.zstd.parquet", PartitionColumn, p.date, w.seq, uuid.NewString()),
+			date: p.date,
 		}
-		p.rg = nil
+		w.seq++
+	}
+	job := encodeJob{file: p.file, rows: p.batch, endGroup: p.rgRows >= w.opts.RowGroupRows}
+	if job.endGroup {
 		p.rgRows = 0
+	}
+	if closeFile {
+		st := p.stats
+		job.close = &st
+		*p = partWriter{date: p.date}
+	} else {
+		p.batch = nil
+	}
+	select {
+	case <-w.encDone:
+		// The encoder failed; report it now rather than at Commit.
+		w.err = w.encoderErr()
+		return w.err
+	default:
+	}
+	select {
+	case w.jobs <- job:
+		return nil
+	case <-w.encDone:
+		w.err = w.encoderErr()
+		return w.err
+	}
+}
+
+func (w *Writer) encoderErr() error {
+	if w.enc.err != nil {
+		return w.enc.err
+	}
+	return errors.New("writer encoder stopped")
+}
+
+// encode runs the encoder goroutine: it writes jobs in order until the jobs
+// channel closes or a write fails (then it drains and drops the rest).
+func (w *Writer) encode() {
+	defer close(w.encDone)
+	for job := range w.jobs {
+		if w.enc.err != nil {
+			continue
+		}
+		if err := w.encodeJob(job); err != nil {
+			w.enc.err = err
+			// Unblock a caller waiting for a batch; it then sees encDone.
+			go func() {
+				for range w.jobs {
+				}
+			}()
+			return
+		}
+	}
+}
+
+func (w *Writer) encodeJob(job encodeJob) error {
+	f := job.file
+	if len(job.rows) > 0 {
+		if f.pw == nil {
+			if err := w.openFile(f); err != nil {
+				return err
+			}
+		}
+		if f.rg == nil {
+			f.rg = f.pw.AppendBufferedRowGroup()
+		}
+		var g errgroup.Group
+		g.SetLimit(runtime.GOMAXPROCS(0))
+		// Costly columns first so the cheap ones fill the gaps.
+		for _, col := range columnOrder {
+			g.Go(func() error { return writeColumn(f.rg, col, job.rows, w.layout.asDERBinary) })
+		}
+		if err := g.Wait(); err != nil {
+			return fmt.Errorf("write %s: %w", f.rel, err)
+		}
+		f.rgRows += len(job.rows)
+		if job.endGroup || f.rg.TotalCompressedBytes() >= w.opts.RowGroupBytes {
+			if err := f.rg.Close(); err != nil {
+				return fmt.Errorf("write %s: close row group: %w", f.rel, err)
+			}
+			f.rg = nil
+			f.rgRows = 0
+		}
+	}
+	clear(job.rows) // drop references to the caller's data
+	if job.rows != nil {
+		w.free <- job.rows[:0]
+	}
+	if job.close != nil && f.pw != nil {
+		return w.closeFile(f, *job.close)
 	}
 	return nil
 }
 
 // columnOrder lists file columns by decreasing encoding cost.
 var columnOrder = []int{
-	colAsDER, colChain, colAllDomains, colSHA256, colSubjectAggregated, colCertLink,
-	colSHA1, colFingerprint, colSerialNumber, colIssuerAggregated, colCertIndex, colSeen,
-	colNotBefore, colNotAfter, colSourceURL, colSourceName, colUpdateType,
+	colAsDER, colSHA256, colSHA1, colAllDomains, colFingerprint, colChain,
+	colSerialNumber, colCertLink, colSubjectAggregated, colIssuerAggregated, colCertIndex,
+	colSeen, colNotBefore, colNotAfter, colSourceURL, colSourceName, colUpdateType,
 	colSignatureAlgorithm, colIsCA,
 }
 
-func (w *Writer) openFile(p *partWriter) error {
+func (w *Writer) openFile(f *openFile) error {
 	sc, err := fileSchema(w.layout.asDERBinary)
 	if err != nil {
 		return fmt.Errorf("parquet schema: %w", err)
 	}
-	p.rel = fmt.Sprintf("%s=%s/part-%05d-%s-c000.zstd.parquet", PartitionColumn, p.date, w.seq, uuid.NewString())
-	w.seq++
-	local := filepath.Join(w.t.path, filepath.FromSlash(p.rel))
+	local := filepath.Join(w.t.path, filepath.FromSlash(f.rel))
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return fmt.Errorf("create partition directory: %w", err)
 	}
-	f, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	fh, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create data file: %w", err)
 	}
-	p.f = f
-	p.buf = bufio.NewWriterSize(f, 1<<20)
-	p.pw = file.NewParquetWriter(p.buf, sc, file.WithWriterProps(w.props))
+	w.enc.created = append(w.enc.created, f)
+	f.f = fh
+	f.buf = bufio.NewWriterSize(fh, 1<<20)
+	f.pw = file.NewParquetWriter(f.buf, sc, file.WithWriterProps(w.props))
 	return nil
 }
 
-// closeFile finishes p's open file (flushing buffered rows) and queues it
-// for the commit.
-func (w *Writer) closeFile(p *partWriter) error {
-	if err := w.flushBatch(p); err != nil {
-		return err
-	}
-	if p.pw == nil {
-		return nil
-	}
+// closeFile finishes f and queues it for the commit.
+func (w *Writer) closeFile(f *openFile, st fileStats) error {
 	// file.Writer.Close drops footer errors, so each step is checked here.
-	if p.rg != nil {
-		if err := p.rg.Close(); err != nil {
-			return fmt.Errorf("write %s: close row group: %w", p.rel, err)
+	if f.rg != nil {
+		if err := f.rg.Close(); err != nil {
+			return fmt.Errorf("write %s: close row group: %w", f.rel, err)
 		}
 	}
-	if err := p.pw.FlushWithFooter(); err != nil {
-		return fmt.Errorf("write %s: footer: %w", p.rel, err)
+	if err := f.pw.FlushWithFooter(); err != nil {
+		return fmt.Errorf("write %s: footer: %w", f.rel, err)
 	}
-	_ = p.pw.Close() // the sink is a bufio.Writer: nothing left to fail
-	if err := p.buf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", p.rel, err)
+	_ = f.pw.Close() // the sink is a bufio.Writer: nothing left to fail
+	if err := f.buf.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", f.rel, err)
 	}
 	// Durable before the commit that references it can land.
-	if err := p.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", p.rel, err)
+	if err := f.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", f.rel, err)
 	}
-	fi, err := p.f.Stat()
+	fi, err := f.f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", p.rel, err)
+		return fmt.Errorf("stat %s: %w", f.rel, err)
 	}
-	if err := p.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", p.rel, err)
+	if err := f.f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", f.rel, err)
 	}
-	w.done = append(w.done, writtenFile{
-		rel:      p.rel,
-		date:     p.date,
+	w.enc.done = append(w.enc.done, writtenFile{
+		rel:      f.rel,
+		date:     f.date,
 		size:     fi.Size(),
 		modified: fi.ModTime().UnixMilli(),
-		stats:    p.stats,
+		stats:    st,
 	})
-	*p = partWriter{date: p.date, batch: p.batch[:0]}
 	return nil
+}
+
+// finish sends the last batch of every partition, closing their files, and
+// waits for the encoder. Afterwards w.enc belongs to the caller.
+func (w *Writer) finish() error {
+	dates := make([]string, 0, len(w.parts))
+	for d := range w.parts {
+		dates = append(dates, d)
+	}
+	slices.Sort(dates)
+	var err error
+	for _, d := range dates {
+		if p := w.parts[d]; p.rows > 0 {
+			if err = w.send(p, true); err != nil {
+				break
+			}
+		}
+	}
+	w.closed = true
+	close(w.jobs)
+	<-w.encDone
+	if err != nil {
+		return err
+	}
+	return w.enc.err
 }
 
 // Commit writes the remaining files and commits every file of this Writer
@@ -308,20 +442,12 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 	if w.closed {
 		return CommitResult{}, errors.New("commit: writer is closed")
 	}
-	dates := make([]string, 0, len(w.parts))
-	for d := range w.parts {
-		dates = append(dates, d)
+	if err := w.finish(); err != nil {
+		w.err = err
+		return CommitResult{}, err
 	}
-	slices.Sort(dates)
-	for _, d := range dates {
-		if err := w.closeFile(w.parts[d]); err != nil {
-			w.err = err
-			return CommitResult{}, err
-		}
-	}
-	w.closed = true
-	res := CommitResult{Files: len(w.done)}
-	for _, f := range w.done {
+	res := CommitResult{Files: len(w.enc.done)}
+	for _, f := range w.enc.done {
 		res.Rows += f.stats.n
 	}
 
@@ -342,23 +468,20 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 	if l.asDERBinary != w.layout.asDERBinary {
 		return fail(fmt.Errorf("%w: as_der type changed since the table was opened", delta.ErrConflict))
 	}
-	if snap.Protocol.MinWriterVersion > 2 {
-		return fail(fmt.Errorf("%w: writer version %d (certlake writes version 2 tables)", delta.ErrUnsupported, snap.Protocol.MinWriterVersion))
-	}
-	if len(w.done) == 0 && opts.Txn == nil {
+	if len(w.enc.done) == 0 && opts.Txn == nil {
 		w.committed = true
 		res.Version = snap.Version
 		return res, nil
 	}
 
-	actions := make([]delta.Action, 0, len(w.done))
-	for _, f := range w.done {
+	actions := make([]delta.Action, 0, len(w.enc.done))
+	for _, f := range w.enc.done {
 		stats, err := f.stats.json()
 		if err != nil {
 			return fail(fmt.Errorf("stats of %s: %w", f.rel, err))
 		}
 		actions = append(actions, delta.Action{Add: &delta.Add{
-			Path:             escapePath(f.rel),
+			Path:             delta.EncodePath(f.rel),
 			PartitionValues:  map[string]string{PartitionColumn: f.date},
 			Size:             f.size,
 			ModificationTime: f.modified,
@@ -400,42 +523,37 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 	return res, nil
 }
 
-// Abort closes and removes every file this Writer wrote. It is safe to call
-// more than once and after a failed Commit; after a successful Commit it
-// does nothing.
+// Abort stops the Writer and removes every file it wrote. It is safe to
+// call more than once and after a failed Commit; after a successful Commit
+// it does nothing. A Writer must end with Commit or Abort, or its encoder
+// goroutine is left running.
 func (w *Writer) Abort() {
 	if w.committed {
 		return
 	}
-	for _, p := range w.parts {
-		if p.f != nil {
-			_ = p.f.Close()
-			_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(p.rel)))
-		}
-		*p = partWriter{date: p.date}
+	if !w.closed {
+		w.closed = true
+		close(w.jobs)
 	}
-	w.removeFiles()
-	w.closed = true
+	<-w.encDone
+	for _, f := range w.enc.created {
+		if f.f != nil {
+			_ = f.f.Close() // may be closed already
+		}
+		_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(f.rel)))
+	}
+	w.enc.created = nil
+	w.enc.done = nil
 	if w.err == nil {
 		w.err = errors.New("writer aborted")
 	}
 }
 
 func (w *Writer) removeFiles() {
-	for _, f := range w.done {
+	for _, f := range w.enc.done {
 		_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(f.rel)))
 	}
-	w.done = nil
-}
-
-// escapePath URI-encodes a relative data file path for the log, segment by
-// segment, as Delta requires.
-func escapePath(rel string) string {
-	segs := strings.Split(rel, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
+	w.enc.done = nil
 }
 
 // Append writes rows with default WriterOptions and commits them.
@@ -448,4 +566,19 @@ func (t *Table) Append(ctx context.Context, rows []record.Row, opts CommitOption
 		}
 	}
 	return w.Commit(ctx, opts)
+}
+
+// partitionOf validates a row and returns its seen_date.
+func partitionOf(row record.Row) (string, error) {
+	if row.CertIndex > math.MaxInt64 {
+		return "", fmt.Errorf("cert_index %d does not fit a Delta long", row.CertIndex)
+	}
+	if row.Seen.IsZero() {
+		return "", errors.New("seen is not set")
+	}
+	date := row.Seen.UTC().Format(time.DateOnly)
+	if row.SeenDate != "" && row.SeenDate != date {
+		return "", fmt.Errorf("seen_date %q is not the UTC date of seen %s", row.SeenDate, row.Seen.UTC().Format(time.RFC3339Nano))
+	}
+	return date, nil
 }
