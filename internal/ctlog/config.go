@@ -16,7 +16,9 @@ import (
 // Config tunes how a [Reader] talks to its log. Every zero field means the
 // documented default, so the zero Config is usable.
 type Config struct {
-	// HTTPClient sends the requests. Default: a client with no overall
+	// HTTPClient sends the requests. Optional; share one among Readers.
+	// Default: a client of its own per Reader, keeping as many idle
+	// connections to the log as requests may be in flight, with no overall
 	// timeout (RequestTimeout bounds each attempt).
 	HTTPClient *http.Client
 	// UserAgent is sent with every request. Default: [DefaultUserAgent].
@@ -100,9 +102,6 @@ func DefaultUserAgent() string {
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
-	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{}
-	}
 	if c.UserAgent == "" {
 		c.UserAgent = DefaultUserAgent()
 	}
@@ -143,6 +142,15 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return c
+}
+
+// defaultClient returns an HTTP client keeping up to idle connections per
+// host (net/http keeps 2 by default, too few for parallel fetches).
+func defaultClient(idle int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(idle, 2)
+	t.IdleConnTimeout = 30 * time.Second
+	return &http.Client{Transport: t}
 }
 
 // limitFor resolves the per-log limit of l: the Log's own fields, then its

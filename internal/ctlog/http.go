@@ -32,6 +32,9 @@ type fetcher struct {
 }
 
 func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = defaultClient(lim.Concurrency)
+	}
 	own := newGate(lim, true)
 	return &fetcher{cfg: cfg, name: name, own: own, shared: shared}
 }
@@ -178,6 +181,9 @@ func (f *fetcher) retryWait(err error, attempt int) (time.Duration, bool) {
 				return 0, false
 			} else if he.RetryAfter > 0 {
 				wait = he.RetryAfter
+			}
+			if he.RetryAfter >= time.Second {
+				f.cfg.Logger.Info("log asked for a pause", "log", f.name, "wait", wait, "attempt", attempt)
 			}
 			f.pause(wait)
 			return wait, true

@@ -10,7 +10,10 @@ import (
 // issuerCache keeps the DER of recently used static-ct-api issuers, by
 // fingerprint, evicting the least recently used beyond max. Concurrent
 // lookups of the same fingerprint share one fetch, so each issuer is
-// fetched once however many workers need it. Failures are not cached.
+// fetched once however many workers need it. Transient failures are not
+// cached; an issuer the log does not have (errIssuerUnavailable) is, since
+// a static-ct-api log stores issuers before it sequences the entries
+// that need them.
 type issuerCache struct {
 	max int
 
@@ -61,7 +64,7 @@ func (c *issuerCache) get(ctx context.Context, fp [32]byte, fetch func(context.C
 		c.mu.Unlock()
 
 		it.der, it.err = fetch(ctx, fp)
-		if it.err != nil {
+		if it.err != nil && !errors.Is(it.err, errIssuerUnavailable) {
 			c.mu.Lock()
 			if el, ok := c.items[fp]; ok && el.Value == it {
 				c.lru.Remove(el)

@@ -3,6 +3,7 @@ package ctlog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -100,11 +101,19 @@ func TestIssuerCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	if fetches.Load() != 4 {
 		t.Errorf("fetches = %d, want 4 (2 was evicted)", fetches.Load())
 	}
-	// Failures are not cached.
+	// Transient failures are not cached; unavailable issuers are.
 	fail := func(context.Context, [32]byte) ([]byte, error) { fetches.Add(1); return nil, errors.New("503") }
 	c.get(t.Context(), [32]byte{9}, fail)
 	c.get(t.Context(), [32]byte{9}, fail)
 	if fetches.Load() != 6 {
-		t.Errorf("fetches = %d, want 6 (failures refetched)", fetches.Load())
+		t.Errorf("fetches = %d, want 6 (transient failures refetched)", fetches.Load())
+	}
+	gone := func(context.Context, [32]byte) ([]byte, error) {
+		fetches.Add(1)
+		return nil, fmt.Errorf("%w: 404", errIssuerUnavailable)
+	}
+	c.get(t.Context(), [32]byte{8}, gone)
+	if _, err := c.get(t.Context(), [32]byte{8}, gone); !errors.Is(err, errIssuerUnavailable) || fetches.Load() != 7 {
+		t.Errorf("get(unavailable) = %v after %d fetches, want errIssuerUnavailable after 7", err, fetches.Load())
 	}
 }
