@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/statefile"
+)
+
+// gapsView is the output of gaps --json. Ranges are inclusive.
+type gapsView struct {
+	Items        []gaps.Range   `json:"items"`
+	TotalEntries uint64         `json:"total_entries"`
+	TotalRanges  int            `json:"total_ranges"`
+	Logs         []gapsLogView  `json:"logs"`
+	Skipped      []skippedView  `json:"skipped"`
+	Mode         string         `json:"mode"` // "catch-up" or "historical"
+	From         *uint64        `json:"from,omitempty"`
+	Ceiling      string         `json:"ceiling"` // state_file or tree_size
+	MainPath     string         `json:"main_path"`
+	StagingPath  string         `json:"staging_path,omitempty"`
+	Tables       map[string]int `json:"table_files"` // live data files read per table role
+}
+
+type gapsLogView struct {
+	SourceURL string `json:"source_url"`
+	Name      string `json:"name,omitempty"`
+	Ceiling   uint64 `json:"ceiling"` // exclusive
+	Ranges    int    `json:"ranges"`
+	Entries   uint64 `json:"entries"`
+}
+
+type skippedView struct {
+	SourceURL string `json:"source_url"`
+	Reason    string `json:"reason"`
+}
+
+// runGaps prints the backfill plan: the missing ranges of every log, as
+// BackfillWorkflow's DetectGaps would plan them, computed locally.
+func runGaps(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--json] [--max-ranges N]")
+	fs.String("main", "", "main Delta table (default lake.main_path)")
+	bind(fs, "main", "lake.main_path")
+	fs.String("staging-path", "", "staging Delta table whose rows count as present (default lake.staging_path, when it exists)")
+	bind(fs, "staging-path", "lake.staging_path")
+	noStaging := fs.Bool("no-staging", false, "ignore the staging table")
+	fs.String("state-file", "", "live ingester's state file (default ct.state_file)")
+	bind(fs, "state-file", "ct.state_file")
+	fs.String("ceiling", "", "ceiling source: state_file (offline) or tree_size (asks each log; default backfill.ceiling)")
+	bind(fs, "ceiling", "backfill.ceiling")
+	from := fs.Uint64("from", 0, "historical mode: plan every missing index from N up")
+	logsFilter := fs.String("logs", "", "only logs whose URL (or configured name) contains one of these comma-separated substrings")
+	frontier := fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	maxRanges := fs.Int("max-ranges", 10, "ranges printed per log in the text output (0: all)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("gaps takes no arguments, got %q", fs.Args())
+	}
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		return err
+	}
+	opts := gaps.Options{IncludeFrontier: *frontier}
+	if fs.Changed("from") {
+		opts.From = from
+	}
+	staging := cfg.Lake.StagingPath
+	if *noStaging {
+		staging = ""
+	}
+	v, err := planGaps(ctx, cfg, staging, *logsFilter, opts)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	printGaps(c.stdout, v, *maxRanges)
+	return nil
+}
+
+// planGaps resolves the logs and their ceilings and runs gap detection over
+// main (and staging when it exists).
+func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, opts gaps.Options) (*gapsView, error) {
+	v := &gapsView{
+		Items: []gaps.Range{}, Logs: []gapsLogView{}, Skipped: []skippedView{},
+		Mode: "catch-up", From: opts.From, Ceiling: cfg.Backfill.Ceiling,
+		MainPath: cfg.Lake.MainPath, Tables: map[string]int{},
+	}
+	if opts.From != nil {
+		v.Mode = "historical"
+	}
+	targets, skipped, err := resolveCeilings(ctx, cfg, filter)
+	if err != nil {
+		return nil, err
+	}
+	v.Skipped = append(v.Skipped, skipped...)
+	var logs []gaps.LogCeiling
+	for _, t := range targets {
+		if opts.From != nil && *opts.From >= t.Ceiling {
+			v.Skipped = append(v.Skipped, skippedView{t.URL, fmt.Sprintf("from %d is at or above its ceiling %d", *opts.From, t.Ceiling)})
+			continue
+		}
+		logs = append(logs, gaps.LogCeiling{URL: t.URL, Ceiling: t.Ceiling})
+	}
+	if len(logs) == 0 {
+		return nil, errors.New("no log to plan: " + skippedSummary(v.Skipped, filter))
+	}
+
+	mainFiles, err := liveFiles(ctx, cfg.Lake.MainPath, lake.RoleAny)
+	if err != nil {
+		return nil, err
+	}
+	v.Tables["main"] = len(mainFiles)
+	var stagingFiles []lake.FileInfo
+	if staging != "" {
+		if stagingFiles, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
+			return nil, err
+		}
+		v.StagingPath = staging
+		v.Tables["staging"] = len(stagingFiles)
+	}
+	keys, err := lake.UnionKeysSQL(mainFiles, stagingFiles)
+	if err != nil {
+		return nil, err
+	}
+	db, err := lake.OpenDB(ctx, dbOptions(cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	ranges, err := gaps.Detect(ctx, db, keys, logs, opts)
+	if err != nil {
+		return nil, err
+	}
+	v.Items = append(v.Items, ranges...)
+	per := map[string]*gapsLogView{}
+	for _, t := range targets {
+		if slices.ContainsFunc(logs, func(l gaps.LogCeiling) bool { return l.URL == t.URL }) {
+			v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling})
+		}
+	}
+	for i := range v.Logs {
+		per[v.Logs[i].SourceURL] = &v.Logs[i]
+	}
+	for _, r := range ranges {
+		v.TotalEntries += r.Len()
+		if p := per[r.SourceURL]; p != nil {
+			p.Ranges++
+			p.Entries += r.Len()
+		}
+	}
+	v.TotalRanges = len(ranges)
+	return v, nil
+}
+
+// ceilingTarget is a log with its exclusive ceiling.
+type ceilingTarget struct {
+	URL, Name string
+	Ceiling   uint64
+}
+
+// resolveCeilings lists the logs to plan. With state_file ceilings they are
+// the state file's logs (no network); with tree_size, the log list plus the
+// configured logs, each asked for its tree size.
+func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]ceilingTarget, []skippedView, error) {
+	var (
+		out     []ceilingTarget
+		skipped []skippedView
+	)
+	switch cfg.Backfill.Ceiling {
+	case config.CeilingStateFile:
+		st, err := statefile.Load(cfg.CT.StateFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Names come from the configured logs only: the log list may be
+		// remote, and this mode must work offline.
+		named := ctlog.AddConfigLogs(nil, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
+		var logs []ctlog.Log
+		for u := range st.Logs {
+			l := ctlog.Log{URL: u}
+			for _, n := range named {
+				if n.URL == u {
+					l.Name = n.Name
+				}
+			}
+			logs = append(logs, l)
+		}
+		logs = ctlog.Filter(logs, filter)
+		for _, l := range logs {
+			c, _ := st.Ceiling(l.URL)
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c})
+		}
+	case config.CeilingTreeSize:
+		logs, err := catalog(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		logs = ctlog.Filter(logs, filter)
+		ccfg := ctlogConfig(cfg)
+		for _, l := range logs {
+			n, err := ctlog.New(l, ccfg).TreeSize(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, nil, ctx.Err()
+				}
+				skipped = append(skipped, skippedView{l.URL, fmt.Sprintf("tree size: %v", err)})
+				continue
+			}
+			if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < n {
+				n = *l.ReadOnlyTreeSize
+			}
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n})
+		}
+	default:
+		return nil, nil, fmt.Errorf("backfill.ceiling: want state_file or tree_size, got %q", cfg.Backfill.Ceiling)
+	}
+	slices.SortFunc(out, func(a, b ceilingTarget) int {
+		switch {
+		case a.URL < b.URL:
+			return -1
+		case a.URL > b.URL:
+			return 1
+		}
+		return 0
+	})
+	return out, skipped, nil
+}
+
+func skippedSummary(s []skippedView, filter string) string {
+	if len(s) == 0 {
+		if filter != "" {
+			return fmt.Sprintf("no log matches --logs %q", filter)
+		}
+		return "the state file lists no log"
+	}
+	msg := ""
+	for i, k := range s {
+		if i > 0 {
+			msg += "; "
+		}
+		msg += k.SourceURL + ": " + k.Reason
+	}
+	return msg
+}
+
+// liveFiles lists the live files of the table at path; a missing table has
+// none.
+func liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, error) {
+	t, err := lake.Open(ctx, path, lake.Options{Role: role})
+	if errors.Is(err, lake.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	snap, err := t.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t.Files(snap), nil
+}
+
+func printGaps(w io.Writer, v *gapsView, maxRanges int) {
+	fmt.Fprintf(w, "plan (%s mode", v.Mode)
+	if v.From != nil {
+		fmt.Fprintf(w, " from %d", *v.From)
+	}
+	fmt.Fprintf(w, ", ceilings from %s) over %s (%d files)", v.Ceiling, v.MainPath, v.Tables["main"])
+	if v.StagingPath != "" {
+		fmt.Fprintf(w, " and staging %s (%d files)", v.StagingPath, v.Tables["staging"])
+	}
+	fmt.Fprintf(w, ":\n%d missing entries in %d ranges\n\n", v.TotalEntries, v.TotalRanges)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "log\tceiling\tranges\tmissing\t")
+	for _, l := range v.Logs {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", l.SourceURL, l.Ceiling, l.Ranges, l.Entries)
+	}
+	tw.Flush()
+	for _, l := range v.Logs {
+		if l.Ranges == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s:\n", l.SourceURL)
+		n := 0
+		for _, r := range v.Items {
+			if r.SourceURL != l.SourceURL {
+				continue
+			}
+			if maxRanges > 0 && n == maxRanges {
+				fmt.Fprintf(w, "  ... and %d more (--max-ranges 0 or --json for all)\n", l.Ranges-n)
+				break
+			}
+			fmt.Fprintf(w, "  [%d, %d]  %d entries\n", r.Start, r.End, r.Len())
+			n++
+		}
+	}
+	for _, s := range v.Skipped {
+		fmt.Fprintf(w, "\nskipped %s: %s", s.SourceURL, s.Reason)
+	}
+	if len(v.Skipped) > 0 {
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/certlake/certlake/workflows"
+)
+
+// errMergeNeedsStaging is the seed's message for a merge without a staging
+// table (AC4.5, HV4), printed as "Error: merge requires --staging-path <PATH>".
+var errMergeNeedsStaging = errors.New("merge requires --staging-path <PATH>")
+
+// runMerge starts MergeWorkflow for one staging table. The staging path is
+// never taken from the config: a merge retires staging, so it must be named.
+func runMerge(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags(c, "merge", "merge --staging-path PATH [--wait] [--cancel-on-interrupt] [--batch-rows N] [--window N]")
+	staging := fs.String("staging-path", "", "staging Delta table to merge into the main table (required)")
+	waitFlag := fs.Bool("wait", false, "wait for the merge to end and print its result as JSON")
+	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "with --wait, cancel the workflow on Ctrl-C without asking")
+	batchRows := fs.Int64("batch-rows", 0, "staging rows per MergeBatch activity (default: the worker's merge.batch_rows)")
+	window := fs.Int("window", 0, "MergeBatch activities in flight (default: the worker's merge.window)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("merge takes no arguments, got %q", fs.Args())
+	}
+	if *staging == "" {
+		return errMergeNeedsStaging
+	}
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		return err
+	}
+	path, err := absPath(*staging)
+	if err != nil {
+		return err
+	}
+	id, err := mergeWorkflowID(path)
+	if err != nil {
+		return err
+	}
+	in := workflows.MergeInput{StagingPath: path, BatchRows: *batchRows, Window: *window}
+
+	tc, err := dial(ctx, c, cfg.Temporal)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: cfg.Temporal.TaskQueue,
+		// One merge per staging table: a second start while one runs is
+		// refused, a later one is a new run.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            "merge " + path + " into main",
+		StaticDetails:                            mergeDetails(path, id),
+	}, workflows.MergeWorkflowName, in)
+	if err != nil {
+		err = alreadyStarted(err, cfg.Temporal, "a merge of "+path, id)
+		return fmt.Errorf("start merge: %w", err)
+	}
+	out := c.stdout
+	if *waitFlag {
+		out = c.stderr
+	}
+	started(out, cfg.Temporal, "merge of "+path, run)
+	if !*waitFlag {
+		return nil
+	}
+	var res workflows.MergeResult
+	return wait(ctx, c, tc, cfg.Temporal, run, &res, waitOptions{cancelOnInterrupt: *cancelOnInt})
+}
+
+// mergeDetails is the static details markdown shown on the run's page.
+func mergeDetails(staging, id string) string {
+	return fmt.Sprintf("Merge of staging table `%s` into the main table (the worker's `lake.main_path`).\n\n"+
+		"Workflow id `%s` is derived from the staging path: one merge per staging table at a time. "+
+		"Staging is retired only when every batch succeeded.", staging, id)
+}

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/lake"
+)
+
+// runTable dispatches "table <subcommand>"; describe is the only one.
+func runTable(ctx context.Context, c *cli, args []string) error {
+	if len(args) == 0 || args[0] != "describe" {
+		return usageError("usage: starter table describe PATH [--json] [--version N] [--count] [--no-logs]")
+	}
+	return tableDescribe(ctx, c, args[1:])
+}
+
+// tableView is what table describe prints; with --json, exactly this object.
+type tableView struct {
+	Path             string            `json:"path"`
+	Version          int64             `json:"version"`
+	Protocol         protocolView      `json:"protocol"`
+	TableID          string            `json:"table_id"`
+	PartitionColumns []string          `json:"partition_columns"`
+	Configuration    map[string]string `json:"configuration"`
+	Schema           []fieldView       `json:"schema"`
+	NumFiles         int               `json:"num_files"`
+	SizeBytes        int64             `json:"size_bytes"`
+	// NumRows is null when the stats do not tell and --count was not given.
+	NumRows       *int64     `json:"num_rows"`
+	NumRowsSource string     `json:"num_rows_source,omitempty"` // "stats" or "count"
+	Files         []fileView `json:"files"`
+	// Certstream is true for a table with the certstream schema; Logs is
+	// then filled (unless --no-logs).
+	Certstream      bool      `json:"certstream"`
+	NotCertstreamBy string    `json:"not_certstream_reason,omitempty"`
+	Role            string    `json:"role,omitempty"`        // "main" or "staging"
+	AsDERType       string    `json:"as_der_type,omitempty"` // "string" (base64) or "binary"
+	Logs            []logView `json:"logs,omitempty"`
+}
+
+type protocolView struct {
+	MinReaderVersion int      `json:"min_reader_version"`
+	MinWriterVersion int      `json:"min_writer_version"`
+	ReaderFeatures   []string `json:"reader_features,omitempty"`
+	WriterFeatures   []string `json:"writer_features,omitempty"`
+}
+
+type fieldView struct {
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	Nullable bool   `json:"nullable"`
+}
+
+type fileView struct {
+	Path            string            `json:"path"` // as in the log
+	PartitionValues map[string]string `json:"partition_values"`
+	Size            int64             `json:"size"`
+	NumRecords      *int64            `json:"num_records,omitempty"`
+}
+
+// logView is one log's cert_index range in a certstream table.
+type logView struct {
+	SourceURL    string `json:"source_url"`
+	MinCertIndex uint64 `json:"min_cert_index"`
+	MaxCertIndex uint64 `json:"max_cert_index"`
+	Count        int64  `json:"count"`    // rows
+	Distinct     int64  `json:"distinct"` // distinct cert_index values
+	// Missing is the number of indices between min and max that no row
+	// holds (holes inside the range).
+	Missing uint64 `json:"missing"`
+}
+
+func tableDescribe(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags(c, "table describe", "table describe PATH [--json] [--version N] [--count] [--files] [--no-logs]")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	version := fs.Int64("version", -1, "describe this version (time travel) instead of the latest")
+	count := fs.Bool("count", false, "count rows by reading the Parquet footers (when stats do not tell)")
+	listFiles := fs.Bool("files", false, "list the live files in the text output (always in --json)")
+	noLogs := fs.Bool("no-logs", false, "skip the per-source_url cert_index ranges of certstream tables (they read two columns of every file)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("table describe takes one PATH, got %d arguments", fs.NArg())
+	}
+	path := fs.Arg(0)
+	cfg, err := loadConfig(fs)
+	if err != nil {
+		return err
+	}
+	var at *int64
+	if fs.Changed("version") {
+		if *version < 0 {
+			return usageError("--version must be 0 or more, got %d", *version)
+		}
+		at = version
+	}
+	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, db: dbOptions(cfg)})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	printTable(c.stdout, v, *listFiles)
+	return nil
+}
+
+// dbOptions turns the config's DuckDB settings into lake's.
+func dbOptions(cfg *config.Config) lake.DBOptions {
+	d := cfg.Lake.DuckDB
+	return lake.DBOptions{MemoryLimit: d.MemoryLimit, Threads: d.Threads, TempDir: d.TempDir}
+}
+
+type describeOptions struct {
+	count bool
+	logs  bool
+	db    lake.DBOptions
+}
+
+// describeTable reads the table at path (at version *at, or the latest).
+// Errors say in one line why the table cannot be read.
+func describeTable(ctx context.Context, path string, at *int64, opts describeOptions) (*tableView, error) {
+	dt, err := delta.Open(ctx, path, delta.Options{})
+	if err != nil {
+		return nil, tableErr(path, err)
+	}
+	var snap *delta.Snapshot
+	if at != nil {
+		snap, err = dt.SnapshotAt(ctx, *at)
+	} else {
+		snap, err = dt.Snapshot(ctx)
+	}
+	if err != nil {
+		return nil, tableErr(path, err)
+	}
+	v := &tableView{
+		Path:    path,
+		Version: snap.Version,
+		Protocol: protocolView{
+			MinReaderVersion: snap.Protocol.MinReaderVersion,
+			MinWriterVersion: snap.Protocol.MinWriterVersion,
+			ReaderFeatures:   snap.Protocol.ReaderFeatures,
+			WriterFeatures:   snap.Protocol.WriterFeatures,
+		},
+		TableID:          snap.Metadata.ID,
+		PartitionColumns: nonNil(snap.Metadata.PartitionColumns),
+		Configuration:    snap.Metadata.Configuration,
+		Schema:           []fieldView{},
+		NumFiles:         len(snap.Files),
+		Files:            make([]fileView, 0, len(snap.Files)),
+	}
+	if v.Configuration == nil {
+		v.Configuration = map[string]string{}
+	}
+	for _, f := range snap.Schema.Fields {
+		v.Schema = append(v.Schema, fieldView{Name: f.Name, Type: f.Type.String(), Nullable: f.Nullable})
+	}
+	files := lake.Files(snap)
+	for i, a := range snap.Files {
+		fv := fileView{Path: a.Path, PartitionValues: a.PartitionValues, Size: a.Size}
+		if fv.PartitionValues == nil {
+			fv.PartitionValues = map[string]string{}
+		}
+		if n := files[i].NumRecords; n >= 0 {
+			fv.NumRecords = &n
+		}
+		v.SizeBytes += a.Size
+		v.Files = append(v.Files, fv)
+	}
+	if n, ok := snap.NumRecords(); ok {
+		v.NumRows, v.NumRowsSource = &n, "stats"
+	}
+
+	// Certstream tables: role, as_der type, and per-log ranges.
+	lt, err := lake.Open(ctx, path, lake.Options{})
+	switch {
+	case err == nil:
+		v.Certstream = true
+		v.Role = string(lt.Role())
+		v.AsDERType = "string"
+		if f, ok := snap.Schema.Field("as_der"); ok && f.Type.Primitive == "binary" {
+			v.AsDERType = "binary"
+		}
+	case errors.Is(err, lake.ErrNotCertstream):
+		v.NotCertstreamBy = notCertstreamReason(err)
+	default:
+		return nil, tableErr(path, err)
+	}
+
+	if !opts.count && !(v.Certstream && opts.logs && len(files) > 0) {
+		return v, nil
+	}
+	db, err := lake.OpenDB(ctx, opts.db)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if opts.count {
+		n, err := countRows(ctx, db, files)
+		if err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", path, err)
+		}
+		v.NumRows, v.NumRowsSource = &n, "count"
+	}
+	if v.Certstream && opts.logs && len(files) > 0 {
+		if v.Logs, err = logRanges(ctx, db, files); err != nil {
+			return nil, fmt.Errorf("per-log ranges of %s: %w", path, err)
+		}
+	}
+	return v, nil
+}
+
+// tableErr names why a table cannot be described.
+func tableErr(path string, err error) error {
+	switch {
+	case errors.Is(err, delta.ErrNotATable):
+		return fmt.Errorf("%s is not a Delta table (no _delta_log with a commit): %w", path, err)
+	case errors.Is(err, delta.ErrUnsupported):
+		return fmt.Errorf("%s uses a Delta feature certlake cannot read: %w", path, err)
+	case errors.Is(err, delta.ErrCorrupt):
+		return fmt.Errorf("%s has a corrupt Delta log: %w", path, err)
+	case errors.Is(err, delta.ErrVersionNotFound):
+		return fmt.Errorf("%s: version cannot be reconstructed: %w", path, err)
+	}
+	return fmt.Errorf("describe %s: %w", path, err)
+}
+
+// notCertstreamReason shortens lake's list of differences: a table that
+// lacks most columns is simply another kind of table.
+func notCertstreamReason(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, lake.ErrNotCertstream.Error()); i >= 0 {
+		s = strings.TrimPrefix(s[i+len(lake.ErrNotCertstream.Error()):], ": ")
+	}
+	parts := strings.Split(s, "; ")
+	var missing, other []string
+	for _, p := range parts {
+		if c, ok := strings.CutPrefix(p, "missing column "); ok {
+			missing = append(missing, c)
+		} else {
+			other = append(other, p)
+		}
+	}
+	if len(missing) > 3 {
+		other = append([]string{fmt.Sprintf("lacks %d of the 20 certstream columns (%s, ...)", len(missing), strings.Join(missing[:3], ", "))}, other...)
+	} else if len(missing) > 0 {
+		other = append([]string{"lacks column " + strings.Join(missing, ", ")}, other...)
+	}
+	return strings.Join(other, "; ")
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// countRows counts the rows of files from their Parquet footers.
+func countRows(ctx context.Context, db *sql.DB, files []lake.FileInfo) (int64, error) {
+	if len(files) == 0 {
+		return 0, nil
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f.LocalPath); err != nil {
+			return 0, fmt.Errorf("data file %s listed in the log: %w", f.Path, err)
+		}
+	}
+	list, err := lake.ParquetListSQL(files)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = db.QueryRowContext(ctx, "SELECT coalesce(sum(num_rows), 0)::BIGINT FROM (SELECT DISTINCT file_name, row_group_id, row_group_num_rows AS num_rows FROM parquet_metadata("+list+"))").Scan(&n)
+	return n, err
+}
+
+// logRanges returns min, max and count of cert_index per source_url.
+func logRanges(ctx context.Context, db *sql.DB, files []lake.FileInfo) ([]logView, error) {
+	keys, err := lake.KeysSQL(files)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SELECT source_url, min(cert_index), max(cert_index), count(*), count(DISTINCT cert_index) FROM "+keys+" AS k GROUP BY source_url ORDER BY source_url")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []logView{}
+	for rows.Next() {
+		var (
+			l      logView
+			lo, hi int64
+		)
+		if err := rows.Scan(&l.SourceURL, &lo, &hi, &l.Count, &l.Distinct); err != nil {
+			return nil, err
+		}
+		l.MinCertIndex, l.MaxCertIndex = uint64(max(lo, 0)), uint64(max(hi, 0))
+		l.Missing = l.MaxCertIndex - l.MinCertIndex + 1 - uint64(l.Distinct)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+func printTable(w io.Writer, v *tableView, listFiles bool) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "table\t%s\n", v.Path)
+	fmt.Fprintf(tw, "version\t%d\n", v.Version)
+	proto := fmt.Sprintf("reader %d, writer %d", v.Protocol.MinReaderVersion, v.Protocol.MinWriterVersion)
+	if len(v.Protocol.ReaderFeatures)+len(v.Protocol.WriterFeatures) > 0 {
+		proto += fmt.Sprintf(" (reader features %v, writer features %v)", v.Protocol.ReaderFeatures, v.Protocol.WriterFeatures)
+	}
+	fmt.Fprintf(tw, "protocol\t%s\n", proto)
+	fmt.Fprintf(tw, "table id\t%s\n", v.TableID)
+	fmt.Fprintf(tw, "partitions\t%s\n", orDefault(strings.Join(v.PartitionColumns, ", "), "(none)"))
+	fmt.Fprintf(tw, "files\t%d (%s)\n", v.NumFiles, humanBytes(v.SizeBytes))
+	rows := "unknown (stats incomplete; use --count)"
+	if v.NumRows != nil {
+		rows = fmt.Sprintf("%d (from %s)", *v.NumRows, v.NumRowsSource)
+	}
+	fmt.Fprintf(tw, "rows\t%s\n", rows)
+	switch {
+	case v.Certstream:
+		fmt.Fprintf(tw, "certstream\tyes: %s table, as_der stored as %s\n", v.Role, v.AsDERType)
+	default:
+		fmt.Fprintf(tw, "certstream\tno: %s\n", v.NotCertstreamBy)
+	}
+	for _, k := range sortedKeys(v.Configuration) {
+		fmt.Fprintf(tw, "config\t%s = %s\n", k, v.Configuration[k])
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nschema:")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, f := range v.Schema {
+		null := "not null"
+		if f.Nullable {
+			null = "nullable"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Name, f.Type, null)
+	}
+	tw.Flush()
+
+	if len(v.Logs) > 0 {
+		fmt.Fprintln(w, "\nlogs (cert_index):")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  source_url\tmin\tmax\trows\tduplicates\tmissing inside\t")
+		for _, l := range v.Logs {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t\n", l.SourceURL, l.MinCertIndex, l.MaxCertIndex, l.Count, l.Count-l.Distinct, l.Missing)
+		}
+		tw.Flush()
+	}
+	if listFiles {
+		fmt.Fprintln(w, "\nfiles:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, f := range v.Files {
+			var pv []string
+			for _, k := range sortedKeys(f.PartitionValues) {
+				pv = append(pv, k+"="+f.PartitionValues[k])
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\n", f.Path, strings.Join(pv, ","), f.Size)
+		}
+		tw.Flush()
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
+)
+
+// describeJSON runs table describe --json and decodes its output.
+func describeJSON(t *testing.T, args ...string) (tableView, result) {
+	t.Helper()
+	r := runStarter(t, append([]string{"table", "describe", "--json"}, args...)...)
+	var v tableView
+	if r.code == 0 {
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+			t.Fatalf("table describe --json output %q: %v", r.stdout, err)
+		}
+	}
+	return v, r
+}
+
+func TestTableDescribeCertstream(t *testing.T) {
+	dir := workdir(t, "")
+	const a, b = "https://ct.example.com/logs/a", "https://ct.example.com/logs/b"
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 39}, [2]uint64{50, 99})
+	appendRows(t, main, lake.RoleMain, b, [2]uint64{1000, 1049})
+	staging := filepath.Join(dir, "staging")
+	appendRows(t, staging, lake.RoleStaging, a, [2]uint64{40, 44})
+
+	v, r := describeJSON(t, main)
+	if r.code != 0 {
+		t.Fatalf("table describe %s = %d, %q", main, r.code, r.stderr)
+	}
+	if v.Version != 2 || !v.Certstream || v.Role != "main" || v.AsDERType != "string" {
+		t.Errorf("describe(main) version, certstream, role, as_der = %d, %v, %q, %q; want 2, true, main, string",
+			v.Version, v.Certstream, v.Role, v.AsDERType)
+	}
+	if v.Protocol.MinReaderVersion != 1 || v.Protocol.MinWriterVersion != 2 {
+		t.Errorf("describe(main) protocol = %+v, want reader 1 writer 2", v.Protocol)
+	}
+	if len(v.PartitionColumns) != 1 || v.PartitionColumns[0] != "seen_date" {
+		t.Errorf("describe(main) partition_columns = %v, want [seen_date]", v.PartitionColumns)
+	}
+	if len(v.Schema) != 20 {
+		t.Fatalf("describe(main) schema has %d fields, want 20", len(v.Schema))
+	}
+	for i, want := range []fieldView{{"cert_index", "long", false}, {"seen", "timestamp", false}, {"all_domains", "array<string>", false}} {
+		idx := map[string]int{"cert_index": 0, "seen": 2, "all_domains": 17}[want.Name]
+		if got := v.Schema[idx]; got.Name != want.Name || got.Type != want.Type {
+			t.Errorf("describe(main) schema[%d] (case %d) = %+v, want %+v", idx, i, got, want)
+		}
+		if got := v.Schema[idx].Name; got != record.Columns[idx] {
+			t.Errorf("schema[%d] = %q, want %q", idx, got, record.Columns[idx])
+		}
+	}
+	if v.NumRows == nil || *v.NumRows != 140 || v.NumRowsSource != "stats" {
+		t.Errorf("describe(main) num_rows = %v from %q, want 140 from stats", v.NumRows, v.NumRowsSource)
+	}
+	if v.NumFiles != len(v.Files) || v.NumFiles == 0 {
+		t.Errorf("describe(main) num_files = %d with %d files listed", v.NumFiles, len(v.Files))
+	}
+	for _, f := range v.Files {
+		if f.PartitionValues["seen_date"] != "2025-11-25" || f.Size <= 0 || !strings.HasPrefix(f.Path, "seen_date=2025-11-25/") {
+			t.Errorf("file %+v: want a seen_date=2025-11-25 partition path and size", f)
+		}
+	}
+	wantLogs := []logView{
+		{SourceURL: a, MinCertIndex: 0, MaxCertIndex: 99, Count: 90, Distinct: 90, Missing: 10},
+		{SourceURL: b, MinCertIndex: 1000, MaxCertIndex: 1049, Count: 50, Distinct: 50, Missing: 0},
+	}
+	if len(v.Logs) != len(wantLogs) {
+		t.Fatalf("describe(main) logs = %+v, want %+v", v.Logs, wantLogs)
+	}
+	for i := range wantLogs {
+		if v.Logs[i] != wantLogs[i] {
+			t.Errorf("describe(main) logs[%d] = %+v, want %+v", i, v.Logs[i], wantLogs[i])
+		}
+	}
+
+	// Time travel, counting, staging.
+	v0, r := describeJSON(t, main, "--version", "1", "--count")
+	if r.code != 0 || v0.Version != 1 || v0.NumRows == nil || *v0.NumRows != 90 || v0.NumRowsSource != "count" {
+		t.Errorf("describe(main --version 1 --count) = %d %q: version %d, num_rows %v from %q; want version 1, 90 from count",
+			r.code, r.stderr, v0.Version, v0.NumRows, v0.NumRowsSource)
+	}
+	vs, r := describeJSON(t, staging, "--no-logs")
+	if r.code != 0 || vs.Role != "staging" || vs.Logs != nil || vs.Configuration[lake.ConfigRole] != "staging" {
+		t.Errorf("describe(staging --no-logs) = %d %q: role %q, logs %v, configuration %v; want staging, no logs, the staging marker",
+			r.code, r.stderr, vs.Role, vs.Logs, vs.Configuration)
+	}
+
+	// The text form names the same facts.
+	r = runStarter(t, "table", "describe", main)
+	for _, want := range []string{"version     2", "140 (from stats)", "yes: main table, as_der stored as string", a, "seen_date"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("table describe %s text output lacks %q:\n%s", main, want, r.stdout)
+		}
+	}
+}
+
+// TestTableDescribeConformance describes every table of the Delta
+// conformance fixtures and checks what the manifest expects: version, file
+// count, row count where the stats give it, and refusal of what certlake
+// cannot read.
+func TestTableDescribeConformance(t *testing.T) {
+	root, err := filepath.Abs("../internal/delta/testdata/delta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "MANIFEST.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest struct {
+		Tables map[string]struct {
+			LatestVersion    int64           `json:"latest_version"`
+			ReaderV1         string          `json:"reader_v1"`
+			PartitionColumns []string        `json:"partition_columns"`
+			NumActiveFiles   int             `json:"num_active_files"`
+			RowCount         json.RawMessage `json:"row_count"`
+			ActiveFiles      []struct {
+				Path string `json:"path"`
+				Size int64  `json:"size"`
+			} `json:"active_files"`
+		} `json:"tables"`
+	}
+	if err := json.Unmarshal(data, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	workdir(t, "")
+	for name, want := range manifest.Tables {
+		t.Run(name, func(t *testing.T) {
+			v, r := describeJSON(t, filepath.Join(root, name))
+			if want.ReaderV1 == "refuse" {
+				if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 {
+					t.Errorf("describe(%s) = %d, %q; want exit 1 with one error line", name, r.code, r.stderr)
+				}
+				return
+			}
+			if r.code != 0 {
+				t.Fatalf("describe(%s) = %d, %q; want success", name, r.code, r.stderr)
+			}
+			if v.Version != want.LatestVersion || v.NumFiles != want.NumActiveFiles {
+				t.Errorf("describe(%s) version, num_files = %d, %d; want %d, %d", name, v.Version, v.NumFiles, want.LatestVersion, want.NumActiveFiles)
+			}
+			if strings.Join(v.PartitionColumns, ",") != strings.Join(want.PartitionColumns, ",") {
+				t.Errorf("describe(%s) partition_columns = %v, want %v", name, v.PartitionColumns, want.PartitionColumns)
+			}
+			for i, f := range want.ActiveFiles {
+				if i < len(v.Files) && (v.Files[i].Path != f.Path || v.Files[i].Size != f.Size) {
+					t.Errorf("describe(%s) files[%d] = %s (%d bytes), want %s (%d bytes)", name, i, v.Files[i].Path, v.Files[i].Size, f.Path, f.Size)
+				}
+			}
+			var rows int64
+			if json.Unmarshal(want.RowCount, &rows) == nil && v.NumRows != nil && *v.NumRows != rows {
+				t.Errorf("describe(%s) num_rows = %d, want %d", name, *v.NumRows, rows)
+			}
+		})
+	}
+}
+
+func TestTableDescribeErrors(t *testing.T) {
+	simple, err := filepath.Abs("../internal/delta/testdata/delta/simple_table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := workdir(t, "")
+	if err := os.MkdirAll(filepath.Join(dir, "empty", "_delta_log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := filepath.Join(dir, "corrupt", "_delta_log")
+	if err := os.MkdirAll(corrupt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corrupt, "00000000000000000000.json"), []byte("{not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"Missing", []string{filepath.Join(dir, "nope")}, "is not a Delta table"},
+		{"EmptyLog", []string{filepath.Join(dir, "empty")}, "is not a Delta table"},
+		{"CorruptCommit", []string{filepath.Join(dir, "corrupt")}, "corrupt"},
+		{"VersionTooNew", []string{simple, "--version", "99"}, "version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runStarter(t, append([]string{"table", "describe"}, tt.args...)...)
+			if r.code != 1 || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("table describe %v = %d, %q; want exit 1 and one line containing %q", tt.args, r.code, r.stderr, tt.want)
+			}
+		})
+	}
+	if r := runStarter(t, "table", "describe"); r.code != 2 {
+		t.Errorf("table describe without PATH = %d, want 2", r.code)
+	}
+}

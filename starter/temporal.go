@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certlake/certlake/internal/config"
+)
+
+// dial connects to the Temporal frontend of cfg: address, namespace, TLS or
+// mTLS, and the Temporal Cloud API key. The SDK's own logs go to stderr at
+// warn level so that stdout stays the command's output.
+func dial(ctx context.Context, c *cli, cfg config.Temporal) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  cfg.Address,
+		Namespace: cfg.Namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+	}
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	opts.ConnectionOptions.TLS = tlsCfg
+	if cfg.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(cfg.APIKey)
+	}
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s (temporal.address), namespace %s: %w", cfg.Address, cfg.Namespace, err)
+	}
+	return tc, nil
+}
+
+// runURL is the Web UI page of one run, or "" when no UI is configured.
+func runURL(cfg config.Temporal, workflowID, runID string) string {
+	if cfg.UIURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(cfg.UIURL, "/") + "/namespaces/" + url.PathEscape(cfg.Namespace) +
+		"/workflows/" + url.PathEscape(workflowID) + "/" + url.PathEscape(runID) + "/history"
+}
+
+// scheduleURL is the Web UI page of a schedule, or "" when no UI is
+// configured.
+func scheduleURL(cfg config.Temporal, id string) string {
+	if cfg.UIURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(cfg.UIURL, "/") + "/namespaces/" + url.PathEscape(cfg.Namespace) +
+		"/schedules/" + url.PathEscape(id)
+}
+
+// mergeWorkflowID derives the merge workflow's ID from the staging table, so
+// that two merges of one staging table cannot run at once (the second start
+// is refused) while merges of different tables can.
+func mergeWorkflowID(stagingPath string) (string, error) {
+	abs, err := filepath.Abs(stagingPath)
+	if err != nil {
+		return "", fmt.Errorf("staging path %s: %w", stagingPath, err)
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
+	return "merge-" + filepath.Base(abs) + "-" + hex.EncodeToString(sum[:6]), nil
+}
+
+// absPath makes a table path absolute: the worker may run in another
+// directory than the starter.
+func absPath(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("path %s: %w", p, err)
+	}
+	return abs, nil
+}
+
+// alreadyStarted turns the server's "already started" answer into a message
+// naming the running workflow; other errors pass through.
+func alreadyStarted(err error, cfg config.Temporal, what, workflowID string) error {
+	var as *serviceerror.WorkflowExecutionAlreadyStarted
+	if !errors.As(err, &as) {
+		return err
+	}
+	msg := fmt.Sprintf("%s is already running as workflow %s (run %s); wait for it or cancel it (temporal workflow cancel -w %s)",
+		what, workflowID, as.RunId, workflowID)
+	if u := runURL(cfg, workflowID, as.RunId); u != "" {
+		msg += ": " + u
+	}
+	return errors.New(msg)
+}
+
+// started prints where a run can be watched. With --wait the lines go to
+// stderr, so that stdout holds only the result JSON.
+func started(w io.Writer, cfg config.Temporal, kind string, run client.WorkflowRun) {
+	fmt.Fprintf(w, "started %s\n  workflow id: %s\n  run id:      %s\n", kind, run.GetID(), run.GetRunID())
+	if u := runURL(cfg, run.GetID(), run.GetRunID()); u != "" {
+		fmt.Fprintf(w, "  web ui:      %s\n", u)
+	}
+}
+
+// waitOptions says what Ctrl-C does during --wait.
+type waitOptions struct {
+	cancelOnInterrupt bool
+}
+
+// errCanceled reports a run that ended Canceled; the process exits 1.
+var errCanceled = errors.New("workflow canceled")
+
+// wait waits for run to end and prints its result as JSON on stdout. On an
+// interrupt it cancels the workflow (asking first on a terminal, or directly
+// with cancelOnInterrupt), then keeps waiting for the Canceled outcome. When
+// it cannot ask, it stops waiting and leaves the workflow running.
+func wait(ctx context.Context, c *cli, tc client.Client, cfg config.Temporal, run client.WorkflowRun, result any, opts waitOptions) error {
+	id, runID := run.GetID(), run.GetRunID()
+	done := make(chan error, 1)
+	go func() { done <- run.Get(ctx, result) }()
+
+	cancelSent := false
+	for {
+		select {
+		case err := <-done:
+			return finish(c, id, err, result, cancelSent)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.interrupts:
+			if cancelSent {
+				fmt.Fprintf(c.stderr, "stopped waiting; workflow %s is being canceled\n", id)
+				return &exitError{Code: 1}
+			}
+			cancel := opts.cancelOnInterrupt
+			if !cancel {
+				if !c.stdinTerminal {
+					fmt.Fprintf(c.stderr, "stopped waiting; workflow %s keeps running (cancel it with: temporal workflow cancel -w %s)\n", id, id)
+					return &exitError{Code: 1}
+				}
+				answer, ok := ask(c, fmt.Sprintf("cancel workflow %s? [y/N] ", id))
+				if !ok {
+					fmt.Fprintf(c.stderr, "\nstopped waiting; workflow %s keeps running\n", id)
+					return &exitError{Code: 1}
+				}
+				cancel = answer
+				if !cancel {
+					fmt.Fprintf(c.stderr, "not canceled; still waiting for workflow %s (Ctrl-C again to ask again)\n", id)
+					continue
+				}
+			}
+			if err := tc.CancelWorkflow(context.WithoutCancel(ctx), id, runID); err != nil {
+				return fmt.Errorf("cancel workflow %s: %w", id, err)
+			}
+			cancelSent = true
+			fmt.Fprintf(c.stderr, "cancel requested; waiting for workflow %s to end\n", id)
+		}
+	}
+}
+
+// ask prints prompt and reads a yes/no answer from stdin. ok is false when a
+// second interrupt arrives or stdin ends before an answer.
+func ask(c *cli, prompt string) (yes, ok bool) {
+	fmt.Fprint(c.stderr, "\n"+prompt)
+	answers := make(chan string, 1)
+	go func() {
+		line, err := bufio.NewReader(c.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			close(answers)
+			return
+		}
+		answers <- line
+	}()
+	select {
+	case line, open := <-answers:
+		if !open {
+			return false, false
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", true
+	case <-c.interrupts:
+		return false, false
+	}
+}
+
+// finish prints the outcome of a run.
+func finish(c *cli, id string, err error, result any, cancelSent bool) error {
+	if err == nil {
+		if cancelSent {
+			fmt.Fprintf(c.stderr, "workflow %s completed before the cancel took effect\n", id)
+		}
+		b, jerr := json.MarshalIndent(result, "", "  ")
+		if jerr != nil {
+			return fmt.Errorf("workflow %s result: %w", id, jerr)
+		}
+		fmt.Fprintln(c.stdout, string(b))
+		return nil
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		fmt.Fprintf(c.stderr, "workflow %s canceled\n", id)
+		return &exitError{Code: 1}
+	}
+	return fmt.Errorf("workflow %s failed: %w", id, err)
+}
