@@ -88,7 +88,7 @@ func readCheckpointFile(ctx context.Context, path string, st *state) (err error)
 	if len(cols) == 0 {
 		return fmt.Errorf("%w: no action columns", ErrCorrupt)
 	}
-	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{BatchSize: 8 << 10}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}

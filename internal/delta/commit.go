@@ -470,7 +470,7 @@ func (t *Table) putIfAbsent(v int64, body []byte) (bool, error) {
 		return false, fmt.Errorf("write %s: %w", name, err)
 	}
 	// The content must be durable before the name makes it visible.
-	if err := tmp.Sync(); err != nil {
+	if err := t.sync(tmp); err != nil {
 		tmp.Close()
 		return false, fmt.Errorf("write %s: %w", name, err)
 	}
@@ -486,12 +486,26 @@ func (t *Table) putIfAbsent(v int64, body []byte) (bool, error) {
 		}
 		return false, fmt.Errorf("write %s: %w", name, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := t.syncDir(dir); err != nil {
 		// The commit is visible and stays so; only its durability across a
 		// power loss is in doubt.
 		t.logger().Warn("delta: fsync of the log directory failed", "root", t.root, "version", v, "err", err)
 	}
 	return true, nil
+}
+
+func (t *Table) sync(f *os.File) error {
+	if t.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+func (t *Table) syncDir(dir string) error {
+	if t.noSync {
+		return nil
+	}
+	return syncDir(dir)
 }
 
 func syncDir(dir string) error {

@@ -40,6 +40,8 @@ type Table struct {
 	// runs after a commit's temp file is written, before it is linked.
 	trace      func(name string)
 	beforeLink func(name string)
+	// noSync skips fsync in tests that make thousands of commits.
+	noSync bool
 }
 
 // Open opens the table at root. errors.Is(err, ErrNotATable) when root has no
