@@ -75,8 +75,9 @@ type jobResult struct {
 }
 
 // runOrdered fetches the spans that next yields (in index order) with up to
-// workers jobs in flight, and hands the batches to emit in span order. At
-// most 2·workers finished-but-unemitted jobs are held, which bounds memory.
+// workers jobs in flight, and hands the batches to emit in span order.
+// Jobs are queued in order as they start; the queue holds 2·workers, so at
+// most 2·workers+2 jobs' results are held at once, which bounds memory.
 // A failed job stops the run with a RangeError from its first unfetched
 // index to end.
 func runOrdered(ctx context.Context, workers int, start, end uint64, next func() (span, bool),
