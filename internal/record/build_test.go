@@ -3,7 +3,9 @@ package record
 import (
 	"encoding/base64"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -120,5 +122,41 @@ func TestBuildEntry3(t *testing.T) {
 		if !strings.Contains(js, want) {
 			t.Errorf("chainJSON(entry 3 leaf) = %s\nwant it to contain %s", js, want)
 		}
+	}
+}
+
+// TestBuilderMatchesBuild checks that the chain cache changes nothing, also
+// when shared by goroutines and when it overflows.
+func TestBuilderMatchesBuild(t *testing.T) {
+	entries := realEntries(t)
+	src := Source{URL: "https://ct.example.net/log", Name: "Example Log"}
+	want := make([]Row, len(entries))
+	for i, e := range entries {
+		row, err := Build(e, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = row
+	}
+	for _, maxCached := range []int{0, 1} {
+		t.Run(fmt.Sprint("MaxCached=", maxCached), func(t *testing.T) {
+			b := &Builder{MaxCached: maxCached}
+			var wg sync.WaitGroup
+			for w := range 4 {
+				wg.Go(func() {
+					for i := w; i < len(entries); i += 4 {
+						got, err := b.Build(entries[i], src)
+						if err != nil {
+							t.Errorf("Builder.Build(entry %d) error %v", i, err)
+							return
+						}
+						if !reflect.DeepEqual(got, want[i]) {
+							t.Errorf("Builder.Build(entry %d) = %+v, want %+v", i, got, want[i])
+						}
+					}
+				})
+			}
+			wg.Wait()
+		})
 	}
 }
