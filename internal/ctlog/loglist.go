@@ -44,6 +44,11 @@ type Log struct {
 	Concurrency int
 }
 
+// Source returns the identity that rows of this log carry.
+func (l Log) Source() record.Source {
+	return record.Source{URL: record.NormalizeURL(l.URL), Name: l.Name, Static: l.Static}
+}
+
 // ConfigLog is a log named in the configuration: custom_logs (RFC 6962)
 // or static_logs (static-ct-api, URL = monitoring prefix).
 type ConfigLog struct {

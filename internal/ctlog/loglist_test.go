@@ -203,3 +203,10 @@ func TestAddConfigLogs(t *testing.T) {
 		t.Errorf("AddConfigLogs modified its input")
 	}
 }
+
+func TestLogSource(t *testing.T) {
+	l := Log{URL: "mon.example.net/log/", Name: "Example", Static: true}
+	if got := l.Source(); got.URL != "https://mon.example.net/log" || got.Name != "Example" || !got.Static {
+		t.Errorf("Source() = %+v, want normalized URL, name and static", got)
+	}
+}
