@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"k8s.io/klog/v2"
 
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -48,6 +49,9 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 		}
 	}()
 	out := c.stdout
+	// Trillian, inside the in-process RFC 6962 log, logs through klog.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
 		return err

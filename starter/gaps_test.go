@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/lake"
+)
+
+// TestGapsJSON plans on a real lake (main with holes, staging filling part
+// of one) and a state file, offline.
+func TestGapsJSON(t *testing.T) {
+	const (
+		a = "https://ct.example.com/logs/a"
+		b = "https://ct.example.com/logs/b"
+		c = "https://ct.example.com/logs/c" // in the state file, not in the lake
+	)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "certstream_state.json")
+	stateBody := fmt.Sprintf(`{"version": 1, "logs": {
+  %q: {"current_index": 200, "tree_size": 210, "last_success": 1732550400},
+  %q: {"current_index": 1040, "tree_size": 1100, "last_success": 1732550400},
+  %q: {"current_index": 30, "tree_size": 30, "last_success": 1732550400}}}`, a+"/", b, c)
+	if err := os.WriteFile(state, []byte(stateBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "lake", "main")
+	staging := filepath.Join(dir, "lake", "staging")
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 39}, [2]uint64{50, 99})
+	appendRows(t, main, lake.RoleMain, b, [2]uint64{1000, 1009}, [2]uint64{1020, 1049})
+	appendRows(t, staging, lake.RoleStaging, b, [2]uint64{1010, 1014})
+	workdir(t, fmt.Sprintf("lake:\n  main_path: %s\n  staging_path: %s\nct:\n  state_file: %s\n", main, staging, state))
+
+	tests := []struct {
+		name        string
+		args        []string
+		wantItems   []gaps.Range
+		wantLogs    int
+		wantSkipped int
+	}{
+		{
+			// b's ceiling 1040 cuts its keys: holes only below it.
+			name: "CatchUp",
+			wantItems: []gaps.Range{
+				{SourceURL: a, Start: 40, End: 49},
+				{SourceURL: b, Start: 1015, End: 1019},
+			},
+			wantLogs: 3,
+		},
+		{
+			name:      "NoStaging",
+			args:      []string{"--no-staging", "--logs", "LOGS/B"},
+			wantItems: []gaps.Range{{SourceURL: b, Start: 1010, End: 1019}},
+			wantLogs:  1,
+		},
+		{
+			name: "Historical",
+			args: []string{"--from", "20"},
+			wantItems: []gaps.Range{
+				{SourceURL: a, Start: 40, End: 49},
+				{SourceURL: b, Start: 20, End: 999},
+				{SourceURL: b, Start: 1015, End: 1019},
+				{SourceURL: c, Start: 20, End: 29},
+			},
+			wantLogs: 3,
+		},
+		{
+			name: "Frontier",
+			args: []string{"--include-frontier", "--logs", "logs/a,logs/c"},
+			wantItems: []gaps.Range{
+				{SourceURL: a, Start: 40, End: 49},
+				{SourceURL: a, Start: 100, End: 199},
+			},
+			wantLogs: 2,
+		},
+		{
+			// a has keys only below 150: [150, 199] is its frontier, left out.
+			name:        "FromAboveOneCeiling",
+			args:        []string{"--from", "150"},
+			wantItems:   []gaps.Range{{SourceURL: b, Start: 150, End: 999}, {SourceURL: b, Start: 1015, End: 1019}},
+			wantLogs:    2,
+			wantSkipped: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runStarter(t, append([]string{"gaps", "--json"}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("gaps %v = %d, %q", tt.args, r.code, r.stderr)
+			}
+			var v gapsView
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+				t.Fatalf("gaps --json output %q: %v", r.stdout, err)
+			}
+			if !reflect.DeepEqual(v.Items, tt.wantItems) {
+				t.Errorf("gaps %v items = %+v, want %+v", tt.args, v.Items, tt.wantItems)
+			}
+			var total uint64
+			for _, it := range tt.wantItems {
+				total += it.End - it.Start + 1
+			}
+			if v.TotalEntries != total || v.TotalRanges != len(tt.wantItems) {
+				t.Errorf("gaps %v totals = %d entries, %d ranges; want %d, %d", tt.args, v.TotalEntries, v.TotalRanges, total, len(tt.wantItems))
+			}
+			if len(v.Logs) != tt.wantLogs || len(v.Skipped) != tt.wantSkipped {
+				t.Errorf("gaps %v logs, skipped = %+v, %+v; want %d logs, %d skipped", tt.args, v.Logs, v.Skipped, tt.wantLogs, tt.wantSkipped)
+			}
+		})
+	}
+
+	// The raw JSON has the documented keys.
+	r := runStarter(t, "gaps", "--json")
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"items", "total_entries", "logs"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("gaps --json lacks key %q: %s", k, r.stdout)
+		}
+	}
+	var items []map[string]any
+	if err := json.Unmarshal(raw["items"], &items); err != nil || len(items) == 0 {
+		t.Fatalf("gaps --json items = %s: %v", raw["items"], err)
+	}
+	if len(items[0]) != 3 || items[0]["source_url"] == nil || items[0]["start"] == nil || items[0]["end"] == nil {
+		t.Errorf("gaps --json item = %v, want exactly source_url, start, end", items[0])
+	}
+
+	// Text output.
+	r = runStarter(t, "gaps")
+	for _, want := range []string{"15 missing entries in 2 ranges", "[40, 49]  10 entries", "[1015, 1019]  5 entries"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("gaps text output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+func TestGapsErrors(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(state, []byte(`{"version": 1, "logs": {"https://x.example/log": {"current_index": 5, "tree_size": 5, "last_success": 1}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	workdir(t, "lake:\n  main_path: "+filepath.Join(dir, "main")+"\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"MissingStateFile", []string{"--state-file", filepath.Join(dir, "nope.json")}, "state file"},
+		{"NoLogMatches", []string{"--state-file", state, "--logs", "zzz"}, `no log matches --logs "zzz"`},
+		{"FromAboveEveryCeiling", []string{"--state-file", state, "--from", "9"}, "at or above its ceiling 5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runStarter(t, append([]string{"gaps"}, tt.args...)...)
+			if r.code != 1 || !strings.Contains(r.stderr, tt.want) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("gaps %v = %d, %q; want exit 1 and one line containing %q", tt.args, r.code, r.stderr, tt.want)
+			}
+		})
+	}
+	// A missing main table is an empty lake: nothing in catch-up mode.
+	r := runStarter(t, "gaps", "--json", "--state-file", state)
+	if r.code != 0 || !strings.Contains(r.stdout, `"total_entries": 0`) {
+		t.Errorf("gaps on a missing main = %d, %q, %q; want success with 0 entries", r.code, r.stdout, r.stderr)
+	}
+}
