@@ -107,26 +107,49 @@ func Detect(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opt
 	if opts.From != nil {
 		lo = *opts.From
 	}
-	values, args := ceilingValues(logs, lo)
+	values, args := ceilingValues(logs, lo, true)
 	if len(args) == 0 {
 		return finish(logs, nil, opts), nil
 	}
-	// c holds the logs still worth reading (ceiling above lo). The bitmap
-	// aggregate is the only pass over the keys; the window functions then run
-	// over one row per 64 indices. A row comes back when its word is not
-	// full, or it is the first or last word of its log, or words are missing
-	// just before it: every other word is full and follows a full word, so
-	// Go can infer it.
+	var top uint64 // highest ceiling-1: no listed log plans anything above
+	for _, l := range logs {
+		if l.Ceiling > lo {
+			top = max(top, l.Ceiling-1)
+		}
+	}
+	// In historical mode every key below From counts as From-1: it marks the
+	// log as present (a log whose keys all lie below From plans its frontier
+	// at most) without DuckDB keeping words below From.
+	index := "k.cert_index"
+	if lo > 0 {
+		index = fmt.Sprintf("greatest(k.cert_index, %d)", min(lo-1, math.MaxInt64))
+	}
+	// One pass over the keys: a hash aggregate into one presence word per 64
+	// indices (bit i of word w is index 64w+i). The shift operands are both
+	// UBIGINT on purpose: with an INTEGER or BIGINT shift amount DuckDB takes
+	// a slow path that doubles the cost of the whole query. Only the cheap
+	// numeric bound is applied before aggregating (it also prunes row groups
+	// by their statistics); the per-log ceilings are applied to the words,
+	// since matching source_url row by row costs as much as aggregating.
+	//
+	// A word comes back to Go when it is not full, or it is the first or last
+	// word of its log, or words are missing just before it. Every other word
+	// is full and follows a word present: Go infers it.
 	q := `WITH c(url, ceil) AS (VALUES ` + values + `),
-words AS (
-	SELECT u, i // 64 AS w, bit_or(1::UBIGINT << (i % 64)::INTEGER) AS m
-	FROM (
-		SELECT k.source_url AS u, greatest(k.cert_index, ?) AS i
-		FROM ` + keys + ` AS k JOIN c ON k.source_url = c.url
-		WHERE k.cert_index >= 0 AND k.cert_index < c.ceil
-	)
+raw AS (
+	SELECT k.source_url AS u, ` + index + `::UBIGINT >> 6 AS w,
+		bit_or(1::UBIGINT << (` + index + `::UBIGINT & 63::UBIGINT)) AS m
+	FROM ` + keys + ` AS k
+	WHERE k.cert_index >= 0 AND k.cert_index <= ` + fmt.Sprint(min(top, math.MaxInt64)) + `
 	GROUP BY ALL
 ),
+capped AS (
+	SELECT u, w, CASE WHEN w < c.ceil >> 6 THEN m
+		ELSE m & ((1::UBIGINT << (c.ceil & 63::UBIGINT)) - 1::UBIGINT) END AS m
+	FROM raw JOIN c ON raw.u = c.url
+	WHERE w <= c.ceil >> 6
+),
+words AS (SELECT * FROM capped WHERE m <> 0::UBIGINT),
 marked AS (
 	SELECT u, w, m,
 		lag(w) OVER (PARTITION BY u ORDER BY w) AS pw,
@@ -134,17 +157,8 @@ marked AS (
 	FROM words
 )
 SELECT u, w, m, pw FROM marked
-WHERE m <> 18446744073709551615::UBIGINT OR pw IS NULL OR nw IS NULL OR pw <> w - 1
+WHERE m <> 18446744073709551615::UBIGINT OR pw IS NULL OR nw IS NULL OR pw <> w - 1::UBIGINT
 ORDER BY u, w`
-	// In historical mode every key below From counts as From-1: it marks the
-	// log as present (a log with keys only below From plans its frontier at
-	// most, like any log whose keys all lie below the window) without making
-	// DuckDB keep its words.
-	floor := int64(0)
-	if lo > 0 {
-		floor = int64(min(lo, math.MaxInt64)) - 1
-	}
-	args = append(args, floor)
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("detect gaps over %s: %w", keys, err)
@@ -158,10 +172,9 @@ ORDER BY u, w`
 	)
 	for rows.Next() {
 		var (
-			u  string
-			w  int64
-			m  uint64
-			pw sql.NullInt64
+			u    string
+			w, m uint64
+			pw   sql.Null[uint64]
 		)
 		if err := rows.Scan(&u, &w, &m, &pw); err != nil {
 			return nil, fmt.Errorf("detect gaps over %s: scan: %w", keys, err)
@@ -169,12 +182,12 @@ ORDER BY u, w`
 		if cur == nil || u != cur.url {
 			cur = newWalker(u, opts.From)
 			found[u] = cur
-		} else if uint64(pw.Int64) > lastW {
+		} else if pw.V > lastW {
 			// Words lastW+1..pw were left out: all full and contiguous.
-			cur.present((lastW+1)*64, uint64(pw.Int64)*64+63)
+			cur.present((lastW+1)*64, pw.V*64+63)
 		}
-		cur.word(uint64(w), m)
-		lastW = uint64(w)
+		cur.word(w, m)
+		lastW = w
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("detect gaps over %s: %w", keys, err)
@@ -199,8 +212,8 @@ func checkLogs(logs []LogCeiling) error {
 
 // ceilingValues renders the VALUES rows and their arguments for the logs
 // whose ceiling is above lo; the others cannot contribute anything. Ceilings
-// are clamped to the BIGINT range of cert_index.
-func ceilingValues(logs []LogCeiling, lo uint64) (string, []any) {
+// are UBIGINT if unsigned, else BIGINT clamped to the range of cert_index.
+func ceilingValues(logs []LogCeiling, lo uint64, unsigned bool) (string, []any) {
 	var (
 		b    strings.Builder
 		args []any
@@ -211,6 +224,11 @@ func ceilingValues(logs []LogCeiling, lo uint64) (string, []any) {
 		}
 		if len(args) > 0 {
 			b.WriteString(", ")
+		}
+		if unsigned {
+			b.WriteString("(?::VARCHAR, ?::UBIGINT)")
+			args = append(args, l.URL, l.Ceiling)
+			continue
 		}
 		b.WriteString("(?::VARCHAR, ?::BIGINT)")
 		args = append(args, l.URL, int64(min(l.Ceiling, math.MaxInt64)))

@@ -41,7 +41,7 @@ func DetectReference(ctx context.Context, db *sql.DB, keys string, logs []LogCei
 		inWindow        bool // keys at or above from exist
 	}
 	found := make(map[string]stats)
-	values, args := ceilingValues(logs, lo)
+	values, args := ceilingValues(logs, lo, false)
 	if len(args) > 0 {
 		// Keys below from only mark the log as present (see Detect).
 		q := `WITH c(url, ceil) AS (VALUES ` + values + `)
