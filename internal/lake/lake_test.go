@@ -155,7 +155,8 @@ func checkLog(t *testing.T, path string) {
 // encoding exactly on the columns of spec 2.1 [HEAD] (plus seen).
 func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo) {
 	t.Helper()
-	rs, err := db.QueryContext(t.Context(), `SELECT path_in_schema, compression, encodings
+	rs, err := db.QueryContext(t.Context(), `SELECT path_in_schema, compression, encodings,
+		stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL
 		FROM parquet_metadata(`+quoteSQL(f.LocalPath)+`)`)
 	if err != nil {
 		t.Fatalf("parquet_metadata: %v", err)
@@ -168,13 +169,17 @@ func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo) {
 	n := 0
 	for rs.Next() {
 		var path, codec, enc string
-		if err := rs.Scan(&path, &codec, &enc); err != nil {
+		var stats bool
+		if err := rs.Scan(&path, &codec, &enc, &stats); err != nil {
 			t.Fatal(err)
 		}
 		n++
 		path = strings.ReplaceAll(path, ", ", ".")
 		if codec != "ZSTD" {
 			t.Errorf("%s: column %s compression %s, want ZSTD", f.Path, path, codec)
+		}
+		if (path == "cert_index" || path == "source_url" || path == "seen") && !stats {
+			t.Errorf("%s: column %s has no min/max statistics", f.Path, path)
 		}
 		if got := strings.Contains(enc, "DICTIONARY"); got != dict[path] {
 			t.Errorf("%s: column %s encodings %s, dictionary %v, want %v", f.Path, path, enc, got, dict[path])

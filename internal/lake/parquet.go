@@ -99,14 +99,20 @@ var dictionaryColumns = []string{
 	"issuer_aggregated", "chain.list.element",
 }
 
-// noStatsColumns are large values whose Parquet min/max would only bloat
-// the footer; nothing prunes on them.
-var noStatsColumns = []string{"as_der", "chain.list.element", "all_domains.list.element", "cert_link", "subject_aggregated"}
+// statsColumns get Parquet column statistics (min/max per row group and
+// page), which DuckDB uses to skip row groups. The other columns are hashes,
+// free text and blobs nobody filters by range; their statistics would cost
+// a comparison per value and bloat the footer.
+var statsColumns = []string{
+	"cert_index", "update_type", "seen", "source_name", "source_url",
+	"not_before", "not_after", "is_ca", "signature_algorithm", "issuer_aggregated",
+}
 
 func writerProperties(compressionLevel int) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(false),
+		parquet.WithStats(false),
 		parquet.WithCreatedBy("certlake"),
 		// Row groups are closed by the writer (rows or bytes), never here.
 		parquet.WithMaxRowGroupLength(1 << 40),
@@ -117,8 +123,8 @@ func writerProperties(compressionLevel int) *parquet.WriterProperties {
 	for _, c := range dictionaryColumns {
 		opts = append(opts, parquet.WithDictionaryFor(c, true))
 	}
-	for _, c := range noStatsColumns {
-		opts = append(opts, parquet.WithStatsFor(c, false))
+	for _, c := range statsColumns {
+		opts = append(opts, parquet.WithStatsFor(c, true))
 	}
 	return parquet.NewWriterProperties(opts...)
 }
