@@ -12,7 +12,6 @@ import (
 
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/google/certificate-transparency-go/trillian/util"
-	ctx509 "github.com/google/certificate-transparency-go/x509"
 	"github.com/google/trillian"
 	"github.com/transparency-dev/tessera"
 	"github.com/transparency-dev/tessera/ctonly"
@@ -175,21 +174,24 @@ func ctEntry(is *Issued, ts uint64) (*ctonly.Entry, error) {
 		e.Certificate = is.DER
 		return e, nil
 	}
-	// The logged TBS has no poison and, when a Precertificate Signing
-	// Certificate signed it, the issuer of the final certificate.
-	tbs, err := ctx509.BuildPrecertTBS(is.tbs, is.preIssuer)
+	tbs, h, err := precertParts(is)
 	if err != nil {
-		return nil, fmt.Errorf("precert tbs of %s: %w", is.Cert.DNSNames[0], err)
+		return nil, err
 	}
-	issuer := is.chainCerts[0]
-	if is.preIssuer != nil {
-		issuer = is.chainCerts[1]
-	}
-	h := sha256.Sum256(issuer.RawSubjectPublicKeyInfo)
 	e.Certificate = tbs
 	e.Precertificate = is.DER
 	e.IssuerKeyHash = h[:]
 	return e, nil
+}
+
+// precertParts returns what RFC 6962 logs of a precertificate: the TBS
+// without the poison (with the final issuer when a Precertificate Signing
+// Certificate signed it) and the SHA-256 of the final issuer's public key.
+func precertParts(is *Issued) ([]byte, [32]byte, error) {
+	if is.loggedTBS == nil {
+		return nil, [32]byte{}, fmt.Errorf("precert %s: not issued by a Generator", is.Cert.DNSNames[0])
+	}
+	return is.loggedTBS, is.issuerKeyHash, nil
 }
 
 func chainKey(chain [][]byte) string {
@@ -260,15 +262,21 @@ func (rl *rfcLog) logLeaf(is *Issued, ts uint64) (*trillian.LogLeaf, error) {
 	for _, c := range is.Chain {
 		raw = append(raw, ct.ASN1Cert{Data: c})
 	}
-	etype := ct.X509LogEntryType
+	// The MerkleTreeLeaf CTFE builds (ct.MerkleTreeLeafFromChain), put
+	// together from parts the generator already has: ct-go's version
+	// re-parses the whole chain, which made it the bulk path's bottleneck.
+	entry := &ct.TimestampedEntry{Timestamp: ts, EntryType: ct.X509LogEntryType, X509Entry: &raw[0]}
 	if is.Cert.Precert {
-		etype = ct.PrecertLogEntryType
+		tbs, h, err := precertParts(is)
+		if err != nil {
+			return nil, err
+		}
+		entry.EntryType = ct.PrecertLogEntryType
+		entry.X509Entry = nil
+		entry.PrecertEntry = &ct.PreCert{IssuerKeyHash: h, TBSCertificate: tbs}
 	}
-	mtl, err := ct.MerkleTreeLeafFromRawChain(raw, etype, ts)
-	if err != nil {
-		return nil, fmt.Errorf("merkle leaf of %s: %w", is.Cert.DNSNames[0], err)
-	}
-	return util.BuildLogLeaf(rl.prefix, *mtl, 0, raw[0], raw[1:], is.Cert.Precert)
+	mtl := ct.MerkleTreeLeaf{Version: ct.V1, LeafType: ct.TimestampedEntryLeafType, TimestampedEntry: entry}
+	return util.BuildLogLeaf(rl.prefix, mtl, 0, raw[0], raw[1:], is.Cert.Precert)
 }
 
 // bulkState is the static log's lazily built bulk-path state.

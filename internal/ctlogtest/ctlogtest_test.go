@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,6 +44,9 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if !bytes.Equal(a.DER, b.DER) {
+			t.Errorf("cert %d: DER differs between generators of one seed", n)
+		}
 		if a.Cert.Serial.Cmp(b.Cert.Serial) != 0 || strings.Join(a.Cert.DNSNames, ",") != strings.Join(b.Cert.DNSNames, ",") ||
 			!a.Cert.NotBefore.Equal(b.Cert.NotBefore) || a.Cert.Precert != b.Cert.Precert || a.Cert.IssuerCN != b.Cert.IssuerCN {
 			t.Errorf("cert %d differs between generators of one seed: %+v vs %+v", n, a.Cert, b.Cert)
@@ -61,20 +66,80 @@ func TestGeneratorCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nb := time.Date(2024, 2, 29, 12, 30, 45, 0, time.UTC)
 	tests := []struct {
 		name       string
 		spec       LeafSpec
-		wantIssuer string
+		wantIssuer *x509.Certificate
 	}{
-		{"certificate", LeafSpec{DNSNames: []string{"a.example", "b.example"}}, g.Intermediate().Subject.CommonName},
-		{"precert by intermediate", LeafSpec{DNSNames: []string{"p.example"}, Precert: true}, g.Intermediate().Subject.CommonName},
-		{"precert by precert signer", LeafSpec{DNSNames: []string{"q.example"}, Precert: true, ViaPrecertSigner: true}, g.PrecertSigner().Subject.CommonName},
+		{"certificate", LeafSpec{DNSNames: []string{"a.example", "b.example"}, Organization: "Org", Country: "DE",
+			Serial: big.NewInt(0x1234), NotBefore: nb, NotAfter: nb.AddDate(1, 0, 0)}, g.Intermediate()},
+		{"certificate after 2049", LeafSpec{DNSNames: []string{"late.example"}, CommonName: "Late",
+			NotBefore: nb, NotAfter: time.Date(2051, 1, 1, 0, 0, 0, 0, time.UTC)}, g.Intermediate()},
+		{"precert by intermediate", LeafSpec{DNSNames: []string{"p.example"}, Precert: true}, g.Intermediate()},
+		{"precert by precert signer", LeafSpec{DNSNames: []string{"q.example"}, Precert: true, ViaPrecertSigner: true}, g.PrecertSigner()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is, err := g.Issue(tc.spec)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The standard library parses the leaf (the poison is an
+			// unhandled critical extension, which parsing allows) and
+			// verifies its signature.
+			std, err := x509.ParseCertificate(is.DER)
+			if err != nil {
+				t.Fatalf("x509.ParseCertificate: %v", err)
+			}
+			if err := std.CheckSignatureFrom(tc.wantIssuer); err != nil {
+				t.Errorf("CheckSignatureFrom(%s) = %v", tc.wantIssuer.Subject.CommonName, err)
+			}
+			if !bytes.Equal(std.AuthorityKeyId, tc.wantIssuer.SubjectKeyId) {
+				t.Errorf("AuthorityKeyId = %x, want %x", std.AuthorityKeyId, tc.wantIssuer.SubjectKeyId)
+			}
+			if tc.spec.Serial != nil && std.SerialNumber.Cmp(tc.spec.Serial) != 0 {
+				t.Errorf("serial = %v, want %v", std.SerialNumber, tc.spec.Serial)
+			}
+			if !std.NotBefore.Equal(is.Cert.NotBefore) || !std.NotAfter.Equal(is.Cert.NotAfter) {
+				t.Errorf("validity = [%v, %v], Cert says [%v, %v]", std.NotBefore, std.NotAfter, is.Cert.NotBefore, is.Cert.NotAfter)
+			}
+			if !tc.spec.NotAfter.IsZero() && !std.NotAfter.Equal(tc.spec.NotAfter) {
+				t.Errorf("NotAfter = %v, want %v", std.NotAfter, tc.spec.NotAfter)
+			}
+			if tc.spec.Organization != "" && (len(std.Subject.Organization) != 1 || std.Subject.Organization[0] != tc.spec.Organization ||
+				len(std.Subject.Country) != 1 || std.Subject.Country[0] != tc.spec.Country) {
+				t.Errorf("subject = %v, want O=%s C=%s", std.Subject, tc.spec.Organization, tc.spec.Country)
+			}
+			if std.Subject.CommonName != is.Cert.CommonName {
+				t.Errorf("CN = %q, Cert says %q", std.Subject.CommonName, is.Cert.CommonName)
+			}
+			if tc.spec.Precert {
+				// The TBS the logs record, as certificate-transparency-go
+				// computes it from the precertificate.
+				var preIssuer *ctx509.Certificate
+				if tc.spec.ViaPrecertSigner {
+					if preIssuer, err = ctx509.ParseCertificate(g.PrecertSigner().Raw); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := ctx509.BuildPrecertTBS(std.RawTBSCertificate, preIssuer)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ikh, err := precertParts(is)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("precertParts TBS differs from BuildPrecertTBS")
+				}
+				if ikh != sha256.Sum256(g.Intermediate().RawSubjectPublicKeyInfo) {
+					t.Errorf("issuer key hash is not the intermediate's")
+				}
+			}
+			if std.BasicConstraintsValid && std.IsCA {
+				t.Errorf("leaf is a CA")
 			}
 			c, err := ctx509.ParseCertificate(is.DER)
 			if err != nil {
@@ -89,8 +154,8 @@ func TestGeneratorCertificates(t *testing.T) {
 			if poisoned != tc.spec.Precert {
 				t.Errorf("poison extension present = %v, want %v", poisoned, tc.spec.Precert)
 			}
-			if c.Issuer.CommonName != tc.wantIssuer || is.Cert.IssuerCN != tc.wantIssuer {
-				t.Errorf("issuer = %q (Cert.IssuerCN %q), want %q", c.Issuer.CommonName, is.Cert.IssuerCN, tc.wantIssuer)
+			if want := tc.wantIssuer.Subject.CommonName; c.Issuer.CommonName != want || is.Cert.IssuerCN != want {
+				t.Errorf("issuer = %q (Cert.IssuerCN %q), want %q", c.Issuer.CommonName, is.Cert.IssuerCN, want)
 			}
 			if got := strings.Join(c.DNSNames, ","); got != strings.Join(tc.spec.DNSNames, ",") {
 				t.Errorf("DNSNames = %s, want %s", got, strings.Join(tc.spec.DNSNames, ","))
@@ -105,6 +170,8 @@ func TestGeneratorCertificates(t *testing.T) {
 // staticEntry is a minimally decoded static-ct-api data tile entry.
 type staticEntry struct {
 	precert bool
+	tbs     []byte   // precerts: the logged TBS
+	ikh     [32]byte // precerts: issuer key hash
 	cert    []byte // the certificate, or the pre-certificate for precerts
 	index   uint64
 	chain   [][32]byte
@@ -131,9 +198,10 @@ func parseDataTile(t *testing.T, b []byte) []staticEntry {
 			}
 		case 1:
 			var tbs cryptobyte.String
-			if !s.Skip(32) || !s.ReadUint24LengthPrefixed(&tbs) {
+			if !s.CopyBytes(e.ikh[:]) || !s.ReadUint24LengthPrefixed(&tbs) {
 				t.Fatalf("tile entry %d: short precert tbs", len(out))
 			}
+			e.tbs = tbs
 		default:
 			t.Fatalf("tile entry %d: entry type %d", len(out), typ)
 		}
@@ -474,6 +542,8 @@ func readAll(t *testing.T, l *Log, n int) []staticEntry {
 		out[i].index = uint64(e.Index)
 		if e.Precert != nil {
 			out[i].precert, out[i].cert = true, e.Precert.Submitted.Data
+			out[i].tbs = e.Precert.TBSCertificate.Raw
+			out[i].ikh = e.Leaf.TimestampedEntry.PrecertEntry.IssuerKeyHash
 		} else {
 			out[i].cert = e.X509Cert.Raw
 		}
@@ -509,5 +579,52 @@ func TestCloseLeavesNoServer(t *testing.T) {
 	}
 	if _, err := l.TreeSize(ctx); err == nil {
 		t.Errorf("TreeSize() after Close() = nil error, want one")
+	}
+}
+
+func TestPrecertLeavesMatchTheLogs(t *testing.T) {
+	// What the bulk path writes for a precertificate must be what the logs
+	// themselves derive from add-pre-chain.
+	gen, err := NewGenerator(GeneratorOptions{PrecertEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := make([]*Issued, 4) // alternately by intermediate and by precert signer
+	for i := range issued {
+		if issued[i], err = gen.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, static := range []bool{true, false} {
+		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
+			var l *Log
+			if static {
+				l = NewStaticTB(t, Options{})
+			} else {
+				l = NewRFC6962TB(t, Options{})
+			}
+			certs, err := l.Submit(t.Context(), issued)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byIndex := map[uint64]*Issued{}
+			for _, c := range certs {
+				for _, is := range issued {
+					if is.Cert.SHA256 == c.SHA256 {
+						byIndex[c.Index] = is
+					}
+				}
+			}
+			for i, e := range readAll(t, l, len(issued)) {
+				is := byIndex[uint64(i)]
+				tbs, ikh, err := precertParts(is)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !e.precert || len(e.tbs) == 0 || !bytes.Equal(e.tbs, tbs) || e.ikh != ikh {
+					t.Errorf("entry %d (via precert signer %v): logged TBS/issuer key hash differ from the bulk path's", i, is.Cert.IssuerCN == gen.PrecertSigner().Subject.CommonName)
+				}
+			}
+		})
 	}
 }

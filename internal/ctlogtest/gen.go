@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	ctx509 "github.com/google/certificate-transparency-go/x509"
 )
 
 // OIDCTPoison marks a precertificate (RFC 6962 section 3.1); it is critical and
@@ -82,9 +80,9 @@ type Issued struct {
 	Chain [][]byte
 
 	// For the in-process bulk path, which builds log entries itself.
-	tbs        []byte              // DER's TBSCertificate
-	chainCerts []*x509.Certificate // Chain, parsed
-	preIssuer  *ctx509.Certificate // the Precertificate Signing Certificate, if it signed DER
+	loggedTBS     []byte              // precertificates: the TBS RFC 6962 logs record
+	issuerKeyHash [32]byte            // precertificates: SHA-256 of the final issuer's key
+	chainCerts    []*x509.Certificate // Chain, parsed
 }
 
 // Generator issues certificates and precertificates under its own root and
@@ -96,10 +94,10 @@ type Generator struct {
 
 	root, inter, preSigner          *x509.Certificate
 	rootKey, interKey, preSignerKey *ecdsa.PrivateKey
-	preSignerCT                     *ctx509.Certificate // preSigner, parsed by ct-go for BuildPrecertTBS
 	// leafKey is shared by every leaf: keys cost as much as a signature
 	// and nothing downstream cares whose key a certificate carries.
-	leafKey *ecdsa.PrivateKey
+	leafKey  *ecdsa.PrivateKey
+	leafSPKI []byte // leafKey's SubjectPublicKeyInfo
 
 	mu   sync.Mutex
 	next uint64 // number of the certificate Next issues next
@@ -133,6 +131,10 @@ func NewGenerator(opts GeneratorOptions) (*Generator, error) {
 		if *k.key, err = seededKey(opts.Seed, k.label); err != nil {
 			return nil, fmt.Errorf("derive %s key: %w", k.label, err)
 		}
+	}
+
+	if g.leafSPKI, err = x509.MarshalPKIXPublicKey(&g.leafKey.PublicKey); err != nil {
+		return nil, fmt.Errorf("marshal leaf key: %w", err)
 	}
 
 	caStart := opts.NotBefore.AddDate(-1, 0, 0)
@@ -182,9 +184,6 @@ func NewGenerator(opts GeneratorOptions) (*Generator, error) {
 	}
 	if g.preSigner, err = sign(preTmpl, g.inter, &g.preSignerKey.PublicKey, g.interKey); err != nil {
 		return nil, fmt.Errorf("issue precert signer: %w", err)
-	}
-	if g.preSignerCT, err = ctx509.ParseCertificate(g.preSigner.Raw); err != nil {
-		return nil, fmt.Errorf("parse precert signer: %w", err)
 	}
 	return g, nil
 }
@@ -249,13 +248,6 @@ func (g *Generator) Issue(spec LeafSpec) (*Issued, error) {
 	if cn == "" {
 		cn = spec.DNSNames[0]
 	}
-	subj := pkix.Name{CommonName: cn}
-	if spec.Organization != "" {
-		subj.Organization = []string{spec.Organization}
-	}
-	if spec.Country != "" {
-		subj.Country = []string{spec.Country}
-	}
 	serial := spec.Serial
 	if serial == nil {
 		serial = g.serialFor("leaf-" + strings.Join(spec.DNSNames, ","))
@@ -267,32 +259,30 @@ func (g *Generator) Issue(spec LeafSpec) (*Issued, error) {
 	if na.IsZero() {
 		na = nb.Add(g.opts.Validity)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               subj,
-		NotBefore:             nb,
-		NotAfter:              na,
-		DNSNames:              spec.DNSNames,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-	}
 	parent, parentKey := g.inter, g.interKey
 	chain := []*x509.Certificate{g.inter, g.root}
-	var preIssuer *ctx509.Certificate
-	if spec.Precert {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDCTPoison, Critical: true, Value: asn1.NullBytes}}
-		if spec.ViaPrecertSigner {
-			parent, parentKey = g.preSigner, g.preSignerKey
-			chain = []*x509.Certificate{g.preSigner, g.inter, g.root}
-			preIssuer = g.preSignerCT
-		}
+	var finalIssuer *x509.Certificate // the issuer the final certificate will name
+	if spec.Precert && spec.ViaPrecertSigner {
+		parent, parentKey = g.preSigner, g.preSignerKey
+		chain = []*x509.Certificate{g.preSigner, g.inter, g.root}
+		finalIssuer = g.inter
 	}
 	chainDER := make([][]byte, len(chain))
 	for i, c := range chain {
 		chainDER[i] = c.Raw
 	}
-	leaf, err := sign(tmpl, parent, &g.leafKey.PublicKey, parentKey)
+	// Validity has second precision in DER.
+	nb, na = nb.UTC().Truncate(time.Second), na.UTC().Truncate(time.Second)
+	der, _, loggedTBS, err := encodeLeaf(leafFields{
+		serial:     serial,
+		commonName: cn,
+		org:        spec.Organization,
+		c:          spec.Country,
+		notBefore:  nb,
+		notAfter:   na,
+		dnsNames:   spec.DNSNames,
+		precert:    spec.Precert,
+	}, g.leafSPKI, parent, finalIssuer, parentKey)
 	if err != nil {
 		return nil, fmt.Errorf("issue leaf %s: %w", spec.DNSNames[0], err)
 	}
@@ -302,17 +292,17 @@ func (g *Generator) Issue(spec LeafSpec) (*Issued, error) {
 			DNSNames:   append([]string(nil), spec.DNSNames...),
 			CommonName: cn,
 			Serial:     new(big.Int).Set(serial),
-			NotBefore:  leaf.NotBefore,
-			NotAfter:   leaf.NotAfter,
+			NotBefore:  nb,
+			NotAfter:   na,
 			IssuerCN:   parent.Subject.CommonName,
-			SHA256:     sha256.Sum256(leaf.Raw),
-			DER:        leaf.Raw,
+			SHA256:     sha256.Sum256(der),
+			DER:        der,
 		},
-		DER:        leaf.Raw,
-		Chain:      chainDER,
-		tbs:        leaf.RawTBSCertificate,
-		chainCerts: chain,
-		preIssuer:  preIssuer,
+		DER:           der,
+		Chain:         chainDER,
+		loggedTBS:     loggedTBS,
+		issuerKeyHash: sha256.Sum256(g.inter.RawSubjectPublicKeyInfo),
+		chainCerts:    chain,
 	}, nil
 }
 

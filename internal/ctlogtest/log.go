@@ -54,7 +54,7 @@ type Options struct {
 	// logs themselves log through klog, which this package does not touch.)
 	Logger *slog.Logger
 	// Concurrency is how many add-chain requests AddCertificates keeps in
-	// flight. Default 32.
+	// flight. Default 128.
 	Concurrency int
 
 	// BatchMaxAge is how long the static log waits to fill a sequencing
@@ -107,7 +107,7 @@ func (o *Options) defaults(name string) error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 32
+		o.Concurrency = 128
 	}
 	if o.BatchMaxAge <= 0 {
 		o.BatchMaxAge = 50 * time.Millisecond
