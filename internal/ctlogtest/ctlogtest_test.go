@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,7 +173,7 @@ type staticEntry struct {
 	precert bool
 	tbs     []byte   // precerts: the logged TBS
 	ikh     [32]byte // precerts: issuer key hash
-	cert    []byte // the certificate, or the pre-certificate for precerts
+	cert    []byte   // the certificate, or the pre-certificate for precerts
 	index   uint64
 	chain   [][32]byte
 }
@@ -626,5 +627,42 @@ func TestPrecertLeavesMatchTheLogs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	gen, err := NewGenerator(GeneratorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	s, err := StartStatic(t.Context(), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := StartRFC6962(t.Context(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []*Log{s, r} {
+		if _, err := l.AddCertificates(t.Context(), 10, gen); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.AddBulk(t.Context(), 10, gen, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Goroutines end shortly after Close (the HTTP client's idle
+	// connections, gRPC's transport); give them a moment.
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines after Close = %d, before start %d:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }

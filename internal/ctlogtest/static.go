@@ -118,7 +118,6 @@ func StartStatic(ctx context.Context, dir string, opts Options) (*Log, error) {
 	}
 	handler, err := tesseract.NewLogHandler(runCtx, origin, key, tesseract.ChainValidationConfig{
 		RootsPEMFile: rootsFile,
-		AcceptSHA1:   true,
 	}, newStorage, 30*time.Second, false, "/"+opts.Name, tesseract.LogHandlerOpts{DedupRL: -1})
 	if err != nil {
 		cancel()
