@@ -49,8 +49,8 @@ type Options struct {
 	// log with no keys. Nil means catch-up mode: only holes strictly between a
 	// log's lowest and highest present index; logs with no keys are skipped.
 	From *uint64
-	// IncludeFrontier also plans [max+1, ceiling-1] for each log with keys
-	// (quirk Q6). Off by default: while a live ingester runs, those entries
+	// IncludeFrontier also plans [max+1, ceiling-1] (from From at least) for
+	// each log with keys below its ceiling (quirk Q6). Off by default: while a live ingester runs, those entries
 	// may still sit in its unflushed buffer (DESIGN.md, "Gap semantics").
 	IncludeFrontier bool
 }
@@ -75,9 +75,6 @@ func CheckFrom(from uint64, logs []LogCeiling) error {
 		from, ErrFromAtCeiling, strings.Join(bad, ", "))
 }
 
-// fullWord is a bitmap word with all 64 indices present.
-const fullWord = math.MaxUint64
-
 // Detect plans the missing ranges of logs, sorted by (SourceURL, Start) and
 // maximal (no two ranges of a log touch).
 //
@@ -96,9 +93,11 @@ const fullWord = math.MaxUint64
 //   - IncludeFrontier adds [max(N, max+1), ceiling-1] for each log with a
 //     key below its ceiling (max being its highest such key).
 //
-// Keys of logs not listed are ignored. DuckDB holds one 8-byte word per 64
-// indices present; Go receives only the words that are not full or that
-// bound a run, and holds only the planned ranges.
+// Keys of logs not listed are ignored, but still aggregated: when most of the
+// lake is not listed, filter source_url in keys. DuckDB holds one 8-byte word
+// per 64 indices present (about 1/64 of the keys; it spills to disk under
+// the database's memory_limit); Go receives only the words that are not full
+// or that bound a run, and holds only the planned ranges.
 func Detect(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opts Options) ([]Range, error) {
 	if err := checkLogs(logs); err != nil {
 		return nil, err
@@ -157,7 +156,8 @@ marked AS (
 	FROM words
 )
 SELECT u, w, m, pw FROM marked
-WHERE m <> 18446744073709551615::UBIGINT OR pw IS NULL OR nw IS NULL OR pw <> w - 1::UBIGINT
+WHERE m <> 18446744073709551615::UBIGINT -- not full
+	OR pw IS NULL OR nw IS NULL OR pw <> w - 1::UBIGINT
 ORDER BY u, w`
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
