@@ -1,6 +1,7 @@
 package gaps
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -581,4 +582,14 @@ func firstDiff(got, want []Range) string {
 		}
 	}
 	return fmt.Sprintf("lengths %d vs %d", len(got), len(want))
+}
+
+func TestDetectCanceled(t *testing.T) {
+	db := openDB(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := Detect(ctx, db, "range(0, 100000000) r(cert_index), (SELECT 'x' AS source_url)", []LogCeiling{{"x", 1 << 40}}, Options{})
+	if err == nil {
+		t.Errorf("Detect(canceled context) = nil error, want one")
+	}
 }
