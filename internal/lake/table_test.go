@@ -305,6 +305,33 @@ func TestWriterAbortAndErrors(t *testing.T) {
 		w.Abort()
 	}
 
+	// An encoder failure (the partition directory cannot be created)
+	// surfaces from Write or Commit, and the table is unchanged.
+	if err := os.Remove(filepath.Join(path, "seen_date=2025-03-01")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "seen_date=2025-03-01"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w = tbl.NewWriter(WriterOptions{TargetFileRows: 100})
+	var werr error
+	for _, r := range laketest.New(7, "https://ct.example.net/log").Rows(0, 50_000, day) {
+		if werr = w.Write(r); werr != nil {
+			break
+		}
+	}
+	if werr == nil {
+		_, werr = w.Commit(ctx, CommitOptions{})
+	}
+	w.Abort()
+	if werr == nil || !strings.Contains(werr.Error(), "partition directory") {
+		t.Errorf("writing into a blocked partition = %v, want a partition directory error", werr)
+	}
+	if snap, _ := tbl.Snapshot(ctx); snap.Version != 0 {
+		t.Errorf("table version %d after failed writes, want 0", snap.Version)
+	}
+	os.Remove(filepath.Join(path, "seen_date=2025-03-01"))
+
 	// Nothing written and no txn: no commit.
 	res, err := tbl.NewWriter(WriterOptions{}).Commit(ctx, CommitOptions{})
 	if err != nil || res.Version != 0 || res.Files != 0 {

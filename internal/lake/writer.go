@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -151,11 +153,17 @@ type writtenFile struct {
 	stats    fileStats
 }
 
-// encoder is the state of the encoder goroutine.
+// encoder is the state of the encoder goroutine. The caller reads it only
+// after encDone is closed.
 type encoder struct {
 	created []*openFile // every file created, for Abort
-	done    []writtenFile
 	err     error
+	// Files are synced to disk in the background (fsync of a few hundred
+	// MB would otherwise stall encoding); syncs tracks those goroutines,
+	// mu guards what they report.
+	syncs sync.WaitGroup
+	mu    sync.Mutex
+	done  []writtenFile
 }
 
 // NewWriter starts a Writer on t.
@@ -284,13 +292,16 @@ func (w *Writer) encoderErr() error {
 // channel closes or a write fails (then it drains and drops the rest).
 func (w *Writer) encode() {
 	defer close(w.encDone)
+	defer w.enc.syncs.Wait()
 	for job := range w.jobs {
-		if w.enc.err != nil {
-			continue
-		}
 		if err := w.encodeJob(job); err != nil {
-			w.enc.err = err
-			// Unblock a caller waiting for a batch; it then sees encDone.
+			w.enc.mu.Lock()
+			if w.enc.err == nil {
+				w.enc.err = err
+			}
+			w.enc.mu.Unlock()
+			// Drop the remaining jobs so a caller blocked on sending one
+			// moves on; it then sees encDone closed.
 			go func() {
 				for range w.jobs {
 				}
@@ -382,25 +393,43 @@ func (w *Writer) closeFile(f *openFile, st fileStats) error {
 	if err := f.buf.Flush(); err != nil {
 		return fmt.Errorf("write %s: %w", f.rel, err)
 	}
-	// Durable before the commit that references it can land.
+	w.enc.syncs.Add(1)
+	go func() {
+		defer w.enc.syncs.Done()
+		wf, err := syncFile(f, st)
+		w.enc.mu.Lock()
+		defer w.enc.mu.Unlock()
+		if err != nil {
+			if w.enc.err == nil {
+				w.enc.err = err
+			}
+			return
+		}
+		w.enc.done = append(w.enc.done, wf)
+	}()
+	return nil
+}
+
+// syncFile makes a written file durable, as it must be before the commit
+// that references it can land, and closes it.
+func syncFile(f *openFile, st fileStats) (writtenFile, error) {
 	if err := f.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.rel, err)
+		return writtenFile{}, fmt.Errorf("sync %s: %w", f.rel, err)
 	}
 	fi, err := f.f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", f.rel, err)
+		return writtenFile{}, fmt.Errorf("stat %s: %w", f.rel, err)
 	}
 	if err := f.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", f.rel, err)
+		return writtenFile{}, fmt.Errorf("close %s: %w", f.rel, err)
 	}
-	w.enc.done = append(w.enc.done, writtenFile{
+	return writtenFile{
 		rel:      f.rel,
 		date:     f.date,
 		size:     fi.Size(),
 		modified: fi.ModTime().UnixMilli(),
 		stats:    st,
-	})
-	return nil
+	}, nil
 }
 
 // finish sends the last batch of every partition, closing their files, and
@@ -425,6 +454,8 @@ func (w *Writer) finish() error {
 	if err != nil {
 		return err
 	}
+	// Background syncs finish in any order; commit files in a stable one.
+	slices.SortFunc(w.enc.done, func(a, b writtenFile) int { return strings.Compare(a.rel, b.rel) })
 	return w.enc.err
 }
 
@@ -540,6 +571,8 @@ func (w *Writer) Abort() {
 		if f.f != nil {
 			_ = f.f.Close() // may be closed already
 		}
+		// The partition directory stays: a concurrent writer may be
+		// about to create its file there.
 		_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(f.rel)))
 	}
 	w.enc.created = nil
