@@ -86,6 +86,44 @@ func TestOpenOrCreate(t *testing.T) {
 	}
 }
 
+func TestOpenOrCreateConcurrently(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "main")
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			tbl, err := OpenOrCreate(ctx, path, Options{Role: RoleMain})
+			if err == nil {
+				_, err = tbl.Append(ctx, laketest.New(12, "https://ct.example.net/log").Rows(0, 10, day), CommitOptions{})
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent OpenOrCreate + Append: %v", err)
+		}
+	}
+	tbl, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Version != int64(cap(errs)) {
+		t.Errorf("version %d after %d creates and appends, want %d", snap.Version, cap(errs), cap(errs))
+	}
+	old, err := tbl.SnapshotAt(ctx, 0)
+	if err != nil {
+		t.Fatalf("SnapshotAt(0): %v", err)
+	}
+	if len(old.Files) != 0 {
+		t.Errorf("SnapshotAt(0) has %d files, want 0", len(old.Files))
+	}
+}
+
 func TestRoles(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
