@@ -108,7 +108,7 @@ func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error)
 			Message:    strings.TrimSpace(strings.ToValidUTF8(string(msg), "?")),
 		}
 	}
-	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes)
+	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes, resp.ContentLength)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("read body: %w", err)
 	}
@@ -120,7 +120,7 @@ func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error)
 		if err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
-		body, err = readCapped(zr, f.cfg.MaxResponseBytes)
+		body, err = readCapped(zr, f.cfg.MaxResponseBytes, -1)
 		if err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
@@ -250,11 +250,20 @@ func withURL(u string, err error) error {
 var errTooLarge = errors.New("response body too large")
 
 // readCapped reads r to the end, failing if it holds more than limit bytes.
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+// size, if known (Content-Length), sizes the buffer in one allocation.
+func readCapped(r io.Reader, limit, size int64) ([]byte, error) {
+	if size > limit {
+		return nil, permanentError{fmt.Errorf("%w (%d bytes, limit %d)", errTooLarge, size, limit)}
+	}
+	var buf bytes.Buffer
+	if size > 0 {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > limit {
 		return nil, permanentError{fmt.Errorf("%w (over %d bytes)", errTooLarge, limit)}
 	}
