@@ -78,6 +78,10 @@ func runBackfill(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer tc.Close()
+	if *waitFlag && c.catchInterrupts != nil {
+		// From the start on, Ctrl-C is about the workflow, not this call.
+		c.catchInterrupts()
+	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       wid,
 		TaskQueue:                                cfg.Temporal.TaskQueue,

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -48,9 +49,14 @@ type cli struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
-	// interrupts delivers SIGINT/SIGTERM to commands that handle them
-	// themselves (--wait); others are cancelled through their context.
+	// interrupts delivers SIGINT/SIGTERM. Until a command calls
+	// catchInterrupts, run turns an interrupt into the cancellation of the
+	// command's context; afterwards the command receives them here (--wait
+	// asks whether to cancel the workflow).
 	interrupts <-chan os.Signal
+	// catchInterrupts hands later interrupts to the command; nil when the
+	// process gets none (tests).
+	catchInterrupts func()
 	// stdinTerminal is true when stdin is a terminal, so a prompt can be
 	// answered.
 	stdinTerminal bool
@@ -119,15 +125,8 @@ func run(ctx context.Context, c *cli, args []string) int {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	// Commands that do not handle interrupts themselves stop on the first.
-	if args[0] != "backfill" && args[0] != "merge" && c.interrupts != nil {
-		go func() {
-			select {
-			case <-c.interrupts:
-				stop()
-			case <-ctx.Done():
-			}
-		}()
+	if c.interrupts != nil {
+		c = relayInterrupts(ctx, stop, c)
 	}
 	err := cmd(ctx, c, args[1:])
 	if err == nil {
@@ -146,6 +145,34 @@ func run(ctx context.Context, c *cli, args []string) int {
 	}
 	fmt.Fprintln(c.stderr, "Error: "+oneLine(err.Error()))
 	return code
+}
+
+// relayInterrupts returns a copy of c whose interrupts cancel the command
+// (stop) until it calls catchInterrupts, and are passed on to it after.
+func relayInterrupts(ctx context.Context, stop func(), c *cli) *cli {
+	sub := *c
+	fwd := make(chan os.Signal, 1)
+	var caught atomic.Bool
+	sub.interrupts = fwd
+	sub.catchInterrupts = func() { caught.Store(true) }
+	go func() {
+		for {
+			select {
+			case s := <-c.interrupts:
+				if !caught.Load() {
+					stop()
+					return
+				}
+				select {
+				case fwd <- s:
+				default: // one pending interrupt is enough
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return &sub
 }
 
 // oneLine joins a multi-line message (errors.Join) into one line.

@@ -52,6 +52,10 @@ func runMerge(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer tc.Close()
+	if *waitFlag && c.catchInterrupts != nil {
+		// From the start on, Ctrl-C is about the workflow, not this call.
+		c.catchInterrupts()
+	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: cfg.Temporal.TaskQueue,
