@@ -1,21 +1,30 @@
 package merge
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
 )
 
 // txnVersion is the txn version a batch commits. A batch is written once;
 // its appId names the staging table, snapshot and batch, so the version
 // never needs to grow.
 const txnVersion = 1
+
+// DefaultReadChunkRows is BatchOptions.ReadChunkRows when zero.
+const DefaultReadChunkRows = 1 << 16
 
 // DefaultMaxAttempts bounds how often MergeBatch redoes a batch whose new
 // keys a concurrent writer committed first.
@@ -45,6 +54,9 @@ type BatchOptions struct {
 	Progress func(Progress)
 	// ProgressRows is the row interval of Progress calls; 0 means 65536.
 	ProgressRows int64
+	// ReadChunkRows bounds the new rows moved from staging to the writer
+	// at a time (whole staging files); 0 means DefaultReadChunkRows.
+	ReadChunkRows int64
 	// Logger receives debug and info logs; nil discards.
 	Logger *slog.Logger
 }
@@ -86,7 +98,8 @@ var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch key
 //     is a no-op.
 //  2. DuckDB reads the batch's staging files (of snapshot
 //     ref.StagingVersion) and keeps one row per (source_url, cert_index):
-//     the earliest seen, ties broken by file path, then row position.
+//     the earliest seen, ties broken by file (in key order, then path),
+//     then row position.
 //  3. It anti-joins those keys against the main files whose stats can hold
 //     the batch's keys (files without stats are always read).
 //  4. The new rows stream from DuckDB into a lake writer (files per
@@ -133,9 +146,18 @@ type batchRun struct {
 	db            *duck
 	res           BatchResult
 	attempt       int
+	phase         string    // current phase, for timing logs
+	phaseStart    time.Time // when it began
 }
 
 func (m *batchRun) progress(phase string, written, total int64) {
+	if phase != m.phase {
+		now := time.Now()
+		if m.phase != "" {
+			m.log.Debug("merge batch phase done", "phase", m.phase, "attempt", m.attempt, "seconds", now.Sub(m.phaseStart).Seconds())
+		}
+		m.phase, m.phaseStart = phase, now
+	}
 	if m.opts.Progress != nil {
 		m.opts.Progress(Progress{Batch: m.b.ID, Attempt: m.attempt, Phase: phase, RowsWritten: written, RowsToWrite: total})
 	}
@@ -160,13 +182,29 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 	for _, a := range stSnap.Files {
 		live[a.Path] = a
 	}
-	stagingPaths := make([]string, 0, len(m.b.Files))
+	adds := make([]delta.Add, 0, len(m.b.Files))
 	for _, p := range m.b.Files {
 		a, ok := live[p]
 		if !ok {
 			return m.res, fmt.Errorf("staging file %s is not in staging version %d", p, m.ref.StagingVersion)
 		}
-		stagingPaths = append(stagingPaths, stSnap.LocalPath(a))
+		adds = append(adds, a)
+	}
+	// Key order (files without key stats last), so rows stream out in
+	// nearly key order; the path breaks ties.
+	slices.SortStableFunc(adds, func(a, b delta.Add) int {
+		x, y := statsBox(a), statsBox(b)
+		if x.ok != y.ok {
+			if x.ok {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(x.URLMin, y.URLMin), cmp.Compare(x.IdxMin, y.IdxMin), cmp.Compare(a.Path, b.Path))
+	})
+	stagingPaths := make([]string, len(adds))
+	for i, a := range adds {
+		stagingPaths[i] = stSnap.LocalPath(a)
 	}
 
 	if err := checkPaths(stagingPaths); err != nil {
@@ -236,21 +274,29 @@ func (m *batchRun) recovered(latest int64) (BatchResult, error) {
 }
 
 // dedupe reads the batch's staging keys and keeps the row to insert for
-// each: table chosen(source_url, cert_index, fi, r), fi indexing sfiles.
+// each: table chosen(source_url, cert_index, fi, r, n), fi indexing sfiles
+// (the staging files in key order), r the row's position in its file, n the
+// key's staging rows.
 func (m *batchRun) dedupe(ctx context.Context, paths []string) error {
 	stmts := []string{
 		"CREATE TEMP TABLE sfiles (fi INTEGER, path VARCHAR)",
 		"INSERT INTO sfiles SELECT i::INTEGER - 1, p FROM unnest(" + sqlList(paths) + ") WITH ORDINALITY AS t(p, i)",
 		// The earliest seen wins; file order and row position make ties
-		// deterministic. Only keys, positions and seen are aggregated, so
-		// the wide columns are read once, when the winners are streamed.
+		// deterministic. The three are packed into one HUGEINT
+		// (seen µs << 64 | fi << 40 | r) so the aggregate is a plain min.
+		// Only keys, seen and positions are read here; the wide columns
+		// are read once, for the winners, by write.
 		`CREATE TEMP TABLE chosen AS
-		SELECT s.source_url, s.cert_index,
-		       min(struct_pack(s := s.seen, fi := f.fi, r := s.file_row_number)) AS pick,
-		       count(*) AS n
-		FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
-		JOIN sfiles f ON s.filename = f.path
-		GROUP BY s.source_url, s.cert_index`,
+		SELECT source_url, cert_index,
+		       ((pick >> 40) & 16777215)::BIGINT AS fi, (pick & 1099511627775)::BIGINT AS r, n
+		FROM (
+			SELECT s.source_url, s.cert_index,
+			       min((epoch_us(s.seen)::HUGEINT << 64) + (f.fi::HUGEINT << 40) + s.file_row_number) AS pick,
+			       count(*) AS n
+			FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
+			JOIN sfiles f ON s.filename = f.path
+			GROUP BY s.source_url, s.cert_index
+		)`,
 	}
 	for _, s := range stmts {
 		if _, err := m.db.ExecContext(ctx, s); err != nil {
@@ -283,7 +329,7 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.res.MainFiles = len(snap.Files)
 	m.res.MainFilesRead = len(mainPaths)
 	newKeys := `CREATE OR REPLACE TEMP TABLE newkeys AS
-		SELECT c.source_url, c.cert_index, c.pick.fi AS fi, c.pick.r AS r FROM chosen c`
+		SELECT c.source_url, c.cert_index, c.fi, c.r FROM chosen c`
 	if len(mainPaths) > 0 {
 		lo, hi := m.keys.indexHull()
 		// An inner join lets DuckDB build its hash table on the smaller
@@ -297,7 +343,7 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 			JOIN chosen c ON mk.source_url = c.source_url AND mk.cert_index = c.cert_index
 			WHERE mk.cert_index BETWEEN ` + fmt.Sprint(lo) + ` AND ` + fmt.Sprint(hi) + `
 		)
-		SELECT c.source_url, c.cert_index, c.pick.fi AS fi, c.pick.r AS r
+		SELECT c.source_url, c.cert_index, c.fi, c.r
 		FROM chosen c ANTI JOIN present p ON c.source_url = p.source_url AND c.cert_index = p.cert_index`
 	}
 	if _, err := m.db.ExecContext(ctx, newKeys); err != nil {
@@ -325,52 +371,111 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.res.Inserted = written
 	m.res.Skipped = m.res.StagingRows - written
 	m.res.MainVersion = res.Version
+	m.progress("done", written, toWrite)
 	m.log.DebugContext(ctx, "merged batch", "version", res.Version, "inserted", written, "skipped", m.res.Skipped, "attempt", m.attempt)
 	return nil
 }
 
-// write streams the chosen new rows from staging into w, in key order so
-// main's new files have tight key stats for later pruning.
+// write streams the chosen new rows from staging into w, in chunks of
+// about ReadChunkRows new rows (whole staging files, in key order), each
+// sorted by key so the files written to main get tight key stats for later
+// pruning. A chunk goes from DuckDB to Go through a temporary uncompressed
+// Parquet file read back with Arrow: far cheaper than scanning rows
+// through database/sql, and DuckDB holds one chunk, not the batch.
 func (m *batchRun) write(ctx context.Context, w *lake.Writer, toWrite int64) (int64, error) {
 	m.progress("write", 0, toWrite)
 	if toWrite == 0 {
 		return 0, nil
 	}
-	var paths []string
-	if err := m.db.QueryRowContext(ctx, "SELECT list(path ORDER BY fi) FROM sfiles").Scan(&anyStrings{&paths}); err != nil {
-		return 0, fmt.Errorf("list staging files: %w", err)
+	type fileNew struct {
+		fi   int
+		path string
+		rows int64
 	}
-	q := `SELECT ` + rowColumns("s", m.staging.AsDERBinary()) + `
-		FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
-		JOIN sfiles f ON s.filename = f.path
-		JOIN newkeys n ON n.fi = f.fi AND n.r = s.file_row_number
-		ORDER BY s.source_url, s.cert_index`
-	rows, err := m.db.QueryContext(ctx, q)
+	var files []fileNew
+	rs, err := m.db.QueryContext(ctx, `SELECT n.fi, f.path, count(*) FROM newkeys n JOIN sfiles f ON f.fi = n.fi GROUP BY n.fi, f.path ORDER BY n.fi`)
 	if err != nil {
-		return 0, fmt.Errorf("read new rows: %w", err)
+		return 0, fmt.Errorf("list staging files with new rows: %w", err)
 	}
-	defer rows.Close()
-	sc := newRowScanner()
+	for rs.Next() {
+		var f fileNew
+		if err := rs.Scan(&f.fi, &f.path, &f.rows); err != nil {
+			rs.Close()
+			return 0, fmt.Errorf("list staging files with new rows: %w", err)
+		}
+		files = append(files, f)
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return 0, fmt.Errorf("list staging files with new rows: %w", err)
+	}
+	chunkRows := m.opts.ReadChunkRows
+	if chunkRows <= 0 {
+		chunkRows = DefaultReadChunkRows
+	}
+	tmpDir, err := os.MkdirTemp(m.db.tempDir, "chunks-")
+	if err != nil {
+		return 0, fmt.Errorf("chunk directory: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	// COPY keeps the ORDER BY only when insertion order is preserved.
+	if _, err := m.db.ExecContext(ctx, "SET preserve_insertion_order = true"); err != nil {
+		return 0, fmt.Errorf("configure duckdb: %w", err)
+	}
 	var n int64
-	for rows.Next() {
-		r, err := sc.scan(rows)
+	var tCopy, tRead, tWrite time.Duration
+	for start, chunk := 0, 0; start < len(files); chunk++ {
+		end, rows := start, int64(0)
+		for end < len(files) && (end == start || rows+files[end].rows <= chunkRows) {
+			rows += files[end].rows
+			end++
+		}
+		paths := make([]string, 0, end-start)
+		for _, f := range files[start:end] {
+			paths = append(paths, f.path)
+		}
+		tmp := filepath.Join(tmpDir, fmt.Sprintf("chunk-%06d.parquet", chunk))
+		q := `COPY (
+			SELECT ` + fileColumnList("s") + `
+			FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
+			JOIN sfiles f ON s.filename = f.path
+			JOIN (SELECT fi, r FROM newkeys WHERE fi BETWEEN ` + fmt.Sprint(files[start].fi) + ` AND ` + fmt.Sprint(files[end-1].fi) + `) n
+			  ON n.fi = f.fi AND n.r = s.file_row_number
+			ORDER BY s.source_url, s.cert_index
+		) TO ` + sqlString(tmp) + ` (FORMAT parquet, COMPRESSION uncompressed)`
+		t0 := time.Now()
+		if _, err := m.db.ExecContext(ctx, q); err != nil {
+			return n, fmt.Errorf("read new rows of %d staging files: %w", len(paths), err)
+		}
+		t1 := time.Now()
+		chunkRowsRead, err := lake.ReadRows(ctx, []lake.FileInfo{{Path: tmp, LocalPath: tmp}})
+		os.Remove(tmp)
+		t2 := time.Now()
+		tCopy += t1.Sub(t0)
+		tRead += t2.Sub(t1)
 		if err != nil {
-			return n, fmt.Errorf("read new row %d: %w", n, err)
+			return n, fmt.Errorf("read new rows of %d staging files: %w", len(paths), err)
 		}
-		if err := w.Write(r); err != nil {
-			return n, fmt.Errorf("write to main: %w", err)
+		if int64(len(chunkRowsRead)) != rows {
+			return n, fmt.Errorf("read %d new rows from %d staging files, want %d (staging files changed?)", len(chunkRowsRead), len(paths), rows)
 		}
-		n++
-		if n%m.opts.ProgressRows == 0 {
-			m.progress("write", n, toWrite)
-			if err := ctx.Err(); err != nil {
-				return n, err
+		for i := range chunkRowsRead {
+			if err := w.Write(chunkRowsRead[i]); err != nil {
+				return n, fmt.Errorf("write to main: %w", err)
+			}
+			chunkRowsRead[i] = record.Row{} // the writer holds its own reference
+			n++
+			if n%m.opts.ProgressRows == 0 {
+				m.progress("write", n, toWrite)
+				if err := ctx.Err(); err != nil {
+					return n, err
+				}
 			}
 		}
+		tWrite += time.Since(t2)
+		start = end
 	}
-	if err := rows.Err(); err != nil {
-		return n, fmt.Errorf("read new rows: %w", err)
-	}
+	m.log.DebugContext(ctx, "merge batch write timing", "duckdb_seconds", tCopy.Seconds(), "arrow_read_seconds", tRead.Seconds(), "writer_seconds", tWrite.Seconds())
 	if n != toWrite {
 		return n, fmt.Errorf("read %d new rows, want %d (staging files changed?)", n, toWrite)
 	}

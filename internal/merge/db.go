@@ -24,7 +24,8 @@ const DefaultMemoryLimit = "1GB"
 // a batch live on a connection) with its own spill directory.
 type duck struct {
 	*sql.DB
-	tmp string // removed by Close; "" when the caller chose TempDir
+	tmp     string // removed by Close; "" when the caller chose TempDir
+	tempDir string // the spill directory, for the caller's scratch files too
 }
 
 // Close closes the database and removes its spill directory.
@@ -64,6 +65,7 @@ func openDB(ctx context.Context, o DBOptions) (*duck, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	d.DB = db
+	d.tempDir = o.TempDir
 	return d, nil
 }
 
