@@ -82,8 +82,10 @@ type Lake struct {
 	// MainPath is the main certstream Delta table (shared with the live
 	// ingester). Default "./data/certstream". Created when missing.
 	MainPath string `key:"main_path"`
-	// StagingPath is the default staging table for the starter's backfill,
-	// merge and gaps commands. Default "./data/staging".
+	// StagingPath is the default staging table of the starter's backfill
+	// and gaps commands. Default "./data/staging". Merges are never aimed
+	// at it implicitly: merge and schedule create need --staging-path,
+	// since a merge retires the staging table.
 	StagingPath string `key:"staging_path"`
 	// PlanDir is where large backfill and merge plans are written as files
 	// (they are too big for Temporal payloads). Every worker must see the
@@ -135,7 +137,8 @@ func quoteSQL(s string) string { return strings.ReplaceAll(s, "'", "''") }
 type CT struct {
 	// LogListURL is Google's log list v3 (an https URL, a file:// URL or a
 	// local path). Default
-	// "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json".
+	// "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json". Empty
+	// means no list: only custom_logs and static_logs are read.
 	LogListURL string `key:"log_list_url"`
 	// IncludeRetired also backfills retired logs (up to their final tree
 	// head). Default false.

@@ -100,9 +100,7 @@ func Load(path string, flags *pflag.FlagSet) (*Config, error) {
 		l.errs = append(l.errs, cfg.validate()...)
 	}
 	if len(l.errs) > 0 {
-		if file != "" {
-			return nil, fmt.Errorf("config %s: %w", file, errors.Join(l.errs...))
-		}
+		// Each problem names its key and where the value came from.
 		return nil, fmt.Errorf("config: %w", errors.Join(l.errs...))
 	}
 	return &cfg, nil

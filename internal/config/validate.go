@@ -80,7 +80,9 @@ func (c *Config) validate() []error {
 	}
 
 	ct := c.CT
-	nonEmpty("ct.log_list_url", ct.LogListURL)
+	if ct.LogListURL == "" && len(ct.CustomLogs) == 0 && len(ct.StaticLogs) == 0 {
+		bad("ct.log_list_url", "is empty and no custom_logs or static_logs are configured: there is no log to read")
+	}
 	if ct.RequestTimeout <= 0 {
 		bad("ct.request_timeout", "want more than 0s, got %s", ct.RequestTimeout)
 	}
