@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
 )
 
 // LakeSettings locate and tune the tables.
@@ -68,6 +70,8 @@ type Backfill struct {
 	readers       map[string]ctlog.Reader // one per log, so its rate limit is shared by all activities
 	cachedCatalog []ctlog.Log
 	catalogAt     time.Time
+	plans         map[string][]gaps.Range // recently read plan files
+	builder       record.Builder          // caches the chain JSON of repeated issuers
 }
 
 // Merge holds the dependencies of the merge activities.

@@ -198,15 +198,37 @@ func (b *Backfill) ReadPlan(ctx context.Context, in ReadPlanInput) (ReadPlanResu
 	if in.Limit <= 0 || in.Offset < 0 {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "read plan: offset %d, limit %d", in.Offset, in.Limit))
 	}
-	rs, more, err := gaps.ReadPlanPage(in.PlanFile, in.Offset, in.Limit)
+	all, err := b.plan(in.PlanFile)
 	if err != nil {
 		return res, toTemporal(fatal(ErrTypeBadPlan, err))
 	}
-	for _, r := range rs {
+	start := min(in.Offset, len(all))
+	end := min(start+in.Limit, len(all))
+	more := end < len(all)
+	for _, r := range all[start:end] {
 		res.Ranges = append(res.Ranges, Range{Start: r.Start, End: r.End})
 	}
 	res.More = more
 	return res, nil
+}
+
+// plan reads a plan file, keeping the recent ones: each log's workflow pages
+// through its file many times.
+func (b *Backfill) plan(path string) ([]gaps.Range, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if rs, ok := b.plans[path]; ok {
+		return rs, nil
+	}
+	rs, err := gaps.ReadPlan(path)
+	if err != nil {
+		return nil, err
+	}
+	if b.plans == nil || len(b.plans) >= 32 {
+		b.plans = map[string][]gaps.Range{}
+	}
+	b.plans[path] = rs
+	return rs, nil
 }
 
 // FetchRange fetches [Start, End] of one log, parses the entries into rows
@@ -318,7 +340,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 
 	err = reader.Entries(ctx, next, in.End, func(bt ctlog.Batch) error {
 		for _, e := range bt.Entries {
-			row, err := record.Build(e, src)
+			row, err := b.builder.Build(e, src)
 			if err != nil {
 				res.addBad(e.Index, err)
 				continue

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -40,7 +41,7 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	if batchRows <= 0 {
 		batchRows = m.Defaults.BatchRows
 	}
-	plan, err := merge.PlanMerge(ctx, staging, merge.PlanOptions{BatchRows: batchRows})
+	plan, err := merge.PlanMerge(ctx, staging, merge.PlanOptions{MainPath: m.Lake.MainPath, BatchRows: batchRows, DB: m.Lake.DB})
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
@@ -56,7 +57,7 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 		return res, fmt.Errorf("create plan directory: %w", err)
 	}
 	res.PlanFile = filepath.Join(dir, "merge-plan.json")
-	if err := merge.WritePlan(res.PlanFile, plan); err != nil {
+	if err := writeJSON(res.PlanFile, plan); err != nil {
 		return res, fmt.Errorf("write merge plan: %w", err)
 	}
 	activity.GetLogger(ctx).Info("merge planned", "staging_path", in.StagingPath, "version", plan.StagingVersion,
@@ -68,8 +69,8 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 // retry of a batch whose commit already landed changes nothing.
 func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchResult, error) {
 	var res MergeBatchResult
-	plan, err := merge.ReadPlan(in.PlanFile)
-	if err != nil {
+	var plan merge.Plan
+	if err := readJSON(in.PlanFile, &plan); err != nil {
 		return res, toTemporal(fatal(ErrTypeBadPlan, err))
 	}
 	if in.BatchID < 0 || in.BatchID >= len(plan.Batches) {
@@ -84,7 +85,7 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
-	br, err := merge.MergeBatch(ctx, main, staging, plan, plan.Batches[in.BatchID], merge.BatchOptions{
+	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
 		DB: m.Lake.DB,
 		Progress: func(p merge.Progress) {
 			activity.RecordHeartbeat(ctx, p)
@@ -110,8 +111,8 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 // and deletes the staging directory when nothing newer is left in it.
 func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (RetireStagingResult, error) {
 	var res RetireStagingResult
-	plan, err := merge.ReadPlan(in.PlanFile)
-	if err != nil {
+	var plan merge.Plan
+	if err := readJSON(in.PlanFile, &plan); err != nil {
 		return res, toTemporal(fatal(ErrTypeBadPlan, err))
 	}
 	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
@@ -122,7 +123,7 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
-	rr, err := merge.Retire(ctx, main, staging, plan)
+	rr, err := merge.Retire(ctx, main, staging, plan, merge.RetireOptions{Logger: m.Logger})
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
@@ -136,4 +137,41 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 func isNonEmptyDir(p string) bool {
 	ents, err := os.ReadDir(p)
 	return err == nil && len(ents) > 0
+}
+
+// writeJSON writes v to path atomically (temp file, fsync, rename), so a
+// reader never sees half a plan.
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("plan %s: %w", path, err)
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"k8s.io/klog/v2"
 
 	"github.com/certlake/certlake/activities"
 	"github.com/certlake/certlake/internal/config"
@@ -34,6 +35,9 @@ var devServer *testsuite.DevServer
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Trillian, inside the in-process RFC 6962 log, logs through klog.
+	klog.LogToStderr(false)
+	klog.SetOutput(io.Discard)
 	if testing.Short() {
 		os.Exit(m.Run())
 	}

@@ -141,16 +141,34 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 	if err := wcmd.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	workerExited := make(chan struct{})
+	var workerErr error
+	go func() {
+		workerErr = wcmd.Wait()
+		close(workerExited)
+		cancel() // a worker that dies takes the demo down with it
+	}()
 	defer func() {
 		_ = wcmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = wcmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-workerExited:
 		case <-time.After(20 * time.Second):
 			_ = wcmd.Process.Kill()
 		}
 	}()
+	// explain turns an error into one that says why, when the worker died.
+	explain := func(err error) error {
+		select {
+		case <-workerExited:
+			tail, _ := os.ReadFile(workerLog.Name())
+			if len(tail) > 2000 {
+				tail = tail[len(tail)-2000:]
+			}
+			return fmt.Errorf("the worker exited (%v); its log ends with:\n%s", workerErr, tail)
+		default:
+			return err
+		}
+	}
 
 	tc := srv.Client()
 	link := func(run client.WorkflowRun) string {
@@ -163,12 +181,12 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 		StaticSummary: "demo backfill into " + sc.StagingPath,
 	}, workflows.BackfillWorkflowName, workflows.BackfillInput{StagingPath: sc.StagingPath})
 	if err != nil {
-		return fmt.Errorf("start backfill: %w", err)
+		return explain(fmt.Errorf("start backfill: %w", err))
 	}
 	step("  %s", link(run))
 	var bres workflows.BackfillResult
 	if err := run.Get(ctx, &bres); err != nil {
-		return fmt.Errorf("backfill: %w (worker log: %s)", err, workerLog.Name())
+		return explain(fmt.Errorf("backfill: %w (worker log: %s)", err, workerLog.Name()))
 	}
 	step("  wrote %d records for %d logs (%d failed ranges)", bres.RecordsWritten, bres.LogsTotal, len(bres.FailedRanges))
 	staged, err := scenario.Keys(ctx, sc.StagingPath)
@@ -182,12 +200,12 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 		StaticSummary: "demo merge of " + sc.StagingPath,
 	}, workflows.MergeWorkflowName, workflows.MergeInput{StagingPath: sc.StagingPath})
 	if err != nil {
-		return fmt.Errorf("start merge: %w", err)
+		return explain(fmt.Errorf("start merge: %w", err))
 	}
 	step("  %s", link(mrun))
 	var mres workflows.MergeResult
 	if err := mrun.Get(ctx, &mres); err != nil {
-		return fmt.Errorf("merge: %w (worker log: %s)", err, workerLog.Name())
+		return explain(fmt.Errorf("merge: %w (worker log: %s)", err, workerLog.Name()))
 	}
 	step("  staging rows %d, inserted %d, skipped %d, staging retired: %t",
 		mres.TotalStagingRows, mres.TotalInserted, mres.TotalSkipped, mres.StagingRetired)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -28,7 +29,7 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 	in := LogBackfillInput{
 		Log:      activities.LogTarget{URL: "https://ct.example.net/log", Name: "Example Log", Ceiling: 20_000_000},
 		PlanFile: "plan.jsonl", TablePath: "/lake/staging", Staging: true, RunKey: "bf",
-		ChunkSize: 10_000, Window: 4, PlannedEntries: total,
+		ChunkSize: 4_000, Window: 4, PlannedEntries: total,
 	}
 	covered := map[uint64]uint64{} // chunk start -> end, across all runs
 	var runs, maxActivities int
@@ -68,7 +69,7 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 				t.Fatal("continue-as-new without error")
 			}
 			var next LogBackfillInput
-			if err := s.GetDataConverter().FromPayloads(can.Input, &next); err != nil {
+			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 				t.Fatalf("decode continue-as-new input: %v", err)
 			}
 			in = next
@@ -92,7 +93,7 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 	var sum uint64
 	for s, e := range covered {
 		sum += e - s + 1
-		if e-s+1 > 10_000 {
+		if e-s+1 > 4_000 {
 			t.Errorf("chunk [%d, %d] larger than chunk size", s, e)
 		}
 	}
