@@ -271,4 +271,3 @@ func show(v any) string {
 	}
 	return fmt.Sprint(v)
 }
-
