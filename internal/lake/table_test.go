@@ -528,3 +528,51 @@ func TestKeysAndPrune(t *testing.T) {
 		t.Errorf("KeysSQL(glob path) = nil error, want refusal")
 	}
 }
+
+// TestManyPartitionsInterleaved writes rows that alternate over 40 days, as
+// a merge of a staging table filled over many days may, with a tiny
+// row-group memory budget: no deadlock, bounded buffering, every row back.
+func TestManyPartitionsInterleaved(t *testing.T) {
+	ctx := t.Context()
+	tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "main"), Options{Role: RoleMain, AsDERBinary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const days, perDay = 40, 600
+	var rows []record.Row
+	gen := laketest.New(13, "https://ct.example.net/log")
+	byDay := make([][]record.Row, days)
+	for d := range days {
+		byDay[d] = gen.Rows(uint64(d*perDay), perDay, day.AddDate(0, 0, d))
+	}
+	for i := range perDay {
+		for d := range days {
+			rows = append(rows, byDay[d][i])
+		}
+	}
+	w := tbl.NewWriter(WriterOptions{RowGroupBytes: 4 << 20})
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+		if w.buffered > maxBufferedRows {
+			t.Fatalf("%d rows buffered, want at most %d", w.buffered, maxBufferedRows)
+		}
+	}
+	res, err := w.Commit(ctx, CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != days || res.Rows != days*perDay {
+		t.Errorf("Commit = %+v, want %d files, %d rows", res, days, days*perDay)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRows(ctx, tbl.Files(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffRows(t, got, rows)
+}

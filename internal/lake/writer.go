@@ -30,9 +30,9 @@ type WriterOptions struct {
 	TargetFileRows int
 	// RowGroupRows closes a row group after this many rows; 0 means 65536.
 	RowGroupRows int
-	// RowGroupBytes closes a row group early once its compressed pages
-	// (held in memory until the row group is written) reach this size; 0
-	// means 128 MiB. With RowGroupRows it bounds the writer's memory.
+	// RowGroupBytes bounds the compressed pages held in memory over all
+	// open row groups (a row group is written to its file only when it
+	// ends): past it the largest row group ends early. 0 means 128 MiB.
 	RowGroupBytes int64
 	// CompressionLevel is the zstd level. 0 means 1 (zstd "fastest"):
 	// certificates barely compress (the DER and hash columns are most of
@@ -62,9 +62,15 @@ func (o WriterOptions) withDefaults() WriterOptions {
 // that buffered rows stay a few MB.
 const batchRows = 8192
 
-// maxBatches bounds the batches alive at once: one filling, one queued,
-// one being encoded.
-const maxBatches = 3
+// maxBufferedRows bounds the rows buffered in partial batches across all
+// partitions. Past it the largest partial batch goes to the encoder early,
+// so rows interleaved over many seen_date partitions (a merge of a staging
+// table filled over several days) cannot hold a full batch each.
+const maxBufferedRows = 2 * batchRows
+
+// serialBatchRows: smaller batches are encoded column after column; a
+// goroutine per column costs more than it saves for them.
+const serialBatchRows = 1024
 
 // CommitOptions describe the commit of a Writer or Append.
 type CommitOptions struct {
@@ -92,8 +98,9 @@ type CommitResult struct {
 // Delta commit. Rows are buffered per seen_date partition in batches that
 // a background encoder writes into the partition's open file (the columns
 // of a batch in parallel) while the caller keeps writing; files close at
-// TargetFileRows. Memory stays bounded however many rows are written: a
-// few batches of rows plus one compressed row group per open partition.
+// TargetFileRows. Memory stays bounded however many rows or partitions are
+// written: at most maxBufferedRows rows in partial batches, two batches
+// queued or being encoded, and RowGroupBytes of compressed row groups.
 // A Writer is not safe for concurrent use.
 type Writer struct {
 	t      *Table
@@ -103,11 +110,11 @@ type Writer struct {
 	parts  map[string]*partWriter
 	seq    int
 
-	jobs    chan encodeJob
-	free    chan []record.Row
-	batches int           // batches allocated so far (at most maxBatches)
-	encDone chan struct{} // closed when the encoder goroutine ends
-	enc     encoder       // owned by the encoder goroutine until encDone
+	jobs     chan encodeJob
+	free     chan []record.Row // encoded batches for reuse
+	buffered int               // rows in partial batches of all partitions
+	encDone  chan struct{}     // closed when the encoder goroutine ends
+	enc      encoder           // owned by the encoder goroutine until encDone
 
 	err       error // sticky: the first failure seen by the caller
 	closed    bool
@@ -135,13 +142,12 @@ type encodeJob struct {
 
 // openFile is one data file, owned by the encoder goroutine.
 type openFile struct {
-	rel    string // relative to the table root, slash separated, not escaped
-	date   string
-	f      *os.File
-	buf    *bufio.Writer
-	pw     *file.Writer
-	rg     file.BufferedRowGroupWriter
-	rgRows int
+	rel  string // relative to the table root, slash separated, not escaped
+	date string
+	f    *os.File
+	buf  *bufio.Writer
+	pw   *file.Writer
+	rg   file.BufferedRowGroupWriter
 }
 
 // writtenFile is a closed data file waiting for the commit.
@@ -156,7 +162,8 @@ type writtenFile struct {
 // encoder is the state of the encoder goroutine. The caller reads it only
 // after encDone is closed.
 type encoder struct {
-	created []*openFile // every file created, for Abort
+	created []*openFile        // every file created, for Abort
+	open    map[*openFile]bool // files being written
 	err     error
 	// Files are synced to disk in the background (fsync of a few hundred
 	// MB would otherwise stall encoding); syncs tracks those goroutines,
@@ -176,9 +183,10 @@ func (t *Table) NewWriter(opts WriterOptions) *Writer {
 		layout:  t.layout,
 		parts:   make(map[string]*partWriter),
 		jobs:    make(chan encodeJob, 1),
-		free:    make(chan []record.Row, maxBatches),
+		free:    make(chan []record.Row, 4),
 		encDone: make(chan struct{}),
 	}
+	w.enc.open = make(map[*openFile]bool)
 	go w.encode()
 	return w
 }
@@ -203,13 +211,11 @@ func (w *Writer) Write(row record.Row) error {
 		w.parts[date] = p
 	}
 	if p.batch == nil {
-		if p.batch, err = w.newBatch(); err != nil {
-			w.err = err
-			return err
-		}
+		p.batch = w.newBatch()
 	}
 	row.SeenDate = date
 	p.batch = append(p.batch, row)
+	w.buffered++
 	p.rows++
 	p.rgRows++
 	p.stats.add(&row)
@@ -218,27 +224,25 @@ func (w *Writer) Write(row record.Row) error {
 		return w.send(p, true)
 	case p.rgRows >= w.opts.RowGroupRows || len(p.batch) >= batchRows:
 		return w.send(p, false)
+	case w.buffered >= maxBufferedRows:
+		var big *partWriter
+		for _, q := range w.parts {
+			if big == nil || len(q.batch) > len(big.batch) {
+				big = q
+			}
+		}
+		return w.send(big, false)
 	}
 	return nil
 }
 
-// newBatch returns an empty batch, waiting for the encoder to hand one back
-// once maxBatches exist.
-func (w *Writer) newBatch() ([]record.Row, error) {
+// newBatch returns an empty batch, reusing one the encoder is done with.
+func (w *Writer) newBatch() []record.Row {
 	select {
 	case b := <-w.free:
-		return b, nil
+		return b
 	default:
-	}
-	if w.batches < maxBatches {
-		w.batches++
-		return make([]record.Row, 0, batchRows), nil
-	}
-	select {
-	case b := <-w.free:
-		return b, nil
-	case <-w.encDone:
-		return nil, w.encoderErr()
+		return make([]record.Row, 0, batchRows)
 	}
 }
 
@@ -254,6 +258,7 @@ func (w *Writer) send(p *partWriter, closeFile bool) error {
 		}
 		w.seq++
 	}
+	w.buffered -= len(p.batch)
 	job := encodeJob{file: p.file, rows: p.batch, endGroup: p.rgRows >= w.opts.RowGroupRows}
 	if job.endGroup {
 		p.rgRows = 0
@@ -322,32 +327,82 @@ func (w *Writer) encodeJob(job encodeJob) error {
 		if f.rg == nil {
 			f.rg = f.pw.AppendBufferedRowGroup()
 		}
-		var g errgroup.Group
-		g.SetLimit(runtime.GOMAXPROCS(0))
-		// Costly columns first so the cheap ones fill the gaps.
-		for _, col := range columnOrder {
-			g.Go(func() error { return writeColumn(f.rg, col, job.rows, w.layout.asDERBinary) })
-		}
-		if err := g.Wait(); err != nil {
-			return fmt.Errorf("write %s: %w", f.rel, err)
-		}
-		f.rgRows += len(job.rows)
-		if job.endGroup || f.rg.TotalCompressedBytes() >= w.opts.RowGroupBytes {
-			if err := f.rg.Close(); err != nil {
-				return fmt.Errorf("write %s: close row group: %w", f.rel, err)
+		if len(job.rows) < serialBatchRows {
+			for _, col := range columnOrder {
+				if err := writeColumn(f.rg, col, job.rows, w.layout.asDERBinary); err != nil {
+					return fmt.Errorf("write %s: %w", f.rel, err)
+				}
 			}
-			f.rg = nil
-			f.rgRows = 0
+		} else {
+			var g errgroup.Group
+			g.SetLimit(runtime.GOMAXPROCS(0))
+			// Costly columns first so the cheap ones fill the gaps.
+			for _, col := range columnOrder {
+				g.Go(func() error { return writeColumn(f.rg, col, job.rows, w.layout.asDERBinary) })
+			}
+			if err := g.Wait(); err != nil {
+				return fmt.Errorf("write %s: %w", f.rel, err)
+			}
+		}
+		w.enc.open[f] = true
+		if job.endGroup {
+			if err := endRowGroup(f); err != nil {
+				return err
+			}
+		}
+		if err := w.limitRowGroupBytes(); err != nil {
+			return err
 		}
 	}
 	clear(job.rows) // drop references to the caller's data
-	if job.rows != nil {
-		w.free <- job.rows[:0]
+	if cap(job.rows) == batchRows {
+		select {
+		case w.free <- job.rows[:0]:
+		default:
+		}
 	}
 	if job.close != nil && f.pw != nil {
+		delete(w.enc.open, f)
 		return w.closeFile(f, *job.close)
 	}
 	return nil
+}
+
+// endRowGroup writes f's buffered row group to its file.
+func endRowGroup(f *openFile) error {
+	if f.rg == nil {
+		return nil
+	}
+	if err := f.rg.Close(); err != nil {
+		return fmt.Errorf("write %s: close row group: %w", f.rel, err)
+	}
+	f.rg = nil
+	return nil
+}
+
+// limitRowGroupBytes ends the largest open row groups until the compressed
+// pages held in memory over all open files fit RowGroupBytes.
+func (w *Writer) limitRowGroupBytes() error {
+	for {
+		var total int64
+		var big *openFile
+		for f := range w.enc.open {
+			if f.rg == nil {
+				continue
+			}
+			n := f.rg.TotalCompressedBytes()
+			total += n
+			if big == nil || n > big.rg.TotalCompressedBytes() {
+				big = f
+			}
+		}
+		if total < w.opts.RowGroupBytes || big == nil {
+			return nil
+		}
+		if err := endRowGroup(big); err != nil {
+			return err
+		}
+	}
 }
 
 // columnOrder lists file columns by decreasing encoding cost.
