@@ -482,18 +482,6 @@ func (m *batchRun) write(ctx context.Context, w *lake.Writer, toWrite int64) (in
 	return n, nil
 }
 
-// anyStrings scans a DuckDB LIST(VARCHAR) into *[]string.
-type anyStrings struct{ dst *[]string }
-
-func (a *anyStrings) Scan(v any) error {
-	l, err := stringList(v)
-	if err != nil {
-		return err
-	}
-	*a.dst = l
-	return nil
-}
-
 // takenKeys counts the batch's new keys held by main files among adds.
 // Files whose stats rule the batch's keys out are not read. A file that
 // cannot be read (removed by a compaction meanwhile) counts as taking keys:

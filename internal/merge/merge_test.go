@@ -237,7 +237,8 @@ func TestMergeBatchRetryIsNoop(t *testing.T) {
 	if err != nil || len(plan.Batches) != 1 {
 		t.Fatalf("PlanMerge = %+v, %v; want one batch", plan, err)
 	}
-	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{})
+	// One-row chunks: every staging file is moved on its own.
+	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{ReadChunkRows: 1})
 	if err != nil {
 		t.Fatalf("MergeBatch = %v", err)
 	}
@@ -424,5 +425,32 @@ func TestRetireRefusesIncompletePlan(t *testing.T) {
 	}
 	if got := tableKeys(t, stagingPath); len(got) != 4 {
 		t.Errorf("staging keys = %v, want all 4 kept", got)
+	}
+}
+
+// TestMergeConformsToMainSchema: a staging table storing as_der as binary
+// merges into a main table storing it as base64 text, rows unchanged.
+func TestMergeConformsToMainSchema(t *testing.T) {
+	ctx := t.Context()
+	mainPath, stagingPath := paths(t)
+	appendTable(t, mainPath, lake.RoleMain, rows(logA, day0, 1))
+	st, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging, AsDERBinary: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := rows(logA, day0, 2, 3)
+	if _, err := st.Append(ctx, staged, lake.CommitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge(ctx, mainPath, stagingPath, Options{}); err != nil {
+		t.Fatalf("Merge = %v", err)
+	}
+	got := tableRows(t, mainPath)
+	want := append(rows(logA, day0, 1), staged...)
+	for i := range want {
+		want[i].SeenDate = want[i].Seen.Format(time.DateOnly)
+	}
+	if !rowsEqual(got, want) {
+		t.Errorf("main rows = %+v, want %+v", got, want)
 	}
 }
