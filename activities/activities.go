@@ -50,12 +50,17 @@ type BackfillSettings struct {
 	Window         int           // FetchRange in flight per log
 	StageBatchRows int           // rows per staging commit
 	FlushInterval  time.Duration // a staging commit at least this often
+	Ceiling        string        // "state_file" or "tree_size" when the input names none
+	// HeartbeatTimeout bounds the silence of a FetchRange: a dead worker is
+	// noticed this fast.
+	HeartbeatTimeout time.Duration
 }
 
 // MergeSettings are the defaults of a merge run.
 type MergeSettings struct {
-	BatchRows int64 // staging rows per MergeBatch
-	Window    int   // MergeBatch in flight
+	BatchRows        int64         // staging rows per MergeBatch
+	Window           int           // MergeBatch in flight
+	HeartbeatTimeout time.Duration // silence after which a MergeBatch is retried
 }
 
 // Backfill holds the dependencies of the backfill activities.

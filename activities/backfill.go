@@ -26,7 +26,8 @@ import (
 // file or from the log's tree size. Logs without a ceiling are skipped with a
 // reason that names them.
 func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (ResolveLogsResult, error) {
-	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window}
+	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window,
+		HeartbeatTimeoutSeconds: int(b.Defaults.HeartbeatTimeout.Seconds())}
 	logs, err := b.catalog(ctx)
 	if err != nil {
 		return res, toTemporal(err)
@@ -38,6 +39,9 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 		}
 	}
 	mode := in.Ceiling
+	if mode == "" {
+		mode = b.Defaults.Ceiling
+	}
 	if mode == "" {
 		mode = "state_file"
 	}
@@ -290,6 +294,8 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		flushEvery = 30 * time.Second
 	}
 
+	hb := startHeartbeat(ctx, heartbeatInterval(ctx), FetchProgress{NextIndex: next, RowsCommitted: res.Rows})
+	defer hb.Stop()
 	w := t.NewWriter(lake.WriterOptions{})
 	defer func() { w.Abort() }()
 	committed := next // everything below is in the table
@@ -334,7 +340,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		pending = 0
 		lastFlush = time.Now()
 		w = t.NewWriter(lake.WriterOptions{})
-		activity.RecordHeartbeat(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
+		hb.Set(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
 		return nil
 	}
 
@@ -358,7 +364,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		if pending >= batchRows || time.Since(lastFlush) >= flushEvery {
 			return flush()
 		}
-		activity.RecordHeartbeat(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
+		hb.Set(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
 		return nil
 	})
 	if err == nil {
@@ -414,7 +420,7 @@ func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
 	}
 	logs = ctlog.AddConfigLogs(logs, b.Logs.Custom, b.Logs.Static)
 	for i, l := range logs {
-		if o, ok := b.Logs.Overrides[l.URL]; ok {
+		if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok {
 			logs[i] = o.apply(l)
 		}
 	}
@@ -460,7 +466,7 @@ func (o LogOverride) apply(l ctlog.Log) ctlog.Log {
 }
 
 func (b *Backfill) windowFor(l ctlog.Log) int {
-	if o, ok := b.Logs.Overrides[l.URL]; ok && o.Window > 0 {
+	if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok && o.Window > 0 {
 		return o.Window
 	}
 	return 0
@@ -477,7 +483,7 @@ func (b *Backfill) reader(l ctlog.Log) ctlog.Reader {
 	if r, ok := b.readers[l.URL]; ok {
 		return r
 	}
-	if o, ok := b.Logs.Overrides[l.URL]; ok {
+	if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok {
 		l = o.apply(l)
 	}
 	r := ctlog.New(l, b.Logs.Client)

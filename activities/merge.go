@@ -18,7 +18,7 @@ import (
 // key-disjoint batches, written to a plan file. A missing or empty staging
 // table is a plan with no batches (AC4.1).
 func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResult, error) {
-	res := PlanMergeResult{Window: m.Defaults.Window}
+	res := PlanMergeResult{Window: m.Defaults.Window, HeartbeatTimeoutSeconds: int(m.Defaults.HeartbeatTimeout.Seconds())}
 	if in.StagingPath == "" {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "merge requires staging_path"))
 	}
@@ -85,12 +85,12 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
+	hb := startHeartbeat(ctx, heartbeatInterval(ctx), merge.Progress{Batch: in.BatchID})
 	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
-		DB: m.Lake.DB,
-		Progress: func(p merge.Progress) {
-			activity.RecordHeartbeat(ctx, p)
-		},
+		DB:       m.Lake.DB,
+		Progress: func(p merge.Progress) { hb.Set(ctx, p) },
 	})
+	hb.Stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()

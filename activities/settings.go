@@ -2,6 +2,7 @@ package activities
 
 import (
 	"log/slog"
+	"strings"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
@@ -30,10 +31,17 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 	for name, o := range cfg.CT.Operators {
 		ops[name] = ctlog.Limit{Rate: o.RateLimit, Burst: o.Burst, Concurrency: o.Concurrency}
 	}
+	// Per-log overrides are keyed by lower-cased normalized URL: config keys
+	// arrive lower-cased (viper), log URLs may not be.
 	overrides := map[string]LogOverride{}
 	for u, o := range cfg.CT.Logs {
-		overrides[record.NormalizeURL(u)] = LogOverride{RateLimit: o.RateLimit, Burst: o.Burst,
+		overrides[strings.ToLower(record.NormalizeURL(u))] = LogOverride{RateLimit: o.RateLimit, Burst: o.Burst,
 			Concurrency: o.Concurrency, Window: o.Window}
+	}
+	// In the config, a rate limit of 0 means unlimited; ctlog spells that -1.
+	rateLimit := cfg.CT.RateLimit
+	if rateLimit == 0 {
+		rateLimit = -1
 	}
 	configLogs := func(ls []config.Log) []ctlog.ConfigLog {
 		var out []ctlog.ConfigLog
@@ -57,7 +65,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 				MaxAttempts:        cfg.CT.MaxAttempts,
 				BackoffInitial:     cfg.CT.BackoffInitial,
 				BackoffMax:         cfg.CT.BackoffMax,
-				DefaultRateLimit:   cfg.CT.RateLimit,
+				DefaultRateLimit:   rateLimit,
 				DefaultBurst:       cfg.CT.Burst,
 				DefaultConcurrency: cfg.CT.Concurrency,
 				OperatorLimits:     ops,
@@ -68,19 +76,22 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 			},
 		},
 		Defaults: BackfillSettings{
-			ChunkSize:      cfg.Backfill.ChunkSize,
-			Window:         cfg.Backfill.Window,
-			StageBatchRows: cfg.Backfill.StageBatchRows,
-			FlushInterval:  cfg.Backfill.FlushInterval,
+			ChunkSize:        cfg.Backfill.ChunkSize,
+			Window:           cfg.Backfill.Window,
+			StageBatchRows:   cfg.Backfill.StageBatchRows,
+			FlushInterval:    cfg.Backfill.FlushInterval,
+			Ceiling:          cfg.Backfill.Ceiling,
+			HeartbeatTimeout: cfg.Backfill.HeartbeatTimeout,
 		},
 		Logger:  logger,
 		Metrics: metrics,
 	}
 	m := &Merge{
-		Lake:     lk,
-		Defaults: MergeSettings{BatchRows: cfg.Merge.BatchRows, Window: cfg.Merge.Window},
-		Logger:   logger,
-		Metrics:  metrics,
+		Lake: lk,
+		Defaults: MergeSettings{BatchRows: cfg.Merge.BatchRows, Window: cfg.Merge.Window,
+			HeartbeatTimeout: cfg.Merge.HeartbeatTimeout},
+		Logger:  logger,
+		Metrics: metrics,
 	}
 	return b, m
 }

@@ -33,6 +33,8 @@ type ResolveLogsResult struct {
 	Skipped   []SkippedLog `json:"skipped,omitempty"`
 	ChunkSize uint64       `json:"chunk_size"` // default entries per FetchRange
 	Window    int          `json:"window"`     // default FetchRange in flight per log
+	// HeartbeatTimeoutSeconds is the FetchRange heartbeat timeout.
+	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds"`
 }
 
 // LogCeiling is a log and its exclusive ceiling, as DetectGaps needs them.
@@ -137,6 +139,8 @@ type PlanMergeResult struct {
 	StagingRows    int64  `json:"staging_rows"`
 	StagingFiles   int    `json:"staging_files"`
 	Window         int    `json:"window"` // default MergeBatch in flight
+	// HeartbeatTimeoutSeconds is the MergeBatch heartbeat timeout.
+	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds"`
 }
 
 // MergeBatchInput names one batch of a plan.

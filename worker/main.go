@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,7 +48,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg.Worker)
+	logger := cfg.Logger()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -112,13 +110,11 @@ func dial(t config.Temporal, logger *slog.Logger, mh client.MetricsHandler) (cli
 		Logger:         sdklog.NewStructuredLogger(logger),
 		MetricsHandler: mh,
 	}
-	if t.TLS.Active() || t.APIKey != "" {
-		tc, err := tlsConfig(t.TLS)
-		if err != nil {
-			return nil, err
-		}
-		opts.ConnectionOptions.TLS = tc
+	tc, err := t.TLSConfig()
+	if err != nil {
+		return nil, err
 	}
+	opts.ConnectionOptions.TLS = tc
 	if t.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey)
 	}
@@ -127,29 +123,6 @@ func dial(t config.Temporal, logger *slog.Logger, mh client.MetricsHandler) (cli
 		return nil, fmt.Errorf("connect to Temporal at %s (temporal.address): %w", t.Address, err)
 	}
 	return c, nil
-}
-
-func tlsConfig(t config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
-	if t.CertFile != "" || t.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("temporal.tls.cert_file/key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("temporal.tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("temporal.tls.ca_file %s: no PEM certificate in it", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
 }
 
 // serveMetrics serves /metrics and /healthz (Temporal reachable) on addr.
@@ -176,25 +149,4 @@ func serveMetrics(addr string, reg *prometheus.Registry, c client.Client) (*http
 		}
 	}()
 	return srv, nil
-}
-
-// newLogger builds the process's logger: JSON unless stderr is a terminal,
-// or as configured.
-func newLogger(w config.Worker) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(w.LogLevel)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	format := w.LogFormat
-	if format == "" {
-		format = "json"
-		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }

@@ -126,6 +126,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 			Log: l, PlanFile: p.PlanFile, TablePath: in.StagingPath, Staging: in.StagingPath != "",
 			RunKey: info.WorkflowExecution.ID, ChunkSize: chunk, Window: window,
 			ParentID: info.WorkflowExecution.ID, PlannedEntries: p.Entries,
+			HeartbeatTimeoutSeconds: resolved.HeartbeatTimeoutSeconds,
 		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            childID(info.WorkflowExecution.ID, l.URL),

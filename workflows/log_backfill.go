@@ -25,6 +25,8 @@ type LogBackfillInput struct {
 	// FetchRange activities the workflow continues as new. 0 means 1000.
 	MaxActivitiesPerRun int    `json:"max_activities_per_run,omitempty"`
 	PlannedEntries      uint64 `json:"planned_entries"`
+	// HeartbeatTimeoutSeconds is FetchRange's heartbeat timeout; 0 = 60.
+	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds,omitempty"`
 
 	// Progress carried across continue-as-new.
 	Cursor PlanCursor        `json:"cursor"`
@@ -141,7 +143,7 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 			if !ok {
 				break
 			}
-			actx := longOptions(ctx, fmt.Sprintf("%s [%d..%d]", in.Log.Name, c.Start, c.End), 8)
+			actx := longOptions(ctx, fmt.Sprintf("%s [%d..%d]", in.Log.Name, c.Start, c.End), in.HeartbeatTimeoutSeconds, 8)
 			f := workflow.ExecuteActivity(actx, a.FetchRange, activities.FetchRangeInput{
 				Log: in.Log, Start: c.Start, End: c.End, TablePath: in.TablePath,
 				Staging: in.Staging, RunKey: in.RunKey,

@@ -71,7 +71,7 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 		for inFlight < window && nextBatch < plan.Batches && firstErr == nil && ctx.Err() == nil {
 			id := nextBatch
 			nextBatch++
-			actx := longOptions(ctx, fmt.Sprintf("batch %d of %d", id+1, plan.Batches), 5)
+			actx := longOptions(ctx, fmt.Sprintf("batch %d of %d", id+1, plan.Batches), plan.HeartbeatTimeoutSeconds, 5)
 			f := workflow.ExecuteActivity(actx, a.MergeBatch, activities.MergeBatchInput{
 				StagingPath: in.StagingPath, PlanFile: plan.PlanFile, BatchID: id,
 			})

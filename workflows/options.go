@@ -30,11 +30,15 @@ func quickOptions(ctx workflow.Context) workflow.Context {
 // MergeBatch): a worker crash is noticed within the heartbeat timeout, a
 // retry resumes from the last heartbeat, and cancellation is awaited so the
 // activity can stop cleanly.
-func longOptions(ctx workflow.Context, summary string, maxAttempts int32) workflow.Context {
+func longOptions(ctx workflow.Context, summary string, heartbeatSeconds int, maxAttempts int32) workflow.Context {
+	heartbeat := time.Duration(heartbeatSeconds) * time.Second
+	if heartbeat <= 0 {
+		heartbeat = time.Minute
+	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:             summary,
 		StartToCloseTimeout: 2 * time.Hour,
-		HeartbeatTimeout:    time.Minute,
+		HeartbeatTimeout:    heartbeat,
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        2 * time.Second,

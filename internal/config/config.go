@@ -292,6 +292,10 @@ type Backfill struct {
 	// "state_file" (the live ingester's current_index) or "tree_size".
 	// Default "state_file".
 	Ceiling string `key:"ceiling"`
+	// HeartbeatTimeout is how long a FetchRange may go without a heartbeat
+	// before Temporal retries it elsewhere (a dead worker is noticed this
+	// fast). Default 1m.
+	HeartbeatTimeout time.Duration `key:"heartbeat_timeout"`
 }
 
 // Merge tunes MergeWorkflow.
@@ -301,6 +305,9 @@ type Merge struct {
 	BatchRows int64 `key:"batch_rows"`
 	// Window is the number of MergeBatch activities in flight. Default 2.
 	Window int `key:"window"`
+	// HeartbeatTimeout is how long a MergeBatch may go without a heartbeat
+	// before Temporal retries it. Default 2m.
+	HeartbeatTimeout time.Duration `key:"heartbeat_timeout"`
 }
 
 // Worker configures the worker process.
@@ -348,15 +355,17 @@ func Defaults() Config {
 			Concurrency:    4,
 		},
 		Backfill: Backfill{
-			ChunkSize:      10000,
-			Window:         4,
-			StageBatchRows: 50000,
-			FlushInterval:  30 * time.Second,
-			Ceiling:        "state_file",
+			ChunkSize:        10000,
+			Window:           4,
+			StageBatchRows:   50000,
+			FlushInterval:    30 * time.Second,
+			Ceiling:          "state_file",
+			HeartbeatTimeout: time.Minute,
 		},
 		Merge: Merge{
-			BatchRows: 1000000,
-			Window:    2,
+			BatchRows:        1000000,
+			Window:           2,
+			HeartbeatTimeout: 2 * time.Minute,
 		},
 		Worker: Worker{
 			MetricsAddress: ":9090",

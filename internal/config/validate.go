@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Ceiling modes of backfill.ceiling.
@@ -127,6 +128,12 @@ func (c *Config) validate() []error {
 
 	atLeast("merge.batch_rows", c.Merge.BatchRows, 1)
 	atLeast("merge.window", int64(c.Merge.Window), 1)
+	if c.Merge.HeartbeatTimeout < time.Second {
+		bad("merge.heartbeat_timeout", "want at least 1s, got %s", c.Merge.HeartbeatTimeout)
+	}
+	if c.Backfill.HeartbeatTimeout < time.Second {
+		bad("backfill.heartbeat_timeout", "want at least 1s, got %s", c.Backfill.HeartbeatTimeout)
+	}
 
 	w := c.Worker
 	if w.MetricsAddress != "" {

@@ -269,3 +269,46 @@ func (s *Scenario) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// WriteIndices appends the rows of the given indices of log l, fetched from
+// the log and parsed as a live ingester would, to the table at path (created
+// with role when missing), in one commit.
+func (s *Scenario) WriteIndices(ctx context.Context, path string, role lake.Role, l *Log, indices ...uint64) error {
+	t, err := lake.OpenOrCreate(ctx, path, lake.Options{Role: role})
+	if err != nil {
+		return err
+	}
+	want := map[uint64]bool{}
+	lo, hi := ^uint64(0), uint64(0)
+	for _, i := range indices {
+		want[i] = true
+		lo, hi = min(lo, i), max(hi, i)
+	}
+	if len(indices) == 0 {
+		return nil
+	}
+	r := ctlog.New(ctlog.Log{URL: l.Source.URL, Name: l.Source.Name, Static: l.Source.Static},
+		ctlog.Config{DefaultRateLimit: -1})
+	w := t.NewWriter(lake.WriterOptions{})
+	err = r.Entries(ctx, lo, hi, func(b ctlog.Batch) error {
+		for _, e := range b.Entries {
+			if !want[e.Index] {
+				continue
+			}
+			row, err := record.Build(e, l.Source)
+			if err != nil {
+				return err
+			}
+			if err := w.Write(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		w.Abort()
+		return fmt.Errorf("scenario: write indices of %s: %w", l.Source.URL, err)
+	}
+	_, err = w.Commit(ctx, lake.CommitOptions{})
+	return err
+}

@@ -1,0 +1,592 @@
+package e2e
+
+// Helpers of the reliability suite: the worker binary run as a process (so
+// that it can be killed with SIGKILL), its configuration file, a second dev
+// server, a guard over the files outside the lake, and the outcome lines
+// the suite writes for docs/reliability.md.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/scenario"
+)
+
+// fullMode runs the scenarios at the issue's full size and durations (2M
+// entries, a minute of 429s) instead of the default small ones.
+func fullMode() bool { return os.Getenv("CERTLAKE_RELIABILITY_FULL") == "1" }
+
+// newProcEnv is newEnv without the in-process worker: the test starts
+// worker processes (startWorkerProc) or an in-process worker (startWorker)
+// itself, after adjusting e.cfg.
+func newProcEnv(t *testing.T, opts scenario.Options) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end to end test; skipped with -short")
+	}
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	sc, err := scenario.Start(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("scenario: %v", err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	e := &env{t: t, sc: sc, c: devServer.Client(),
+		queue: fmt.Sprintf("certlake-rel-%d-%d", os.Getpid(), queueSeq.Add(1))}
+	e.cfg = testConfig(sc, e.queue)
+	return e
+}
+
+var workerBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// workerBinary builds ./worker once per package run.
+func workerBinary(t *testing.T) string {
+	t.Helper()
+	workerBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "certlake-e2e-worker-")
+		if err != nil {
+			workerBin.err = err
+			return
+		}
+		workerBin.path = filepath.Join(dir, "worker")
+		cmd := exec.Command("go", "build", "-o", workerBin.path, "github.com/certlake/certlake/worker")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			workerBin.err = fmt.Errorf("go build ./worker: %v\n%s", err, out)
+		}
+	})
+	if workerBin.err != nil {
+		t.Fatalf("worker binary: %v", workerBin.err)
+	}
+	return workerBin.path
+}
+
+// writeConfig writes cfg as the file a user would pass with --config (JSON,
+// which viper reads like YAML) and returns its path.
+func writeConfig(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	c := *cfg
+	// testConfig asks ctlog for "unlimited" with -1, which the config file
+	// does not accept; and ct.rate_limit 0 in a file does not mean unlimited
+	// either (see the report: activities.New passes 0 to ctlog, where 0 is
+	// its default of 10/s). A high rate is the closest a user can write.
+	if c.CT.RateLimit < 0 {
+		c.CT.RateLimit = 10000
+	}
+	c.Worker.MetricsAddress = ""
+	c.Worker.LogFormat = "json"
+	c.Worker.LogLevel = "info"
+	b, err := json.MarshalIndent(configMap(reflect.ValueOf(c)), "", "  ")
+	if err != nil {
+		t.Fatalf("encode config: %v", err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "certlake-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// configMap turns a config struct into the map of its `key` tags.
+func configMap(v reflect.Value) any {
+	switch v.Kind() {
+	case reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			k := v.Type().Field(i).Tag.Get("key")
+			if k == "" || k == "-" {
+				continue
+			}
+			m[k] = configMap(v.Field(i))
+		}
+		return m
+	case reflect.Slice:
+		out := []any{}
+		for i := 0; i < v.Len(); i++ {
+			out = append(out, configMap(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		m := map[string]any{}
+		for _, k := range v.MapKeys() {
+			m[k.String()] = configMap(v.MapIndex(k))
+		}
+		return m
+	}
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	return v.Interface()
+}
+
+// workerProc is a worker running as a child process.
+type workerProc struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	mu      sync.Mutex
+	peakKiB int64 // highest VmHWM seen
+}
+
+// startWorkerProc starts the worker binary with cfgPath.
+func startWorkerProc(t *testing.T, name, cfgPath string) *workerProc {
+	t.Helper()
+	bin := workerBinary(t)
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		t.Fatalf("start worker %s: %v", name, err)
+	}
+	w := &workerProc{t: t, name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		lf.Close()
+		close(w.done)
+	}()
+	go w.watchRSS()
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("worker %s log (tail):\n%s", name, tail(logPath, 40))
+		}
+	})
+	return w
+}
+
+// watchRSS samples the process's VmHWM until it exits: the kernel's peak
+// resident set, read before the process is gone.
+func (w *workerProc) watchRSS() {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if kib := vmHWM(w.cmd.Process.Pid); kib > 0 {
+			w.mu.Lock()
+			w.peakKiB = max(w.peakKiB, kib)
+			w.mu.Unlock()
+		}
+		select {
+		case <-w.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// peakRSS returns the highest VmHWM seen, in MiB.
+func (w *workerProc) peakRSS() float64 {
+	if kib := vmHWM(w.cmd.Process.Pid); kib > 0 {
+		w.mu.Lock()
+		w.peakKiB = max(w.peakKiB, kib)
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return float64(w.peakKiB) / 1024
+}
+
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (w *workerProc) kill() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGKILL)
+	<-w.done
+}
+
+// stop asks the worker to shut down gracefully (SIGTERM).
+func (w *workerProc) stop() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		w.kill()
+	}
+}
+
+// exited reports whether the process has ended (a crash at start-up).
+func (w *workerProc) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// countLog counts the worker's log lines whose msg is msg.
+func (w *workerProc) countLog(msg string) int {
+	f, err := os.Open(w.logPath)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == msg {
+			n++
+		}
+	}
+	return n
+}
+
+func tail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// waitFor polls cond every 50 ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, d)
+		}
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("%s: %v", what, t.Context().Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stagedRows counts the rows of a table, 0 when it does not exist or cannot
+// be read at this instant (a commit in progress is not an error).
+func stagedRows(t *testing.T, path string) int {
+	k, err := scenario.Keys(t.Context(), path)
+	if err != nil {
+		return 0
+	}
+	return k.Total()
+}
+
+// freePort returns a free TCP port on 127.0.0.1.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startDevServer starts a dev server of the test's own, persisting to db,
+// listening on hostPort.
+func startDevServer(t *testing.T, hostPort, db string) *testsuite.DevServer {
+	t.Helper()
+	path, err := temporalCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	s, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath: path,
+		DBFilename:   db,
+		LogLevel:     "error",
+		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default",
+			Logger: sdklog.NewStructuredLogger(quietLogger())},
+		Stdout: io.Discard,
+		Stderr: io.Discard,
+	})
+	if err != nil {
+		t.Fatalf("start dev server on %s: %v", hostPort, err)
+	}
+	return s
+}
+
+// maxHistory returns the longest history of any run on the queue (parents,
+// children, continued-as-new runs, merges) and the number of runs.
+func maxHistory(t *testing.T, c client.Client, queue string) (longest int64, runs int) {
+	t.Helper()
+	var token []byte
+	for {
+		resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+			Query: fmt.Sprintf("TaskQueue = '%s'", queue), NextPageToken: token})
+		if err != nil {
+			t.Fatalf("list workflows of %s: %v", queue, err)
+		}
+		for _, ex := range resp.Executions {
+			runs++
+			longest = max(longest, ex.HistoryLength)
+		}
+		token = resp.NextPageToken
+		if len(token) == 0 {
+			return longest, runs
+		}
+	}
+}
+
+// activityRetries counts the activity attempts beyond the first in the
+// histories of the runs on the queue, and the heartbeat timeouts among the
+// failures that caused them.
+func activityRetries(t *testing.T, c client.Client, queue string) (retries, heartbeatTimeouts int) {
+	t.Helper()
+	resp, err := c.ListWorkflow(t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("TaskQueue = '%s'", queue), PageSize: 1000})
+	if err != nil {
+		t.Fatalf("list workflows of %s: %v", queue, err)
+	}
+	for _, ex := range resp.Executions {
+		it := c.GetWorkflowHistory(t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatalf("history of %s: %v", ex.Execution.WorkflowId, err)
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.Attempt > 1 {
+				retries++
+				if f := a.LastFailure; f != nil && f.GetTimeoutFailureInfo() != nil &&
+					f.GetTimeoutFailureInfo().TimeoutType == enumspb.TIMEOUT_TYPE_HEARTBEAT {
+					heartbeatTimeouts++
+				}
+			}
+		}
+	}
+	return retries, heartbeatTimeouts
+}
+
+// guard records the files of dir outside the lake's tables (the logs' data,
+// the state file, user files placed around the lake) and checks at the end
+// of the test that none was changed or removed.
+func guard(t *testing.T, dir string, skip ...string) {
+	t.Helper()
+	// User files around the lake: beside the tables and one level up.
+	for _, p := range []string{
+		filepath.Join(dir, "lake", "NOTES-user.txt"),
+		filepath.Join(dir, "user-files", "keep.csv"),
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("user data, must survive\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip = append(skip, filepath.Join(dir, "lake", "main"), filepath.Join(dir, "lake", "staging"),
+		filepath.Join(dir, "lake", "plans"), filepath.Join(dir, "logs"))
+	before := treeHashes(t, dir, skip)
+	t.Cleanup(func() {
+		after := treeHashes(t, dir, skip)
+		for p, h := range before {
+			if after[p] != h {
+				t.Errorf("file outside the lake changed or removed: %s", p)
+			}
+		}
+	})
+}
+
+// treeHashes hashes every regular file under dir, leaving out the skipped
+// subtrees.
+func treeHashes(t *testing.T, dir string, skip []string) map[string]string {
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // vanished while walking: reported as missing
+		}
+		for _, s := range skip {
+			if p == s {
+				return filepath.SkipDir
+			}
+		}
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil
+			}
+			s := sha256.Sum256(b)
+			out[p] = hex.EncodeToString(s[:])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walk %s: %v", dir, err)
+	}
+	return out
+}
+
+// outcome collects what a reliability scenario checked and measured, and
+// appends one line to $CERTLAKE_RELIABILITY_REPORT when the test ends.
+type outcome struct {
+	t       *testing.T
+	mu      sync.Mutex
+	checked []string
+	figures []string
+	notes   []string
+	start   time.Time
+}
+
+var reportMu sync.Mutex
+
+// report starts the outcome of the running test.
+func report(t *testing.T) *outcome {
+	o := &outcome{t: t, start: time.Now()}
+	t.Cleanup(o.write)
+	return o
+}
+
+// check notes a property the scenario verified.
+func (o *outcome) check(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.checked = append(o.checked, fmt.Sprintf(format, args...))
+}
+
+// figure notes a measured value.
+func (o *outcome) figure(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.figures = append(o.figures, fmt.Sprintf(format, args...))
+	o.t.Logf("figure: "+format, args...)
+}
+
+// note records a finding for the reader (a behaviour worth knowing, a bug).
+func (o *outcome) note(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.notes = append(o.notes, fmt.Sprintf(format, args...))
+	o.t.Logf("finding: "+format, args...)
+}
+
+// reportLine is one line of the report file (JSON Lines).
+type reportLine struct {
+	Test    string   `json:"test"`
+	Outcome string   `json:"outcome"`
+	Seconds float64  `json:"seconds"`
+	Checked []string `json:"checked"`
+	Figures []string `json:"figures"`
+	Notes   []string `json:"notes"`
+	Full    bool     `json:"full"`
+}
+
+func (o *outcome) write() {
+	path := os.Getenv("CERTLAKE_RELIABILITY_REPORT")
+	if path == "" {
+		return
+	}
+	res := "PASS"
+	switch {
+	case o.t.Failed():
+		res = "FAIL"
+	case o.t.Skipped():
+		res = "SKIP"
+	}
+	o.mu.Lock()
+	l := reportLine{Test: o.t.Name(), Outcome: res, Seconds: time.Since(o.start).Seconds(),
+		Checked: o.checked, Figures: o.figures, Notes: o.notes, Full: fullMode()}
+	o.mu.Unlock()
+	b, err := json.Marshal(l)
+	if err != nil {
+		o.t.Errorf("report: %v", err)
+		return
+	}
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		o.t.Errorf("report: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		o.t.Errorf("report: %v", err)
+	}
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// firstLines shortens a multi-line message for a report.
+func firstLines(s string, n int) string {
+	ls := bytes.Split([]byte(s), []byte("\n"))
+	if len(ls) > n {
+		ls = ls[:n]
+	}
+	return string(bytes.Join(ls, []byte(" / ")))
+}
