@@ -88,6 +88,7 @@ func ReadPlan(path string) ([]Range, error) {
 		r = zr
 	}
 	var out []Range
+	urls := make(map[string]string) // one copy of each URL, not one per range
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -101,6 +102,11 @@ func ReadPlan(path string) ([]Range, error) {
 		}
 		if rg.SourceURL == "" || rg.Start > rg.End {
 			return nil, fmt.Errorf("read plan %s line %d: %w: want source_url and start <= end, got %s", path, line, ErrMalformedPlan, b)
+		}
+		if u, ok := urls[rg.SourceURL]; ok {
+			rg.SourceURL = u
+		} else {
+			urls[rg.SourceURL] = rg.SourceURL
 		}
 		out = append(out, rg)
 	}
