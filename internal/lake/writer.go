@@ -373,12 +373,33 @@ func endRowGroup(f *openFile) error {
 	if f.rg == nil {
 		return nil
 	}
+	// rg.Close compresses each column's last page one column after
+	// another; that is most of its work, so do it in parallel first.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range numFileColumns {
+		cw, err := f.rg.Column(i)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f.rel, err)
+		}
+		fl, ok := cw.(pageFlusher)
+		if !ok || cw.CurrentEncoder().EstimatedDataEncodedSize() == 0 {
+			continue // Close flushes it
+		}
+		g.Go(fl.FlushCurrentPage)
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("write %s: flush pages: %w", f.rel, err)
+	}
 	if err := f.rg.Close(); err != nil {
 		return fmt.Errorf("write %s: close row group: %w", f.rel, err)
 	}
 	f.rg = nil
 	return nil
 }
+
+// pageFlusher is implemented by arrow-go's column chunk writers.
+type pageFlusher interface{ FlushCurrentPage() error }
 
 // limitRowGroupBytes ends the largest open row groups until the compressed
 // pages held in memory over all open files fit RowGroupBytes.
@@ -436,10 +457,8 @@ func (w *Writer) openFile(f *openFile) error {
 // closeFile finishes f and queues it for the commit.
 func (w *Writer) closeFile(f *openFile, st fileStats) error {
 	// file.Writer.Close drops footer errors, so each step is checked here.
-	if f.rg != nil {
-		if err := f.rg.Close(); err != nil {
-			return fmt.Errorf("write %s: close row group: %w", f.rel, err)
-		}
+	if err := endRowGroup(f); err != nil {
+		return err
 	}
 	if err := f.pw.FlushWithFooter(); err != nil {
 		return fmt.Errorf("write %s: footer: %w", f.rel, err)
