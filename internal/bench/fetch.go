@@ -1,0 +1,382 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/certificate-transparency-go/scanner"
+	tesseractdata "github.com/transparency-dev/tesseract/testdata"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/ctlogtest"
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
+)
+
+// realEntries returns the real captured entries the module ships:
+// scanner.FourEntries (with chains), tesseract's ExampleFullTile (256
+// precerts) and the navigli2025h2 tiles under internal/record/testdata
+// (1,024 entries in full tiles; found from the module root).
+func realEntries() ([]record.Entry, error) {
+	var out []record.Entry
+	var resp struct {
+		Entries []struct {
+			LeafInput []byte `json:"leaf_input"`
+			ExtraData []byte `json:"extra_data"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(scanner.FourEntries), &resp); err != nil {
+		return nil, fmt.Errorf("scanner.FourEntries: %w", err)
+	}
+	for i, e := range resp.Entries {
+		typ, cert, chain, err := record.DecodeRFC6962(e.LeafInput, e.ExtraData)
+		if err != nil {
+			return nil, fmt.Errorf("scanner.FourEntries %d: %w", i, err)
+		}
+		out = append(out, record.Entry{Index: uint64(i), Type: typ, Cert: cert, Chain: chain})
+	}
+	tile := func(name string, body []byte) error {
+		leaves, err := record.DecodeTile(body)
+		if err != nil {
+			return fmt.Errorf("tile %s: %w", name, err)
+		}
+		for i, l := range leaves {
+			out = append(out, record.Entry{Index: uint64(i), Type: l.Type, Cert: l.Cert})
+		}
+		return nil
+	}
+	if err := tile("tesseract ExampleFullTile", tesseractdata.ExampleFullTile); err != nil {
+		return nil, err
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range []string{"000", "001", "002", "003"} {
+		p := filepath.Join(root, "internal", "record", "testdata", "navigli2025h2", n+".gz")
+		body, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := tile(p, body); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// moduleRoot finds the directory holding go.mod, from the working directory up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the working directory; run from the certlake module")
+		}
+		dir = parent
+	}
+}
+
+// parseRate builds rows from entries on one goroutine for at least d and
+// returns rows per CPU-second of the whole process (GC included).
+func parseRate(entries []record.Entry, d time.Duration) (float64, int) {
+	var bld record.Builder
+	src := record.Source{URL: "https://ct.bench.example/parse/", Name: "Parse bench"}
+	seen := time.Now()
+	n := 0
+	t0, c0 := time.Now(), cpuSelf()
+	for time.Since(t0) < d {
+		for _, e := range entries {
+			e.Seen = seen
+			if _, err := bld.Build(e, src); err == nil {
+				n++
+			}
+		}
+	}
+	return float64(n) / (cpuSelf() - c0).Seconds(), n
+}
+
+// servedLog is a CT log running in a child process.
+type servedLog struct {
+	log   ctlog.Log
+	n     uint64
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+}
+
+// startLogChild starts an in-process CT log of kind ("static" or "rfc6962")
+// holding n generated entries, in a child process so its CPU is not
+// charged to the certlake process being measured.
+func (b *bench) startLogChild(ctx context.Context, kind, name string, n int) (*servedLog, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "-child", "serve-log", "-child-kind", kind, "-child-n", fmt.Sprint(n),
+		"-child-main", name, "-seed", fmt.Sprint(b.opts.seed))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "READY ")
+	if err != nil || !ok {
+		stdin.Close()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s log child: no READY line (%q, %v)", kind, line, err)
+	}
+	return &servedLog{
+		log:   ctlog.Log{URL: url, Name: "Bench " + kind + " " + name, Static: kind == "static"},
+		n:     uint64(n),
+		cmd:   cmd,
+		stdin: stdin,
+	}, nil
+}
+
+func (s *servedLog) stop() {
+	s.stdin.Close()
+	s.cmd.Wait()
+}
+
+// childServeLog is the child side of startLogChild: it fills a log and
+// serves it until its stdin closes.
+func childServeLog(ctx context.Context, a childArgs, seed uint64) error {
+	gen, err := ctlogtest.NewGenerator(ctlogtest.GeneratorOptions{Seed: fmt.Sprintf("bench-%d-%s", seed, a.mainPath)})
+	if err != nil {
+		return err
+	}
+	opts := ctlogtest.Options{Name: a.mainPath, Roots: []*x509.Certificate{gen.Root()}}
+	var l *ctlogtest.Log
+	var dir string
+	switch a.kind {
+	case "static":
+		base := os.TempDir()
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			base = "/dev/shm" // Tessera fsyncs every file; tmpfs keeps the fill fast
+		}
+		if dir, err = os.MkdirTemp(base, "certlake-bench-log-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		l, err = ctlogtest.StartStatic(ctx, dir, opts)
+	case "rfc6962":
+		l, err = ctlogtest.StartRFC6962(ctx, opts)
+	default:
+		return fmt.Errorf("unknown log kind %q", a.kind)
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := l.AddBulk(ctx, a.n, gen, nil); err != nil {
+		return err
+	}
+	fmt.Printf("READY %s\n", l.URL)
+	io.Copy(io.Discard, os.Stdin) // until the parent closes it
+	return nil
+}
+
+// target is one range of one log to backfill.
+type target struct {
+	log        ctlog.Log
+	start, end uint64 // inclusive
+}
+
+// backfillSettings are shared by the direct and the Temporal backfill.
+type backfillSettings struct {
+	chunk     uint64 // entries per range (FetchRange)
+	window    int    // ranges in flight per log
+	batchRows int    // rows per staging commit
+}
+
+var defaultBackfill = backfillSettings{chunk: 10_000, window: 4, batchRows: 50_000}
+
+// fetchConfig is the reader configuration of both backfills: no rate limit.
+func fetchConfig() ctlog.Config {
+	return ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 4, BackoffInitial: 50 * time.Millisecond, BackoffMax: time.Second}
+}
+
+// directBackfill does what the backfill workflow's FetchRange activities do,
+// without Temporal: per log, chunks of s.chunk entries with s.window in
+// flight, each fetched (ctlog), parsed (record.Builder) and staged
+// (lake.Writer) with a Delta txn commit every s.batchRows rows.
+func directBackfill(ctx context.Context, stagingPath string, targets []target, s backfillSettings) (int64, error) {
+	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging})
+	if err != nil {
+		return 0, err
+	}
+	var bld record.Builder
+	var mu sync.Mutex
+	var rows int64
+	g, ctx := errgroup.WithContext(ctx)
+	for _, tg := range targets {
+		reader := ctlog.New(tg.log, fetchConfig())
+		chunks := make(chan [2]uint64)
+		g.Go(func() error {
+			defer close(chunks)
+			for s0 := tg.start; s0 <= tg.end; s0 += s.chunk {
+				select {
+				case chunks <- [2]uint64{s0, min(s0+s.chunk-1, tg.end)}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+		for range s.window {
+			g.Go(func() error {
+				for c := range chunks {
+					n, err := stageRange(ctx, t, reader, &bld, tg.log, c[0], c[1], s.batchRows)
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					rows += n
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
+	}
+	err = g.Wait()
+	return rows, err
+}
+
+// stageRange fetches, parses and stages [start, end] of one log.
+func stageRange(ctx context.Context, t *lake.Table, reader ctlog.Reader, bld *record.Builder, l ctlog.Log,
+	start, end uint64, batchRows int) (int64, error) {
+	src := l.Source()
+	appID := fmt.Sprintf("certlake-bench-direct:%s:%d-%d", src.URL, start, end)
+	var rows int64
+	w := t.NewWriter(lake.WriterOptions{})
+	defer func() { w.Abort() }()
+	covered, pending := start, 0
+	flush := func() error {
+		if pending == 0 && covered == start {
+			return nil
+		}
+		// As FetchRange: read the table's txn watermark, then commit.
+		if _, err := t.Snapshot(ctx); err != nil {
+			return err
+		}
+		cr, err := w.Commit(ctx, lake.CommitOptions{Operation: "WRITE", Txn: &delta.Txn{AppID: appID, Version: int64(covered)}})
+		if err != nil {
+			return err
+		}
+		rows += cr.Rows
+		pending = 0
+		w = t.NewWriter(lake.WriterOptions{})
+		return nil
+	}
+	err := reader.Entries(ctx, start, end, func(bt ctlog.Batch) error {
+		if len(bt.Bad) > 0 {
+			return fmt.Errorf("%w: %s: %d entries could not be decoded, first %d: %v",
+				errAssertion, src.URL, len(bt.Bad), bt.Bad[0].Index, bt.Bad[0].Err)
+		}
+		for _, e := range bt.Entries {
+			r, err := bld.Build(e, src)
+			if err != nil {
+				return fmt.Errorf("%w: %s entry %d: %v", errAssertion, src.URL, e.Index, err)
+			}
+			if err := w.Write(r); err != nil {
+				return err
+			}
+			pending++
+		}
+		covered = bt.End + 1
+		if pending >= batchRows {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return rows, err
+	}
+	return rows, flush()
+}
+
+// checkStaged asserts that a staging table holds exactly want keys, once each.
+func checkStaged(ctx context.Context, path string, want uint64) error {
+	d, err := digestTable(ctx, path)
+	if err != nil {
+		return err
+	}
+	if d.Rows != int64(want) || d.Keys != int64(want) {
+		return fmt.Errorf("%w: %s holds %d rows, %d distinct keys; want %d of each", errAssertion, path, d.Rows, d.Keys, want)
+	}
+	return nil
+}
+
+// parseItem is item 3: the parse ceiling and fetch+parse+stage from both
+// kinds of log.
+func (b *bench) parseItem(ctx context.Context) error {
+	entries, err := realEntries()
+	if err != nil {
+		return err
+	}
+	ceiling, _ := parseRate(entries, b.size.parseTime)
+	b.table.add(row{
+		what:     fmt.Sprintf("parse ceiling: rows per CPU-second, %d real entries", len(entries)),
+		certlake: fmt.Sprintf("%.0f rows/s", ceiling), target: ">= 25000/core", result: passIf(ceiling >= 25000),
+	})
+	for _, kind := range []string{"static", "rfc6962"} {
+		sl, err := b.startLogChild(ctx, kind, kind, b.size.parseN)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(b.dir, "runs", "parse-"+kind)
+		os.RemoveAll(path)
+		t0, c0 := time.Now(), cpuSelf()
+		n, err := directBackfill(ctx, path, []target{{sl.log, 0, sl.n - 1}}, defaultBackfill)
+		wall, cpu := time.Since(t0), cpuSelf()-c0
+		sl.stop()
+		if err != nil {
+			return fmt.Errorf("fetch+parse+stage from %s log: %w", kind, err)
+		}
+		if err := checkStaged(ctx, path, sl.n); err != nil {
+			return err
+		}
+		os.RemoveAll(path)
+		perCPU := float64(n) / cpu.Seconds()
+		frac := perCPU / ceiling
+		b.table.add(row{
+			what:     fmt.Sprintf("fetch+parse+stage, %s log, %s entries: rows per CPU-second", kind, count(n)),
+			certlake: fmt.Sprintf("%.0f rows/s", perCPU), reference: fmt.Sprintf("ceiling %.0f", ceiling),
+			ratio: fmt.Sprintf("%.0f%%", 100*frac), target: ">= 60% of ceiling", result: passIf(frac >= 0.6),
+		})
+		b.table.add(row{
+			what:      fmt.Sprintf("fetch+parse+stage, %s log: wall rows/s (log serving on the same cores)", kind),
+			certlake:  fmt.Sprintf("%.0f rows/s", float64(n)/wall.Seconds()),
+			reference: fmt.Sprintf("%.0f x %d cores", ceiling, b.machine.cores),
+			ratio:     fmt.Sprintf("%.0f%%", 100*float64(n)/wall.Seconds()/(ceiling*float64(b.machine.cores))),
+		})
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+// Command bench measures certlake against the algorithms of the system it
+// replaces, side by side in one run on the same generated data, and prints
+// one table of figures (see issue 7 and docs/benchmarks.md):
+//
+//	go run ./internal/bench -size small            # seconds; what CI runs
+//	go run ./internal/bench -size full -out docs/benchmarks.md
+//
+// Data is generated deterministically from -seed (DuckDB's hash of the seed
+// and the key for the lake; the seeded certificate generator of ctlogtest for
+// the logs). Every figure that has a reference is measured in the same run as
+// the reference, so their ratio holds even when absolute times drift.
+//
+// The command exits non-zero when an assertion fails (the two gap algorithms
+// or the two merges disagree, a backfill misses or duplicates a key). A
+// missed performance target is reported in the table, not as a failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certlake/certlake/internal/ctlogtest"
+)
+
+// options are the command-line flags.
+type options struct {
+	size    string
+	seed    uint64
+	out     string
+	dir     string
+	only    string
+	keep    bool
+	verbose bool
+	child   string // hidden: run one measured step in this process
+	args    childArgs
+}
+
+// childArgs carry the parameters of a child step.
+type childArgs struct {
+	mainPath, stagingPath string
+	kind                  string
+	n                     int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.size, "size", "small", "data size: small (seconds, CI) or full (the issue's sizes, many minutes)")
+	flag.Uint64Var(&o.seed, "seed", 20250101, "seed of every generated data set")
+	flag.StringVar(&o.out, "out", "", "also write the table as markdown to this file (e.g. docs/benchmarks.md)")
+	flag.StringVar(&o.dir, "dir", "", "where generated data is kept between runs (default: a directory under the system temp dir)")
+	flag.StringVar(&o.only, "only", "", "comma-separated items to run: gaps, merge, parse, temporal, scaling (default all)")
+	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
+	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	flag.StringVar(&o.child, "child", "", "internal: run one step as a child process")
+	flag.StringVar(&o.args.mainPath, "child-main", "", "internal")
+	flag.StringVar(&o.args.stagingPath, "child-staging", "", "internal")
+	flag.StringVar(&o.args.kind, "child-kind", "", "internal")
+	flag.IntVar(&o.args.n, "child-n", 0, "internal")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctlogtest.QuietKlog()
+
+	if o.child != "" {
+		if err := runChild(ctx, o); err != nil {
+			fmt.Fprintf(os.Stderr, "bench child %s: %v\n", o.child, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// errAssertion marks a failed check of correctness: the run's figures are
+// printed, then the command fails.
+var errAssertion = errors.New("assertion failed")
+
+func run(ctx context.Context, o options) error {
+	sz, err := sizeByName(o.size)
+	if err != nil {
+		return err
+	}
+	if o.dir == "" {
+		o.dir = filepath.Join(os.TempDir(), "certlake-bench")
+	}
+	logw := io.Discard
+	if o.verbose {
+		logw = os.Stderr
+	}
+	b := &bench{
+		opts:  o,
+		size:  sz,
+		log:   slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		dir:   filepath.Join(o.dir, fmt.Sprintf("%s-seed%d", sz.name, o.seed)),
+		start: time.Now(),
+	}
+	b.machine = describeMachine()
+	fmt.Println(b.machine.text())
+	fmt.Printf("size %s, seed %d, data in %s\n\n", sz.name, o.seed, b.dir)
+
+	items := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"gaps", b.gapsItem},
+		{"merge", b.mergeItem},
+		{"parse", b.parseItem},
+		{"temporal", b.temporalItem},
+		{"scaling", b.scalingItem},
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(o.only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			want[s] = true
+		}
+	}
+	var failures []error
+	for _, it := range items {
+		if len(want) > 0 && !want[it.name] {
+			continue
+		}
+		t0 := time.Now()
+		fmt.Fprintf(os.Stderr, "bench: %s ...\n", it.name)
+		if err := it.fn(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", it.name, err)
+			failures = append(failures, fmt.Errorf("%s: %w", it.name, err))
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s done in %v\n", it.name, time.Since(t0).Round(time.Millisecond))
+	}
+	fmt.Println(b.table.text())
+	for _, n := range b.notes {
+		fmt.Println("- " + n)
+	}
+	fmt.Printf("\ntotal %v\n", time.Since(b.start).Round(time.Second))
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(b.markdown()), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", o.out, err)
+		}
+	}
+	if !o.keep {
+		os.RemoveAll(b.dir)
+	}
+	if len(failures) > 0 {
+		return errors.Join(failures...)
+	}
+	return nil
+}
+
+// bench is one run: its settings and the figures gathered so far.
+type bench struct {
+	opts    options
+	size    size
+	log     *slog.Logger
+	dir     string
+	start   time.Time
+	machine machine
+	table   table
+	notes   []string
+
+	gaps1x  *gapTimes // item 1's figures, the baseline of item 5
+	merge1x *mergeRun // item 2's certlake merge, likewise
+}
+
+// note adds a line printed under the table.
+func (b *bench) note(format string, args ...any) {
+	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+}
