@@ -576,3 +576,27 @@ func TestManyPartitionsInterleaved(t *testing.T) {
 	}
 	diffRows(t, got, rows)
 }
+
+func TestPartitionOf(t *testing.T) {
+	tokyo := time.FixedZone("JST", 9*3600)
+	w := &Writer{}
+	for _, tc := range []struct {
+		seen time.Time
+		want string
+	}{
+		{time.Date(2024, 11, 25, 23, 59, 59, 999_000_000, time.UTC), "2024-11-25"},
+		{time.Date(2024, 11, 26, 0, 0, 0, 0, time.UTC), "2024-11-26"},
+		{time.Date(2024, 11, 26, 8, 59, 0, 0, tokyo), "2024-11-25"},
+		{time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC), "1969-12-31"},
+		{time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), "1970-01-01"},
+		{time.UnixMilli(1700000000000), "2023-11-14"},
+	} {
+		got, err := w.partitionOf(&record.Row{Seen: tc.seen})
+		if got != tc.want || err != nil {
+			t.Errorf("partitionOf(seen %s) = %q, %v; want %q", tc.seen, got, err, tc.want)
+		}
+		if _, err := w.partitionOf(&record.Row{Seen: tc.seen, SeenDate: tc.want}); err != nil {
+			t.Errorf("partitionOf(seen %s, seen_date %s) = %v", tc.seen, tc.want, err)
+		}
+	}
+}

@@ -110,6 +110,9 @@ type Writer struct {
 	parts  map[string]*partWriter
 	seq    int
 
+	lastDay  int64  // Unix day of the last row's seen
+	lastDate string // its seen_date
+
 	jobs     chan encodeJob
 	free     chan []record.Row // encoded batches for reuse
 	buffered int               // rows in partial batches of all partitions
@@ -201,7 +204,7 @@ func (w *Writer) Write(row record.Row) error {
 	if w.closed {
 		return errors.New("write: writer is closed")
 	}
-	date, err := partitionOf(row)
+	date, err := w.partitionOf(&row)
 	if err != nil {
 		return fmt.Errorf("write row %s/%d: %w", row.SourceURL, row.CertIndex, err)
 	}
@@ -675,17 +678,26 @@ func (t *Table) Append(ctx context.Context, rows []record.Row, opts CommitOption
 	return w.Commit(ctx, opts)
 }
 
-// partitionOf validates a row and returns its seen_date.
-func partitionOf(row record.Row) (string, error) {
+// partitionOf validates a row and returns its seen_date. The date string of
+// the last day seen is cached: formatting it for every row would cost more
+// than the rest of Write.
+func (w *Writer) partitionOf(row *record.Row) (string, error) {
 	if row.CertIndex > math.MaxInt64 {
 		return "", fmt.Errorf("cert_index %d does not fit a Delta long", row.CertIndex)
 	}
 	if row.Seen.IsZero() {
 		return "", errors.New("seen is not set")
 	}
-	date := row.Seen.UTC().Format(time.DateOnly)
-	if row.SeenDate != "" && row.SeenDate != date {
+	sec := row.Seen.Unix()
+	day := sec / 86400
+	if sec%86400 < 0 {
+		day-- // floor for times before 1970
+	}
+	if day != w.lastDay || w.lastDate == "" {
+		w.lastDay, w.lastDate = day, row.Seen.UTC().Format(time.DateOnly)
+	}
+	if row.SeenDate != "" && row.SeenDate != w.lastDate {
 		return "", fmt.Errorf("seen_date %q is not the UTC date of seen %s", row.SeenDate, row.Seen.UTC().Format(time.RFC3339Nano))
 	}
-	return date, nil
+	return w.lastDate, nil
 }
