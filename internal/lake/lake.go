@@ -4,6 +4,20 @@
 // staging tables, appends rows as zstd Parquet files plus one Delta commit,
 // lists live files with their stats, reads rows back, and gives DuckDB SQL
 // over a snapshot's files. The Delta log itself is package delta's job.
+//
+// Choices worth knowing:
+//   - Data files follow spec 2.1 as delta-rs writes them: cert_index plain
+//     INT64, seen TIMESTAMP(MICROS, UTC), 3-level LISTs with "element",
+//     as_der STRING (base64) or BYTE_ARRAY per the table's schema, no
+//     seen_date column; zstd everywhere, dictionary encoding on the
+//     low-cardinality columns of the spec's [HEAD] settings.
+//   - An existing table is written in its own as_der type. Column order,
+//     nullable flags and containsNull may differ from the spec; extra
+//     nullable columns are tolerated and left out of the files, which Delta
+//     readers read as null. Anything else is refused with ErrNotCertstream
+//     naming every difference.
+//   - Staging tables carry certlake.role=staging in their configuration,
+//     and Delete can refuse any table without it.
 package lake
 
 import (
