@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -40,8 +41,11 @@ type options struct {
 	only    string
 	keep    bool
 	verbose bool
-	child   string // hidden: run one measured step in this process
-	args    childArgs
+	// cpuProfile, if set, receives a CPU profile of the parent process
+	// (where time goes in fetch+parse+stage and the direct backfill).
+	cpuProfile string
+	child      string // hidden: run one measured step in this process
+	args       childArgs
 }
 
 // childArgs carry the parameters of a child step.
@@ -60,6 +64,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated items to run: gaps, merge, parse, temporal, scaling (default all)")
 	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process to this file")
 	flag.StringVar(&o.child, "child", "", "internal: run one step as a child process")
 	flag.StringVar(&o.args.mainPath, "child-main", "", "internal")
 	flag.StringVar(&o.args.stagingPath, "child-staging", "", "internal")
@@ -106,6 +111,17 @@ func run(ctx context.Context, o options) error {
 		log:   slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		dir:   filepath.Join(o.dir, fmt.Sprintf("%s-seed%d", sz.name, o.seed)),
 		start: time.Now(),
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	b.machine = describeMachine()
 	fmt.Println(b.machine.text())
