@@ -36,7 +36,10 @@ func readFile(ctx context.Context, f FileInfo, rows []record.Row) ([]record.Row,
 		return nil, err
 	}
 	defer pf.Close()
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 14}, memory.DefaultAllocator)
+	// Strings taken from the arrays alias their buffers. The Go allocator
+	// never reuses a buffer (its Free is a no-op; the GC frees it once no
+	// string points into it), so the rows stay valid after Release.
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 1 << 14}, memory.NewGoAllocator())
 	if err != nil {
 		return nil, err
 	}

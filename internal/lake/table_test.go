@@ -600,3 +600,32 @@ func TestPartitionOf(t *testing.T) {
 		}
 	}
 }
+
+// TestReadRowsAcrossBatches reads a file larger than one reader batch and
+// one row group: rows from earlier batches must stay intact.
+func TestReadRowsAcrossBatches(t *testing.T) {
+	ctx := t.Context()
+	tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "main"), Options{Role: RoleMain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := laketest.New(14, "https://ct.example.net/log").Rows(0, 40_000, day)
+	w := tbl.NewWriter(WriterOptions{RowGroupRows: 15_000})
+	for _, r := range rows {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res, err := w.Commit(ctx, CommitOptions{}); err != nil || res.Files != 1 {
+		t.Fatalf("Commit = %+v, %v; want 1 file", res, err)
+	}
+	snap, err := tbl.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadRows(ctx, tbl.Files(snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffRows(t, got, rows)
+}
