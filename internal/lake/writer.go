@@ -1,7 +1,6 @@
 package lake
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -148,7 +147,7 @@ type openFile struct {
 	rel  string // relative to the table root, slash separated, not escaped
 	date string
 	f    *os.File
-	buf  *bufio.Writer
+	sink *asyncSink
 	pw   *file.Writer
 	rg   file.BufferedRowGroupWriter
 }
@@ -452,8 +451,8 @@ func (w *Writer) openFile(f *openFile) error {
 	}
 	w.enc.created = append(w.enc.created, f)
 	f.f = fh
-	f.buf = bufio.NewWriterSize(fh, 1<<20)
-	f.pw = file.NewParquetWriter(f.buf, sc, file.WithWriterProps(w.props))
+	f.sink = newAsyncSink(fh)
+	f.pw = file.NewParquetWriter(sinkWriter{f.sink}, sc, file.WithWriterProps(w.props))
 	return nil
 }
 
@@ -466,10 +465,7 @@ func (w *Writer) closeFile(f *openFile, st fileStats) error {
 	if err := f.pw.FlushWithFooter(); err != nil {
 		return fmt.Errorf("write %s: footer: %w", f.rel, err)
 	}
-	_ = f.pw.Close() // the sink is a bufio.Writer: nothing left to fail
-	if err := f.buf.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", f.rel, err)
-	}
+	_ = f.pw.Close() // nothing left to fail: the footer is out, the sink stays open
 	w.enc.syncs.Add(1)
 	go func() {
 		defer w.enc.syncs.Done()
@@ -487,9 +483,12 @@ func (w *Writer) closeFile(f *openFile, st fileStats) error {
 	return nil
 }
 
-// syncFile makes a written file durable, as it must be before the commit
-// that references it can land, and closes it.
+// syncFile waits for a file's writes, makes it durable, as it must be
+// before the commit that references it can land, and closes it.
 func syncFile(f *openFile, st fileStats) (writtenFile, error) {
+	if err := f.sink.Close(); err != nil {
+		return writtenFile{}, fmt.Errorf("write %s: %w", f.rel, err)
+	}
 	if err := f.f.Sync(); err != nil {
 		return writtenFile{}, fmt.Errorf("sync %s: %w", f.rel, err)
 	}
@@ -645,6 +644,9 @@ func (w *Writer) Abort() {
 	}
 	<-w.encDone
 	for _, f := range w.enc.created {
+		if f.sink != nil {
+			_ = f.sink.Close()
+		}
 		if f.f != nil {
 			_ = f.f.Close() // may be closed already
 		}
