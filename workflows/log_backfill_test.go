@@ -3,11 +3,14 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certlake/certlake/activities"
@@ -31,6 +34,7 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 		PlanFile: "plan.jsonl", TablePath: "/lake/staging", Staging: true, RunKey: "bf",
 		ChunkSize: 4_000, Window: 4, PlannedEntries: total,
 	}
+	var mu sync.Mutex              // mocked activities run on their own goroutines
 	covered := map[uint64]uint64{} // chunk start -> end, across all runs
 	var runs, maxActivities int
 	var a *activities.Backfill
@@ -41,12 +45,17 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 		}
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
+		// The mocks run inside the workflow's turn; under -race they are slow
+		// enough to trip the 1 s deadlock detector.
+		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 		env.RegisterWorkflowWithOptions(LogBackfillWorkflow, workflow.RegisterOptions{Name: LogBackfillWorkflowName})
 		env.RegisterActivity(a)
 		activitiesThisRun := 0
 		env.OnActivity(a.ReadPlan, mock.Anything, mock.Anything).Return(planOf(plan))
 		env.OnActivity(a.FetchRange, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
+				mu.Lock()
+				defer mu.Unlock()
 				activitiesThisRun++
 				if prev, ok := covered[f.Start]; ok {
 					t.Errorf("chunk [%d, %d] fetched twice (before: end %d)", f.Start, f.End, prev)
@@ -56,7 +65,9 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 				return activities.FetchRangeResult{Rows: int64(n), Entries: n}, nil
 			})
 		env.ExecuteWorkflow(LogBackfillWorkflowName, in)
+		mu.Lock()
 		maxActivities = max(maxActivities, activitiesThisRun)
+		mu.Unlock()
 		// Events per run: 3 per activity (scheduled, started, completed)
 		// plus at most one workflow task (3 events) per completion.
 		if ev := 6*activitiesThisRun + 20; ev >= 10_000 {

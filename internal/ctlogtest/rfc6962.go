@@ -84,7 +84,7 @@ func StartRFC6962(ctx context.Context, opts Options) (*Log, error) {
 	ts := memory.NewTreeStorage()
 	registry := extension.Registry{
 		AdminStorage:  memory.NewAdminStorage(ts),
-		LogStorage:    queueCopies{memory.NewLogStorage(ts, monitoring.InertMetricFactory{})},
+		LogStorage:    queueCopies{serialReads{LogStorage: memory.NewLogStorage(ts, monitoring.InertMetricFactory{}), mu: new(sync.Mutex)}},
 		QuotaManager:  quota.Noop(),
 		MetricFactory: monitoring.InertMetricFactory{},
 	}
@@ -358,4 +358,41 @@ func (q queueCopies) QueueLeaves(ctx context.Context, tree *trillian.Tree, leave
 		}
 	}
 	return ret, nil
+}
+
+// serialReads runs Trillian's in-memory read transactions one at a time. A
+// read transaction clones the tree's B-tree under a read lock and its Commit
+// stores the clone back as the tree's state, still under the read lock: two
+// concurrent readers race (another data race of Trillian's test storage).
+// Holding a mutex from SnapshotForTree to Commit or Close removes it; write
+// transactions already hold the tree's exclusive lock.
+type serialReads struct {
+	tstorage.LogStorage
+	mu *sync.Mutex
+}
+
+func (s serialReads) SnapshotForTree(ctx context.Context, tree *trillian.Tree) (tstorage.ReadOnlyLogTreeTX, error) {
+	s.mu.Lock()
+	tx, err := s.LogStorage.SnapshotForTree(ctx, tree)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	return &lockedTX{ReadOnlyLogTreeTX: tx, unlock: sync.OnceFunc(s.mu.Unlock)}, nil
+}
+
+// lockedTX releases serialReads' mutex when the transaction ends.
+type lockedTX struct {
+	tstorage.ReadOnlyLogTreeTX
+	unlock func()
+}
+
+func (t *lockedTX) Commit(ctx context.Context) error {
+	defer t.unlock()
+	return t.ReadOnlyLogTreeTX.Commit(ctx)
+}
+
+func (t *lockedTX) Close() error {
+	defer t.unlock()
+	return t.ReadOnlyLogTreeTX.Close()
 }
