@@ -84,6 +84,8 @@ func classify(err error) error {
 		return fatal(ErrTypeStateFile, err)
 	case errors.Is(err, ctlog.ErrLogList):
 		return fatal(ErrTypeLogList, err)
+	case errors.Is(err, gaps.ErrMalformedPlan):
+		return fatal(ErrTypeBadPlan, err)
 	case errors.Is(err, gaps.ErrFromAtCeiling):
 		return fatal(ErrTypeInvalidInput, err)
 	}
