@@ -26,6 +26,8 @@ const (
 	ErrTypeLogList      = "LogList"          // unreachable or malformed log list
 	ErrTypeUnknownLog   = "UnknownLog"       // a log that is not configured or listed
 	ErrTypeBadPlan      = "BadPlan"          // a missing or malformed plan file
+	// ErrTypeRateLimited is retryable: a log asked for a long wait.
+	ErrTypeRateLimited = "RateLimited"
 )
 
 // NonRetryable lists the error types that retrying cannot fix.
@@ -61,6 +63,14 @@ func toTemporal(err error) error {
 	var c *classified
 	if errors.As(err, &c) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), c.typ, c.err)
+	}
+	// A log that asked for a long wait (Retry-After beyond what ctlog waits
+	// out in place) gets it from Temporal: the retry is scheduled then, and
+	// the wait is visible in the Web UI instead of hidden in an activity.
+	var h *ctlog.HTTPError
+	if errors.As(err, &h) && h.RetryAfter > 0 {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrTypeRateLimited,
+			temporal.ApplicationErrorOptions{Cause: err, NextRetryDelay: h.RetryAfter})
 	}
 	return err
 }
