@@ -235,6 +235,10 @@ func (in BackfillInput) validate() error {
 	bad := func(format string, args ...any) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeInvalidInput, nil)
 	}
+	if err := inputProblem(BackfillWorkflowName, in.decodeProblem, []string{"staging_path", "from", "logs",
+		"ceiling", "include_frontier", "merge_after", "chunk_size", "window"}); err != nil {
+		return err
+	}
 	switch in.Ceiling {
 	case "", CeilingStateFile, CeilingTreeSize:
 	default:

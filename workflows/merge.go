@@ -17,6 +17,9 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 	logger := workflow.GetLogger(ctx)
 	info := workflow.GetInfo(ctx)
 	var res MergeResult
+	if err := inputProblem(MergeWorkflowName, in.decodeProblem, []string{"staging_path", "batch_rows", "window"}); err != nil {
+		return res, err
+	}
 	if in.StagingPath == "" {
 		return res, temporal.NewNonRetryableApplicationError("merge requires staging_path", activities.ErrTypeInvalidInput, nil)
 	}

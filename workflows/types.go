@@ -47,6 +47,8 @@ type BackfillInput struct {
 	// Window is the number of FetchRange activities in flight per log; 0
 	// means the worker's configured default.
 	Window int `json:"window,omitempty"`
+
+	decodeProblem string // an unknown field seen when decoding (strict.go)
 }
 
 // FailedRange is an inclusive range of one log that could not be fetched.
@@ -92,6 +94,8 @@ type MergeInput struct {
 	// Window is the number of MergeBatch activities in flight; 0 means the
 	// worker's configured default.
 	Window int `json:"window,omitempty"`
+
+	decodeProblem string // an unknown field seen when decoding (strict.go)
 }
 
 // MergeResult is the outcome of MergeWorkflow. TotalInserted+TotalSkipped
