@@ -49,8 +49,9 @@ func (b *bench) scalingItem(ctx context.Context) error {
 			return err
 		}
 		r := row{
-			what:     fmt.Sprintf("scaling: merge, main %dx (%s) + same staging", x, count(d.mainRows)),
-			certlake: fmt.Sprintf("%s (%.1fx of 1x), %s", secs(m.wall()), m.Seconds/b.merge1x.Seconds, mib(m.MaxRSS)),
+			what: fmt.Sprintf("scaling: merge, main %dx (%s) + same staging", x, count(d.mainRows)),
+			certlake: fmt.Sprintf("%s (%.1fx of 1x; CPU %.1fx), %s", secs(m.wall()), m.Seconds/b.merge1x.Seconds,
+				m.CPU/b.merge1x.CPU, mib(m.MaxRSS)),
 		}
 		if b.size.refScaling {
 			ref, err := b.runMergeChild(ctx, d, "reference")
@@ -63,7 +64,7 @@ func (b *bench) scalingItem(ctx context.Context) error {
 			r.reference = fmt.Sprintf("%s, %s", secs(ref.wall()), mib(ref.MaxRSS))
 			r.ratio = times(ref.Seconds / m.Seconds)
 		} else {
-			r.reference = "not run (-size full: hours)"
+			r.reference = "not run at this size"
 		}
 		b.table.add(r)
 	}
