@@ -503,7 +503,7 @@ func BenchmarkMerge(b *testing.B) {
 			return r, digestMain(b, m)
 		}
 		cl, clDigest := run("certlake")
-		b.Logf("certlake:  %.2f s (CPU %.2f s), peak RSS %.0f MiB, %d batches, staged %d, inserted %d, skipped %d; main %+v",
+		logNow(b, "certlake:  %.2f s (CPU %.2f s), peak RSS %.0f MiB, %d batches, staged %d, inserted %d, skipped %d; main %+v",
 			cl.Seconds, cl.CPU, float64(cl.MaxRSS)/(1<<20), cl.Batches, cl.StagingRows, cl.Inserted, cl.Skipped, clDigest)
 		b.ReportMetric(cl.Seconds, "certlake-s")
 		b.ReportMetric(cl.CPU, "certlake-cpu-s")
@@ -518,7 +518,7 @@ func BenchmarkMerge(b *testing.B) {
 			continue
 		}
 		ref, refDigest := run("reference")
-		b.Logf("reference: %.2f s (CPU %.2f s), peak RSS %.0f MiB, %d batches, staged %d, inserted %d, skipped %d; main %+v",
+		logNow(b, "reference: %.2f s (CPU %.2f s), peak RSS %.0f MiB, %d batches, staged %d, inserted %d, skipped %d; main %+v",
 			ref.Seconds, ref.CPU, float64(ref.MaxRSS)/(1<<20), ref.Batches, ref.StagingRows, ref.Inserted, ref.Skipped, refDigest)
 		b.Logf("ratio (reference / certlake): %.1fx time, %.1fx CPU, %.2fx peak RSS", ref.Seconds/cl.Seconds, ref.CPU/cl.CPU, float64(ref.MaxRSS)/float64(cl.MaxRSS))
 		b.ReportMetric(ref.Seconds, "reference-s")
@@ -538,4 +538,12 @@ func memTotal() string {
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	return strings.Join(strings.Fields(line), " ")
+}
+
+// logNow logs to the benchmark and, at once, to stderr: a full-size run
+// takes many minutes and benchmark logs appear only at its end.
+func logNow(b *testing.B, format string, args ...any) {
+	b.Helper()
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	b.Logf(format, args...)
 }
