@@ -136,136 +136,170 @@ func bytesOf(s string) parquet.ByteArray {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
-// writeColumn writes one column of rows into the buffered row group. Each
+// stringColumns are the file's plain string columns, in the order of
+// batch.strs.
+var stringColumns = [...]int{
+	colUpdateType, colSourceName, colSourceURL, colCertLink, colSerialNumber,
+	colFingerprint, colSHA256, colSHA1, colSignatureAlgorithm,
+	colSubjectAggregated, colIssuerAggregated,
+}
+
+// strIndex maps a file column to its index in batch.strs (-1: not a plain
+// string column).
+var strIndex = func() [numFileColumns]int {
+	var idx [numFileColumns]int
+	for i := range idx {
+		idx[i] = -1
+	}
+	for i, c := range stringColumns {
+		idx[c] = i
+	}
+	return idx
+}()
+
+// batch holds rows column by column, ready for the Parquet column writers:
+// Write transposes each row as it comes (cheap for the caller, and each
+// column is then one contiguous slice instead of a walk over row structs).
+// Strings and slices reference the caller's memory.
+type batch struct {
+	n        int
+	certIdx  []int64
+	seen     []int64
+	notBef   []int64
+	notAft   []int64
+	isCA     []bool
+	strs     [len(stringColumns)][]parquet.ByteArray
+	der      []parquet.ByteArray // binary tables: the caller's bytes
+	derText  []byte              // string tables: base64 of every row, back to back
+	derEnds  []int               // end offset in derText of each row
+	domains  listColumn
+	chain    listColumn
+	asBinary bool
+}
+
+// listColumn is a required LIST of optional strings as Parquet levels: an
+// empty list is one slot with definition 0; each element has definition 2
+// (list present, element present) and repetition 0 for a row's first
+// element, 1 for the rest.
+type listColumn struct {
+	vals     []parquet.ByteArray
+	def, rep []int16
+}
+
+func (l *listColumn) add(elems []string) {
+	if len(elems) == 0 {
+		l.def = append(l.def, 0)
+		l.rep = append(l.rep, 0)
+		return
+	}
+	for i, e := range elems {
+		l.vals = append(l.vals, bytesOf(e))
+		l.def = append(l.def, 2)
+		l.rep = append(l.rep, min(int16(i), 1))
+	}
+}
+
+func (l *listColumn) reset() {
+	clear(l.vals)
+	l.vals, l.def, l.rep = l.vals[:0], l.def[:0], l.rep[:0]
+}
+
+func newBatch(asBinary bool) *batch {
+	b := &batch{asBinary: asBinary}
+	b.certIdx = make([]int64, 0, batchRows)
+	b.seen = make([]int64, 0, batchRows)
+	b.notBef = make([]int64, 0, batchRows)
+	b.notAft = make([]int64, 0, batchRows)
+	b.isCA = make([]bool, 0, batchRows)
+	for i := range b.strs {
+		b.strs[i] = make([]parquet.ByteArray, 0, batchRows)
+	}
+	return b
+}
+
+func (b *batch) add(r *record.Row) {
+	b.n++
+	b.certIdx = append(b.certIdx, int64(r.CertIndex))
+	b.seen = append(b.seen, r.Seen.UnixMicro())
+	b.notBef = append(b.notBef, r.NotBefore)
+	b.notAft = append(b.notAft, r.NotAfter)
+	b.isCA = append(b.isCA, r.IsCA)
+	b.strs[0] = append(b.strs[0], bytesOf(r.UpdateType))
+	b.strs[1] = append(b.strs[1], bytesOf(r.SourceName))
+	b.strs[2] = append(b.strs[2], bytesOf(r.SourceURL))
+	b.strs[3] = append(b.strs[3], bytesOf(r.CertLink))
+	b.strs[4] = append(b.strs[4], bytesOf(r.SerialNumber))
+	b.strs[5] = append(b.strs[5], bytesOf(r.Fingerprint))
+	b.strs[6] = append(b.strs[6], bytesOf(r.SHA256))
+	b.strs[7] = append(b.strs[7], bytesOf(r.SHA1))
+	b.strs[8] = append(b.strs[8], bytesOf(r.SignatureAlgorithm))
+	b.strs[9] = append(b.strs[9], bytesOf(r.SubjectAggregated))
+	b.strs[10] = append(b.strs[10], bytesOf(r.IssuerAggregated))
+	if b.asBinary {
+		b.der = append(b.der, r.AsDER)
+	} else {
+		b.derText = base64.StdEncoding.AppendEncode(b.derText, r.AsDER)
+		b.derEnds = append(b.derEnds, len(b.derText))
+	}
+	b.domains.add(r.AllDomains)
+	b.chain.add(r.Chain)
+}
+
+// reset empties b for reuse, dropping its references to the caller's data.
+func (b *batch) reset() {
+	b.n = 0
+	b.certIdx, b.seen, b.notBef, b.notAft = b.certIdx[:0], b.seen[:0], b.notBef[:0], b.notAft[:0]
+	b.isCA = b.isCA[:0]
+	for i := range b.strs {
+		clear(b.strs[i])
+		b.strs[i] = b.strs[i][:0]
+	}
+	clear(b.der)
+	b.der = b.der[:0]
+	b.derText, b.derEnds = b.derText[:0], b.derEnds[:0]
+	b.domains.reset()
+	b.chain.reset()
+}
+
+// writeColumn writes one column of b into the buffered row group. Each
 // call touches only column col's writer, so different columns may be
 // written concurrently.
-func writeColumn(rg file.BufferedRowGroupWriter, col int, rows []record.Row, asDERBinary bool) error {
+func writeColumn(rg file.BufferedRowGroupWriter, col int, b *batch) error {
 	cw, err := rg.Column(col)
 	if err != nil {
 		return err
 	}
 	switch col {
-	case colCertIndex, colSeen, colNotBefore, colNotAfter:
-		vals := make([]int64, len(rows))
-		for i := range rows {
-			r := &rows[i]
-			switch col {
-			case colCertIndex:
-				vals[i] = int64(r.CertIndex)
-			case colSeen:
-				vals[i] = r.Seen.UnixMicro()
-			case colNotBefore:
-				vals[i] = r.NotBefore
-			case colNotAfter:
-				vals[i] = r.NotAfter
-			}
-		}
-		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(vals, nil, nil)
+	case colCertIndex:
+		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.certIdx, nil, nil)
+	case colSeen:
+		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.seen, nil, nil)
+	case colNotBefore:
+		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.notBef, nil, nil)
+	case colNotAfter:
+		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.notAft, nil, nil)
 	case colIsCA:
-		vals := make([]bool, len(rows))
-		for i := range rows {
-			vals[i] = rows[i].IsCA
-		}
-		_, err = cw.(*file.BooleanColumnChunkWriter).WriteBatch(vals, nil, nil)
-	case colAllDomains, colChain:
-		err = writeList(cw.(*file.ByteArrayColumnChunkWriter), col, rows)
+		_, err = cw.(*file.BooleanColumnChunkWriter).WriteBatch(b.isCA, nil, nil)
+	case colAllDomains:
+		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.domains.vals, b.domains.def, b.domains.rep)
+	case colChain:
+		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.chain.vals, b.chain.def, b.chain.rep)
 	case colAsDER:
-		vals := make([]parquet.ByteArray, len(rows))
-		if asDERBinary {
-			for i := range rows {
-				vals[i] = rows[i].AsDER
-			}
-		} else {
-			n := 0
-			for i := range rows {
-				n += base64.StdEncoding.EncodedLen(len(rows[i].AsDER))
-			}
-			buf := make([]byte, n)
-			off := 0
-			for i := range rows {
-				m := base64.StdEncoding.EncodedLen(len(rows[i].AsDER))
-				base64.StdEncoding.Encode(buf[off:off+m], rows[i].AsDER)
-				vals[i] = buf[off : off+m : off+m]
-				off += m
+		vals := b.der
+		if !b.asBinary {
+			vals = make([]parquet.ByteArray, len(b.derEnds))
+			start := 0
+			for i, end := range b.derEnds {
+				vals[i] = b.derText[start:end:end]
+				start = end
 			}
 		}
 		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, nil, nil)
 	default:
-		vals := make([]parquet.ByteArray, len(rows))
-		for i := range rows {
-			vals[i] = bytesOf(stringColumn(&rows[i], col))
-		}
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, nil, nil)
+		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.strs[strIndex[col]], nil, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("write column %s: %w", fileColumns[col], err)
 	}
 	return nil
-}
-
-func stringColumn(r *record.Row, col int) string {
-	switch col {
-	case colUpdateType:
-		return r.UpdateType
-	case colSourceName:
-		return r.SourceName
-	case colSourceURL:
-		return r.SourceURL
-	case colCertLink:
-		return r.CertLink
-	case colSerialNumber:
-		return r.SerialNumber
-	case colFingerprint:
-		return r.Fingerprint
-	case colSHA256:
-		return r.SHA256
-	case colSHA1:
-		return r.SHA1
-	case colSignatureAlgorithm:
-		return r.SignatureAlgorithm
-	case colSubjectAggregated:
-		return r.SubjectAggregated
-	case colIssuerAggregated:
-		return r.IssuerAggregated
-	}
-	panic(fmt.Sprintf("lake: column %d is not a string column", col))
-}
-
-// writeList writes a required LIST of optional strings. Levels per slot:
-// an empty list is one slot with definition 0; each element has definition
-// 2 (list present, element present) and repetition 0 for a row's first
-// element, 1 for the rest.
-func writeList(cw *file.ByteArrayColumnChunkWriter, col int, rows []record.Row) error {
-	n := 0
-	slots := 0
-	for i := range rows {
-		l := listOf(&rows[i], col)
-		n += len(l)
-		slots += max(len(l), 1)
-	}
-	vals := make([]parquet.ByteArray, 0, n)
-	def := make([]int16, 0, slots)
-	rep := make([]int16, 0, slots)
-	for i := range rows {
-		l := listOf(&rows[i], col)
-		if len(l) == 0 {
-			def = append(def, 0)
-			rep = append(rep, 0)
-			continue
-		}
-		for j, s := range l {
-			vals = append(vals, bytesOf(s))
-			def = append(def, 2)
-			rep = append(rep, min(int16(j), 1))
-		}
-	}
-	_, err := cw.WriteBatch(vals, def, rep)
-	return err
-}
-
-func listOf(r *record.Row, col int) []string {
-	if col == colChain {
-		return r.Chain
-	}
-	return r.AllDomains
 }

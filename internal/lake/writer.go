@@ -113,10 +113,10 @@ type Writer struct {
 	lastDate string // its seen_date
 
 	jobs     chan encodeJob
-	free     chan []record.Row // encoded batches for reuse
-	buffered int               // rows in partial batches of all partitions
-	encDone  chan struct{}     // closed when the encoder goroutine ends
-	enc      encoder           // owned by the encoder goroutine until encDone
+	free     chan *batch   // encoded batches for reuse
+	buffered int           // rows in partial batches of all partitions
+	encDone  chan struct{} // closed when the encoder goroutine ends
+	enc      encoder       // owned by the encoder goroutine until encDone
 
 	err       error // sticky: the first failure seen by the caller
 	closed    bool
@@ -129,7 +129,7 @@ type partWriter struct {
 	file   *openFile // nil until the first batch of a file
 	rows   int       // rows in the file, encoded or buffered
 	rgRows int       // rows in the current row group, by the caller's count
-	batch  []record.Row
+	batch  *batch
 	stats  fileStats
 }
 
@@ -137,7 +137,7 @@ type partWriter struct {
 // set, to finish the file with those stats.
 type encodeJob struct {
 	file     *openFile
-	rows     []record.Row
+	rows     *batch
 	endGroup bool
 	close    *fileStats
 }
@@ -185,7 +185,7 @@ func (t *Table) NewWriter(opts WriterOptions) *Writer {
 		layout:  t.layout,
 		parts:   make(map[string]*partWriter),
 		jobs:    make(chan encodeJob, 1),
-		free:    make(chan []record.Row, 4),
+		free:    make(chan *batch, 4),
 		encDone: make(chan struct{}),
 	}
 	w.enc.open = make(map[*openFile]bool)
@@ -216,7 +216,7 @@ func (w *Writer) Write(row record.Row) error {
 		p.batch = w.newBatch()
 	}
 	row.SeenDate = date
-	p.batch = append(p.batch, row)
+	p.batch.add(&row)
 	w.buffered++
 	p.rows++
 	p.rgRows++
@@ -224,12 +224,12 @@ func (w *Writer) Write(row record.Row) error {
 	switch {
 	case p.rows >= w.opts.TargetFileRows:
 		return w.send(p, true)
-	case p.rgRows >= w.opts.RowGroupRows || len(p.batch) >= batchRows:
+	case p.rgRows >= w.opts.RowGroupRows || p.batch.n >= batchRows:
 		return w.send(p, false)
 	case w.buffered >= maxBufferedRows:
 		var big *partWriter
 		for _, q := range w.parts {
-			if big == nil || len(q.batch) > len(big.batch) {
+			if q.batch != nil && (big == nil || q.batch.n > big.batch.n) {
 				big = q
 			}
 		}
@@ -239,19 +239,19 @@ func (w *Writer) Write(row record.Row) error {
 }
 
 // newBatch returns an empty batch, reusing one the encoder is done with.
-func (w *Writer) newBatch() []record.Row {
+func (w *Writer) newBatch() *batch {
 	select {
 	case b := <-w.free:
 		return b
 	default:
-		return make([]record.Row, 0, batchRows)
+		return newBatch(w.layout.asDERBinary)
 	}
 }
 
 // send hands p's batch to the encoder, closing the file when closeFile.
 func (w *Writer) send(p *partWriter, closeFile bool) error {
 	if p.file == nil {
-		if len(p.batch) == 0 && !closeFile {
+		if p.batch == nil && !closeFile {
 			return nil
 		}
 		p.file = &openFile{
@@ -260,7 +260,9 @@ func (w *Writer) send(p *partWriter, closeFile bool) error {
 		}
 		w.seq++
 	}
-	w.buffered -= len(p.batch)
+	if p.batch != nil {
+		w.buffered -= p.batch.n
+	}
 	job := encodeJob{file: p.file, rows: p.batch, endGroup: p.rgRows >= w.opts.RowGroupRows}
 	if job.endGroup {
 		p.rgRows = 0
@@ -320,7 +322,7 @@ func (w *Writer) encode() {
 
 func (w *Writer) encodeJob(job encodeJob) error {
 	f := job.file
-	if len(job.rows) > 0 {
+	if job.rows != nil && job.rows.n > 0 {
 		if f.pw == nil {
 			if err := w.openFile(f); err != nil {
 				return err
@@ -329,9 +331,9 @@ func (w *Writer) encodeJob(job encodeJob) error {
 		if f.rg == nil {
 			f.rg = f.pw.AppendBufferedRowGroup()
 		}
-		if len(job.rows) < serialBatchRows {
+		if job.rows.n < serialBatchRows {
 			for _, col := range columnOrder {
-				if err := writeColumn(f.rg, col, job.rows, w.layout.asDERBinary); err != nil {
+				if err := writeColumn(f.rg, col, job.rows); err != nil {
 					return fmt.Errorf("write %s: %w", f.rel, err)
 				}
 			}
@@ -340,7 +342,7 @@ func (w *Writer) encodeJob(job encodeJob) error {
 			g.SetLimit(runtime.GOMAXPROCS(0))
 			// Costly columns first so the cheap ones fill the gaps.
 			for _, col := range columnOrder {
-				g.Go(func() error { return writeColumn(f.rg, col, job.rows, w.layout.asDERBinary) })
+				g.Go(func() error { return writeColumn(f.rg, col, job.rows) })
 			}
 			if err := g.Wait(); err != nil {
 				return fmt.Errorf("write %s: %w", f.rel, err)
@@ -356,10 +358,10 @@ func (w *Writer) encodeJob(job encodeJob) error {
 			return err
 		}
 	}
-	clear(job.rows) // drop references to the caller's data
-	if cap(job.rows) == batchRows {
+	if job.rows != nil {
+		job.rows.reset() // drop references to the caller's data
 		select {
-		case w.free <- job.rows[:0]:
+		case w.free <- job.rows:
 		default:
 		}
 	}
