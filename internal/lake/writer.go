@@ -405,20 +405,21 @@ func endRowGroup(f *openFile) error {
 // pageFlusher is implemented by arrow-go's column chunk writers.
 type pageFlusher interface{ FlushCurrentPage() error }
 
-// limitRowGroupBytes ends the largest open row groups until the compressed
-// pages held in memory over all open files fit RowGroupBytes.
+// limitRowGroupBytes ends the largest open row groups until the memory
+// they hold over all open files (compressed pages plus each column's page
+// being filled) fits RowGroupBytes.
 func (w *Writer) limitRowGroupBytes() error {
 	for {
-		var total int64
+		var total, bigSize int64
 		var big *openFile
 		for f := range w.enc.open {
 			if f.rg == nil {
 				continue
 			}
-			n := f.rg.TotalCompressedBytes()
+			n := rowGroupBytes(f.rg)
 			total += n
-			if big == nil || n > big.rg.TotalCompressedBytes() {
-				big = f
+			if big == nil || n > bigSize {
+				big, bigSize = f, n
 			}
 		}
 		if total < w.opts.RowGroupBytes || big == nil {
@@ -428,6 +429,16 @@ func (w *Writer) limitRowGroupBytes() error {
 			return err
 		}
 	}
+}
+
+func rowGroupBytes(rg file.BufferedRowGroupWriter) int64 {
+	n := rg.TotalCompressedBytes()
+	for i := range numFileColumns {
+		if cw, err := rg.Column(i); err == nil {
+			n += cw.CurrentEncoder().EstimatedDataEncodedSize()
+		}
+	}
+	return n
 }
 
 // columnOrder lists file columns by decreasing encoding cost.
