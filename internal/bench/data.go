@@ -68,7 +68,9 @@ func (s dataSpec) base(l int) int64 {
 // ensure generates the dataset of main size mainX (once; later runs reuse it).
 func (b *bench) ensure(ctx context.Context, mainX int) (dataset, error) {
 	s := b.spec(mainX)
-	dir := filepath.Join(b.dir, "lake")
+	// The directory names the preset's sizes, so a changed preset never
+	// reuses data generated for another.
+	dir := filepath.Join(b.dir, fmt.Sprintf("lake-l%d-m%d-s%d-f%d", b.size.logs, b.size.mainKeys, b.size.stagingKeys, b.size.mainFiles))
 	d := dataset{
 		mainPath:    filepath.Join(dir, fmt.Sprintf("main-%dx", mainX)),
 		stagingPath: filepath.Join(dir, "staging"),
