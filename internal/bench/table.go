@@ -190,9 +190,23 @@ func describeMachine() machine {
 }
 
 func (m machine) text() string {
-	return fmt.Sprintf("machine: %d cores (%s), %s memory, %s/%s, %s, %s",
+	return fmt.Sprintf("machine: %d cores (%s), %s memory, %s/%s, %s, %s, load average %s",
 		m.cores, orUnknown(m.cpu), orUnknown(m.memory), runtime.GOOS, runtime.GOARCH, m.goVer,
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadAverage())
+}
+
+// loadAverage is the 1-minute load average: other processes on the machine
+// slow wall times (CPU times much less), so the table records it.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
 }
 
 func orUnknown(s string) string {
