@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -33,6 +34,11 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/workflows"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/scenario"
@@ -589,4 +595,48 @@ func firstLines(s string, n int) string {
 		ls = ls[:n]
 	}
 	return string(bytes.Join(ls, []byte(" / ")))
+}
+
+// msgCounter is a slog handler that counts messages, so a test can see what
+// an in-process worker logged (a merge batch redone, a range resumed).
+type msgCounter struct {
+	mu *sync.Mutex
+	n  map[string]int
+}
+
+func newMsgCounter() msgCounter { return msgCounter{mu: &sync.Mutex{}, n: map[string]int{}} }
+
+func (c msgCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c msgCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[r.Message]++
+	return nil
+}
+func (c msgCounter) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c msgCounter) WithGroup(string) slog.Handler      { return c }
+
+// count returns how often msg was logged.
+func (c msgCounter) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[msg]
+}
+
+// startCountingWorker is startWorker with a logger that counts messages.
+func (e *env) startCountingWorker() msgCounter {
+	mc := newMsgCounter()
+	w := worker.New(e.c, e.queue, worker.Options{})
+	b, m := activities.New(e.cfg, slog.New(mc), nil, nil)
+	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.LogBackfillWorkflow, workflow.RegisterOptions{Name: workflows.LogBackfillWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.MergeWorkflow, workflow.RegisterOptions{Name: workflows.MergeWorkflowName})
+	w.RegisterActivity(b)
+	w.RegisterActivity(m)
+	if err := w.Start(); err != nil {
+		e.t.Fatalf("start worker: %v", err)
+	}
+	e.w = w
+	e.t.Cleanup(w.Stop)
+	return mc
 }
