@@ -629,3 +629,54 @@ func TestReadRowsAcrossBatches(t *testing.T) {
 	}
 	diffRows(t, got, rows)
 }
+
+// TestCommitReadVersion: commits after the caller's read version go through
+// Check, which can refuse them; without ReadVersion they are not seen.
+func TestCommitReadVersion(t *testing.T) {
+	ctx := t.Context()
+	tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "main"), Options{Role: RoleMain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := laketest.New(15, "https://ct.example.net/log")
+	if _, err := tbl.Append(ctx, gen.Rows(0, 10, day), CommitOptions{}); err != nil { // version 1
+		t.Fatal(err)
+	}
+	conflict := errors.New("keys taken")
+	for _, tc := range []struct {
+		name      string
+		read      *int64
+		wantSeen  int
+		wantError bool
+	}{
+		{"Unset", nil, 0, false},
+		{"Latest", ptr(int64(2)), 0, false},
+		{"Older", ptr(int64(0)), 3, true}, // versions 1-3 landed after it
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := 0
+			_, err := tbl.Append(ctx, gen.Rows(100, 5, day), CommitOptions{
+				ReadVersion: tc.read,
+				Check: func(winning []delta.Action) error {
+					for _, a := range winning {
+						if a.Add != nil {
+							seen++
+						}
+					}
+					return conflict
+				},
+			})
+			if tc.wantError != (err != nil) || (err != nil && !errors.Is(err, conflict)) {
+				t.Errorf("Append(ReadVersion %v) = %v, want error %v", tc.read, err, tc.wantError)
+			}
+			if seen != tc.wantSeen {
+				t.Errorf("Check saw %d adds, want %d", seen, tc.wantSeen)
+			}
+		})
+	}
+	if _, err := tbl.Append(ctx, gen.Rows(200, 5, day), CommitOptions{ReadVersion: ptr(int64(99))}); err == nil {
+		t.Errorf("Append with a future read version = nil error, want refusal")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

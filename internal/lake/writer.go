@@ -83,6 +83,11 @@ type CommitOptions struct {
 	// first (see delta.CommitOptions.Check). A schema change among them is
 	// always a conflict.
 	Check func(winning []delta.Action) error
+	// ReadVersion, when set, is the table version the caller based this
+	// commit on (say, the snapshot it checked keys against): every commit
+	// after it goes through Check. Unset, Commit reads the latest version
+	// itself and Check sees only commits that land during Commit.
+	ReadVersion *int64
 }
 
 // CommitResult tells what a commit did.
@@ -625,7 +630,14 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 		}
 		return nil
 	}
-	cr, err := w.t.dt.Commit(ctx, snap.Version, actions, delta.CommitOptions{Operation: op, Txn: opts.Txn, Check: check})
+	readVersion := snap.Version
+	if opts.ReadVersion != nil {
+		if *opts.ReadVersion > snap.Version || *opts.ReadVersion < 0 {
+			return fail(fmt.Errorf("read version %d is not in [0, %d]", *opts.ReadVersion, snap.Version))
+		}
+		readVersion = *opts.ReadVersion
+	}
+	cr, err := w.t.dt.Commit(ctx, readVersion, actions, delta.CommitOptions{Operation: op, Txn: opts.Txn, Check: check})
 	if err != nil {
 		if errors.Is(err, delta.ErrConflict) {
 			w.removeFiles()
