@@ -54,8 +54,13 @@ type BatchOptions struct {
 	Progress func(Progress)
 	// ProgressRows is the row interval of Progress calls; 0 means 65536.
 	ProgressRows int64
+	// GoWriter moves the new rows through Go and the lake writer (the
+	// original path, kept for comparison) instead of having DuckDB write
+	// main's Parquet files itself.
+	GoWriter bool
 	// ReadChunkRows bounds the new rows moved from staging to the writer
-	// at a time (whole staging files); 0 means DefaultReadChunkRows.
+	// at a time (whole staging files) when GoWriter is set; 0 means
+	// DefaultReadChunkRows.
 	ReadChunkRows int64
 	// Logger receives debug and info logs; nil discards.
 	Logger *slog.Logger
@@ -144,6 +149,7 @@ type batchRun struct {
 	keys          keySet
 	log           *slog.Logger
 	db            *duck
+	stagingPaths  []string // the batch's staging files; fi indexes it
 	res           BatchResult
 	attempt       int
 	phase         string    // current phase, for timing logs
@@ -217,6 +223,7 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 	defer m.db.Close()
 	m.attempt = 1
 	m.progress("dedupe", 0, 0)
+	m.stagingPaths = stagingPaths
 	if err := m.dedupe(ctx, stagingPaths); err != nil {
 		return m.res, err
 	}
@@ -286,15 +293,17 @@ func (m *batchRun) dedupe(ctx context.Context, paths []string) error {
 		// (seen µs << 64 | fi << 40 | r) so the aggregate is a plain min.
 		// Only keys, seen and positions are read here; the wide columns
 		// are read once, for the winners, by write.
+		// file_index is the file's position in the list, so fi needs no
+		// join on file names. day is the winner's seen_date.
 		`CREATE TEMP TABLE chosen AS
 		SELECT source_url, cert_index,
-		       ((pick >> 40) & 16777215)::BIGINT AS fi, (pick & 1099511627775)::BIGINT AS r, n
+		       ((pick >> 40) & 16777215)::BIGINT AS fi, (pick & 1099511627775)::BIGINT AS r, n,
+		       make_timestamp((pick >> 64)::BIGINT)::DATE AS day
 		FROM (
 			SELECT s.source_url, s.cert_index,
-			       min((epoch_us(s.seen)::HUGEINT << 64) + (f.fi::HUGEINT << 40) + s.file_row_number) AS pick,
+			       min((epoch_us(s.seen)::HUGEINT << 64) + (s.file_index::HUGEINT << 40) + s.file_row_number) AS pick,
 			       count(*) AS n
-			FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
-			JOIN sfiles f ON s.filename = f.path
+			FROM read_parquet(` + sqlList(paths) + `, file_row_number = true, union_by_name = true, hive_partitioning = false) s
 			GROUP BY s.source_url, s.cert_index
 		)`,
 	}
@@ -329,7 +338,7 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.res.MainFiles = len(snap.Files)
 	m.res.MainFilesRead = len(mainPaths)
 	newKeys := `CREATE OR REPLACE TEMP TABLE newkeys AS
-		SELECT c.source_url, c.cert_index, c.fi, c.r FROM chosen c`
+		SELECT c.source_url, c.cert_index, c.fi, c.r, c.day FROM chosen c`
 	if len(mainPaths) > 0 {
 		lo, hi := m.keys.indexHull()
 		// An inner join lets DuckDB build its hash table on the smaller
@@ -343,7 +352,7 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 			JOIN chosen c ON mk.source_url = c.source_url AND mk.cert_index = c.cert_index
 			WHERE mk.cert_index BETWEEN ` + fmt.Sprint(lo) + ` AND ` + fmt.Sprint(hi) + `
 		)
-		SELECT c.source_url, c.cert_index, c.fi, c.r
+		SELECT c.source_url, c.cert_index, c.fi, c.r, c.day
 		FROM chosen c ANTI JOIN present p ON c.source_url = p.source_url AND c.cert_index = p.cert_index`
 	}
 	if _, err := m.db.ExecContext(ctx, newKeys); err != nil {
@@ -354,14 +363,30 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 		return fmt.Errorf("count new rows: %w", err)
 	}
 
-	w := m.main.NewWriter(m.opts.Writer)
-	written, err := m.write(ctx, w, toWrite)
-	if err != nil {
-		w.Abort()
-		return err
+	var (
+		written int64
+		res     lake.CommitResult
+		err     error
+	)
+	if m.opts.GoWriter {
+		w := m.main.NewWriter(m.opts.Writer)
+		written, err = m.write(ctx, w, toWrite)
+		if err != nil {
+			w.Abort()
+			return err
+		}
+		m.progress("commit", written, toWrite)
+		res, err = m.commit(ctx, w, snap.Version)
+	} else {
+		var files *copiedFiles
+		files, err = m.copyNewRows(ctx, toWrite)
+		if err != nil {
+			return err
+		}
+		written = files.rows
+		m.progress("commit", written, toWrite)
+		res, err = m.commitFiles(ctx, files, snap.Version)
 	}
-	m.progress("commit", written, toWrite)
-	res, err := m.commit(ctx, w, snap.Version)
 	if err != nil {
 		return err
 	}
