@@ -208,3 +208,53 @@ func parquetTypes(t *testing.T, file string) []string {
 	}
 	return out
 }
+
+// strayFiles lists what main's directory holds beyond its live files and
+// log: data files no commit references and scratch directories.
+func strayFiles(t *testing.T, mainPath string) []string {
+	t.Helper()
+	live := map[string]bool{}
+	for _, a := range addsByPath(t, mainPath) {
+		live[a] = true
+	}
+	var out []string
+	err := filepath.WalkDir(mainPath, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(mainPath, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir() && rel == "_delta_log":
+			return filepath.SkipDir
+		case d.IsDir() && strings.HasPrefix(rel, scratchPrefix):
+			out = append(out, rel)
+			return filepath.SkipDir
+		case !d.IsDir() && strings.HasSuffix(rel, ".parquet") && !live[rel]:
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func addsByPath(t *testing.T, path string) []string {
+	t.Helper()
+	tb, err := lake.Open(t.Context(), path, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := tb.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range lake.Files(snap) {
+		rel, _ := filepath.Rel(path, f.LocalPath)
+		out = append(out, filepath.ToSlash(rel))
+	}
+	return out
+}

@@ -182,6 +182,9 @@ func TestMergeBatchFailureKeepsStaging(t *testing.T) {
 	if got := tableKeys(t, mainPath); !slices.Equal(got, keysOf(logA, 10)) {
 		t.Errorf("main keys = %v, want [10]", got)
 	}
+	if stray := strayFiles(t, mainPath); len(stray) > 0 {
+		t.Errorf("failed merge left %v in main", stray)
+	}
 	// Fixed, the rerun completes.
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)
@@ -237,8 +240,10 @@ func TestMergeBatchRetryIsNoop(t *testing.T) {
 	if err != nil || len(plan.Batches) != 1 {
 		t.Fatalf("PlanMerge = %+v, %v; want one batch", plan, err)
 	}
-	// One-row chunks: every staging file is moved on its own.
-	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{ReadChunkRows: 1})
+	// The Go writer path with one-row chunks: every staging file is moved
+	// on its own. The retry takes the fast path: the txn, not the path,
+	// makes it a no-op.
+	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{GoWriter: true, ReadChunkRows: 1})
 	if err != nil {
 		t.Fatalf("MergeBatch = %v", err)
 	}
@@ -310,6 +315,9 @@ func TestMergeBatchConcurrentAppend(t *testing.T) {
 			if res.Attempts != tc.wantAttempts || res.Inserted != tc.wantInserted || res.Inserted+res.Skipped != res.StagingRows {
 				t.Errorf("MergeBatch = %+v, want %d attempts, %d inserted", res, tc.wantAttempts, tc.wantInserted)
 			}
+			if stray := strayFiles(t, mainPath); len(stray) > 0 {
+				t.Errorf("redone batch left %v in main", stray)
+			}
 			keys := tableKeys(t, mainPath)
 			if dup := duplicates(keys); len(dup) > 0 {
 				t.Errorf("main holds keys twice: %v", dup)
@@ -358,6 +366,9 @@ func TestMergeBatchGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 	if got := tableKeys(t, mainPath); !slices.Equal(got, keysOf(logA, 1, 2, 3)) {
 		t.Errorf("main keys = %v, want only the live writer's [1 2 3]", got)
+	}
+	if stray := strayFiles(t, mainPath); len(stray) > 0 {
+		t.Errorf("abandoned attempts left %v in main", stray)
 	}
 }
 
