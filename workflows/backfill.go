@@ -294,5 +294,8 @@ func renderBackfillDetails(in BackfillInput, p *BackfillProgress) string {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s |\n", name, l.State,
 			l.PlannedEntries, l.FetchedEntries, l.Rows, l.FailedEntries, rate, eta)
 	}
+	// The Web UI sizes its markdown iframe without the page margins; an
+	// invisible last paragraph takes the clipped pixels instead of a row.
+	b.WriteString("\n\u00a0\n")
 	return b.String()
 }
