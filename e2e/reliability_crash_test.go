@@ -163,7 +163,7 @@ func TestReliabilityWorkerKilledDuringMerge(t *testing.T) {
 	guard(t, e.sc.Dir)
 	want := missingTotal(e.sc)
 	e.cfg.Backfill.StageBatchRows = 64 // many small staging files: many merge batches
-	e.cfg.Merge.BatchRows = 120
+	e.cfg.Merge.BatchRows = 250
 	e.cfg.Merge.Window = 1
 	e.cfg.Lake.DuckDB.Threads = 1
 	cfg := writeConfig(t, e.cfg)
