@@ -107,14 +107,18 @@ var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch key
 //     then row position.
 //  3. It anti-joins those keys against the main files whose stats can hold
 //     the batch's keys (files without stats are always read).
-//  4. The new rows stream from DuckDB into a lake writer (files per
-//     seen_date) and are committed with the batch's txn (TxnAppID, version
-//     1). If a concurrent writer committed a file holding any of the new
-//     keys after step 3, the commit is abandoned and steps 3-4 are redone
-//     on a fresh snapshot, at most MaxAttempts times.
+//  4. DuckDB writes the new rows as main's Parquet files itself, one COPY
+//     per seen_date sorted by key, in the lake writer's format (see
+//     copy.go; BatchOptions.GoWriter moves them through the lake writer
+//     instead), and they are committed with the batch's txn (TxnAppID,
+//     version 1). If a concurrent writer committed a file holding any of
+//     the new keys after step 3, the commit is abandoned, its files
+//     removed, and steps 3-4 are redone on a fresh snapshot, at most
+//     MaxAttempts times.
 //
-// Memory is bounded by DBOptions.MemoryLimit plus the writer's buffers, not
-// by the batch size. Errors name the batch.
+// Memory is bounded by DBOptions.MemoryLimit (DuckDB spills its joins and
+// sorts), not by the batch size: no row passes through Go. Errors name
+// the batch.
 func MergeBatch(ctx context.Context, main, staging *lake.Table, ref PlanRef, b Batch, opts BatchOptions) (BatchResult, error) {
 	appID := TxnAppID(ref, b.ID)
 	m := &batchRun{

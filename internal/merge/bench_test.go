@@ -41,6 +41,8 @@ import (
 //	CERTLAKE_BENCH_REFERENCE  "0" skips the reference run
 //	CERTLAKE_BENCH_BATCH_ROWS certlake's batch size (default DefaultBatchRows)
 //	CERTLAKE_BENCH_MEMORY     DuckDB memory_limit of both merges (default 1GB)
+//	CERTLAKE_BENCH_GO_WRITER  "1" moves certlake's new rows through the lake
+//	                          writer (BatchOptions.GoWriter) instead of DuckDB's COPY
 //
 // The data (deterministic, no randomness outside a fixed formula):
 //   - 20 logs with cert_index bases spread over [0, 2e9), as real logs are.
@@ -417,7 +419,7 @@ func TestMergeBenchChild(t *testing.T) {
 		if os.Getenv("CERTLAKE_BENCH_DEBUG") != "" {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
-		r, err := Merge(ctx, mainPath, stagingPath, Options{BatchRows: batchRows, DB: dbo, Logger: log})
+		r, err := Merge(ctx, mainPath, stagingPath, Options{BatchRows: batchRows, DB: dbo, Logger: log, GoWriter: os.Getenv("CERTLAKE_BENCH_GO_WRITER") == "1"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,8 @@
 //     (Q8) and no batch needs all of staging in memory (Q7).
 //   - [MergeBatch] reads one batch's staging files with DuckDB, keeps one row
 //     per key, anti-joins it against only the main files whose stats can hold
-//     the batch's keys, and appends the new rows to main in one Delta commit
+//     the batch's keys, has DuckDB write the new rows as main's Parquet
+//     files (in the lake writer's format), and appends them in one Delta commit
 //     carrying a txn that makes a retried batch a no-op. A concurrent writer
 //     whose commit holds one of the batch's new keys makes the batch redo its
 //     read, so main never holds a key twice.

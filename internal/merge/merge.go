@@ -17,6 +17,8 @@ type Options struct {
 	DB DBOptions
 	// Writer tunes the Parquet files written to main.
 	Writer lake.WriterOptions
+	// GoWriter is BatchOptions.GoWriter.
+	GoWriter bool
 	// Table is used to open (or create) the tables; Role is set here.
 	Table lake.Options
 	// Logger receives the "merge complete" line and progress; nil discards.
@@ -66,7 +68,7 @@ func Merge(ctx context.Context, mainPath, stagingPath string, opts Options) (Res
 		return res, err
 	}
 	for _, b := range plan.Batches {
-		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, Logger: log})
+		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, GoWriter: opts.GoWriter, Logger: log})
 		if err != nil {
 			return res, err
 		}
