@@ -103,9 +103,8 @@ func writeConfig(t *testing.T, cfg *config.Config) string {
 	t.Helper()
 	c := *cfg
 	// testConfig asks ctlog for "unlimited" with -1, which the config file
-	// does not accept; and ct.rate_limit 0 in a file does not mean unlimited
-	// either (see the report: activities.New passes 0 to ctlog, where 0 is
-	// its default of 10/s). A high rate is the closest a user can write.
+	// does not accept. A high rate means the same, whether or not this
+	// version of activities.New maps ct.rate_limit 0 to "unlimited".
 	if c.CT.RateLimit < 0 {
 		c.CT.RateLimit = 10000
 	}
