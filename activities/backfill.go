@@ -316,9 +316,11 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		if v, ok := snap.Txns[appID]; (ok && uint64(v) != committed) || (!ok && committed != in.Start) {
 			return fmt.Errorf("%w: range %s was advanced by another attempt to %d", delta.ErrConflict, appID, v)
 		}
+		readVersion := snap.Version
 		cr, err := w.Commit(ctx, lake.CommitOptions{
-			Operation: "WRITE",
-			Txn:       &delta.Txn{AppID: appID, Version: int64(covered)},
+			Operation:   "WRITE",
+			ReadVersion: &readVersion, // commits after the CAS check reach Check
+			Txn:         &delta.Txn{AppID: appID, Version: int64(covered)},
 			Check: func(winning []delta.Action) error {
 				for _, a := range winning {
 					if a.Txn != nil && a.Txn.AppID == appID {
