@@ -41,6 +41,8 @@ type options struct {
 	only    string
 	keep    bool
 	verbose bool
+	// noRefMerge skips the reference merge; its figures read "not run".
+	noRefMerge bool
 	// cpuProfile, if set, receives a CPU profile of the parent process
 	// (where time goes in fetch+parse+stage and the direct backfill).
 	cpuProfile string
@@ -65,6 +67,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process to this file")
+	flag.BoolVar(&o.noRefMerge, "no-reference-merge", false, "skip the reference merge (hours at -size full on a loaded machine)")
 	flag.StringVar(&o.child, "child", "", "internal: run one step as a child process")
 	flag.StringVar(&o.args.mainPath, "child-main", "", "internal")
 	flag.StringVar(&o.args.stagingPath, "child-staging", "", "internal")
@@ -159,6 +162,11 @@ func run(ctx context.Context, o options) error {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s done in %v\n", it.name, time.Since(t0).Round(time.Millisecond))
+		if o.out != "" { // after each item, so a stopped run keeps its figures
+			if err := os.WriteFile(o.out, []byte(b.markdown()), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", o.out, err)
+			}
+		}
 	}
 	fmt.Println(b.table.text())
 	for _, n := range b.notes {

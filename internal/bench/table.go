@@ -52,7 +52,13 @@ type row struct {
 
 type table struct{ rows []row }
 
-func (t *table) add(r row) { t.rows = append(t.rows, r) }
+// add appends r and prints it at once to stderr, so a long run that is
+// stopped still shows what it measured.
+func (t *table) add(r row) {
+	t.rows = append(t.rows, r)
+	c := r.cells()
+	fmt.Fprintf(os.Stderr, "bench: | %s |\n", strings.Join(c[:], " | "))
+}
 
 var header = row{"what", "certlake", "reference", "ratio", "target", "result"}
 
