@@ -557,7 +557,8 @@ func (o *outcome) write() {
 	}
 	o.mu.Lock()
 	l := reportLine{Test: o.t.Name(), Outcome: res, Seconds: time.Since(o.start).Seconds(),
-		Checked: o.checked, Figures: o.figures, Notes: o.notes, Full: fullMode()}
+		Checked: append([]string{}, o.checked...), Figures: append([]string{}, o.figures...),
+		Notes: append([]string{}, o.notes...), Full: fullMode()}
 	o.mu.Unlock()
 	b, err := json.Marshal(l)
 	if err != nil {

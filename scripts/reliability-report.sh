@@ -38,7 +38,7 @@ mkdir -p docs
   echo "| scenario | outcome | checked | figures |"
   echo "|---|---|---|---|"
   jq -r '
-    def cell: map(gsub("\\|"; "\\|") | gsub("\n"; " ")) | join("<br>");
+    def cell: (. // []) | map(gsub("\\|"; "\\|") | gsub("\n"; " ")) | join("<br>");
     [ (.test | sub("^TestReliability"; "")),
       (.outcome + " (" + (.seconds | floor | tostring) + " s)"),
       (.checked | cell),
@@ -46,7 +46,7 @@ mkdir -p docs
   echo
   echo "### Findings"
   echo
-  jq -r 'select((.notes | length) > 0) | (.test | sub("^TestReliability"; "")) as $t | .notes[] | "- **\($t)**: \(.)"' "$report" | sort -u
+  jq -r 'select(((.notes // []) | length) > 0) | (.test | sub("^TestReliability"; "")) as $t | .notes[] | "- **\($t)**: \(.)"' "$report" | sort -u
   echo
   echo "Skipped scenarios whose reason starts with BUG are known defects: the test proves the data"
   echo "checks and stops where the defect shows (see the findings)."
