@@ -6,7 +6,11 @@
 package activities
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -104,3 +108,31 @@ func (NopMetrics) RowsStaged(string, int64)   {}
 func (NopMetrics) BadEntries(string, int)     {}
 func (NopMetrics) FailedRange(string)         {}
 func (NopMetrics) RowsMerged(int64)           {}
+
+// checkTableDir refuses to create a table in a directory that already holds
+// something else: certlake must never write into, or later delete, a
+// directory of the user's files that was named by mistake.
+func checkTableDir(path, what string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if !fi.IsDir() {
+		return fatalf(ErrTypeInvalidInput, "%s %s is a file, not a table directory", what, path)
+	}
+	if _, err := os.Stat(filepath.Join(path, "_delta_log")); err == nil {
+		return nil
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if len(ents) > 0 {
+		return fatalf(ErrTypeNotStaging, "%s %s is a directory with %d entries (e.g. %q) but no Delta table; "+
+			"name a new or empty directory", what, path, len(ents), ents[0].Name())
+	}
+	return nil
+}

@@ -115,6 +115,9 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "detect gaps: empty plan_key"))
 	}
 	var files []lake.FileInfo
+	if err := checkTableDir(b.Lake.MainPath, "main table path"); err != nil {
+		return res, toTemporal(err)
+	}
 	mainFiles, err := b.liveFiles(ctx, b.Lake.MainPath, lake.RoleAny)
 	if err != nil {
 		return res, toTemporal(err)
@@ -123,6 +126,9 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	if in.StagingPath != "" {
 		if err := merge.ValidatePaths(b.Lake.MainPath, in.StagingPath); err != nil {
 			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+		}
+		if err := checkTableDir(in.StagingPath, "staging path"); err != nil {
+			return res, toTemporal(err)
 		}
 		stFiles, err := b.liveFiles(ctx, in.StagingPath, lake.RoleStaging)
 		if err != nil {
@@ -256,6 +262,9 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		if err := merge.ValidatePaths(b.Lake.MainPath, path); err != nil {
 			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
 		}
+	}
+	if err := checkTableDir(path, string(role)+" table path"); err != nil {
+		return res, toTemporal(err)
 	}
 	t, err := lake.OpenOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
 		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger})

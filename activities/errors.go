@@ -62,7 +62,8 @@ func toTemporal(err error) error {
 	}
 	var c *classified
 	if errors.As(err, &c) {
-		return temporal.NewNonRetryableApplicationError(err.Error(), c.typ, c.err)
+		// The message already holds the whole chain; a cause would repeat it.
+		return temporal.NewNonRetryableApplicationError(err.Error(), c.typ, nil)
 	}
 	// A log that asked for a long wait (Retry-After beyond what ctlog waits
 	// out in place) gets it from Temporal: the retry is scheduled then, and
@@ -70,7 +71,7 @@ func toTemporal(err error) error {
 	var h *ctlog.HTTPError
 	if errors.As(err, &h) && h.RetryAfter > 0 {
 		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrTypeRateLimited,
-			temporal.ApplicationErrorOptions{Cause: err, NextRetryDelay: h.RetryAfter})
+			temporal.ApplicationErrorOptions{NextRetryDelay: h.RetryAfter})
 	}
 	return err
 }

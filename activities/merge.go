@@ -80,6 +80,9 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
+	if err := checkTableDir(m.Lake.MainPath, "main table path"); err != nil {
+		return res, toTemporal(err)
+	}
 	main, err := lake.OpenOrCreate(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain,
 		AsDERBinary: m.Lake.AsDERBinary, CheckpointInterval: m.Lake.CheckpointInterval, Logger: m.Logger})
 	if err != nil {

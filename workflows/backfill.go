@@ -69,7 +69,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 		Logs: in.Logs, Ceiling: in.Ceiling, From: in.From,
 	}).Get(ctx, &resolved)
 	if err != nil {
-		return res, fmt.Errorf("resolve logs: %w", err)
+		return res, fail("resolve logs", err)
 	}
 	for _, s := range resolved.Skipped {
 		res.LogsSkipped = append(res.LogsSkipped, SkippedLog{SourceURL: s.SourceURL, Reason: s.Reason})
@@ -87,7 +87,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 	}
 	var plan activities.DetectGapsResult
 	if err := workflow.ExecuteActivity(quickOptions(ctx), a.DetectGaps, gapsIn).Get(ctx, &plan); err != nil {
-		return res, fmt.Errorf("detect gaps: %w", err)
+		return res, fail("detect gaps", err)
 	}
 	res.PlannedEntries, res.PlannedRanges = plan.Entries, plan.Ranges
 	plans := map[string]activities.LogPlan{}
@@ -217,7 +217,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 		})
 		var mr MergeResult
 		if err := workflow.ExecuteChildWorkflow(mctx, MergeWorkflowName, MergeInput{StagingPath: in.StagingPath}).Get(ctx, &mr); err != nil {
-			return res, fmt.Errorf("merge after backfill: %w", err)
+			return res, fail("merge after backfill", err)
 		}
 		res.Merge = &mr
 	}

@@ -109,7 +109,7 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 				PlanFile: in.PlanFile, Offset: cur.NextRange, Limit: planPage,
 			}).Get(ctx, &page)
 			if err != nil {
-				return activities.Range{}, false, fmt.Errorf("read plan %s at %d: %w", in.PlanFile, cur.NextRange, err)
+				return activities.Range{}, false, fail(fmt.Sprintf("read plan %s at %d", in.PlanFile, cur.NextRange), err)
 			}
 			cur.NextRange += len(page.Ranges)
 			cur.Pending = append(cur.Pending, page.Ranges...)

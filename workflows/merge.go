@@ -47,7 +47,7 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 		PlanKey: info.WorkflowExecution.ID + "-" + info.WorkflowExecution.RunID,
 	}).Get(ctx, &plan)
 	if err != nil {
-		return res, fmt.Errorf("plan merge of %s: %w", in.StagingPath, err)
+		return res, fail("plan merge of "+in.StagingPath, err)
 	}
 	res.Batches, res.StagingVersion = plan.Batches, plan.StagingVersion
 	if !plan.StagingExists || plan.Batches == 0 {
@@ -84,7 +84,7 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 				var br activities.MergeBatchResult
 				if err := f.Get(ctx, &br); err != nil {
 					if firstErr == nil && !temporal.IsCanceledError(err) {
-						firstErr = fmt.Errorf("merge batch %d of %d: %w", id+1, plan.Batches, err)
+						firstErr = fail(fmt.Sprintf("merge batch %d of %d", id+1, plan.Batches), err)
 					}
 					return
 				}
@@ -117,7 +117,7 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 	if err := workflow.ExecuteActivity(quickOptions(ctx), a.RetireStaging, activities.RetireStagingInput{
 		StagingPath: in.StagingPath, PlanFile: plan.PlanFile,
 	}).Get(ctx, &rr); err != nil {
-		return res, fmt.Errorf("retire staging %s: %w", in.StagingPath, err)
+		return res, fail("retire staging "+in.StagingPath, err)
 	}
 	res.StagingRetired = true
 	phase = "done"
