@@ -80,16 +80,22 @@ var workerBin struct {
 func workerBinary(t *testing.T) string {
 	t.Helper()
 	workerBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "certlake-e2e-worker-")
-		if err != nil {
+		// One fixed place, rebuilt (from the build cache) by every run, so
+		// runs do not leave a binary each behind; built under a temporary
+		// name and renamed, so a concurrent run never sees half a file.
+		dir := filepath.Join(os.TempDir(), "certlake-e2e-worker")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			workerBin.err = err
 			return
 		}
-		workerBin.path = filepath.Join(dir, "worker")
-		cmd := exec.Command("go", "build", "-o", workerBin.path, "github.com/certlake/certlake/worker")
+		tmp := filepath.Join(dir, fmt.Sprintf("worker.%d", os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", tmp, "github.com/certlake/certlake/worker")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			workerBin.err = fmt.Errorf("go build ./worker: %v\n%s", err, out)
+			return
 		}
+		workerBin.path = filepath.Join(dir, "worker")
+		workerBin.err = os.Rename(tmp, workerBin.path)
 	})
 	if workerBin.err != nil {
 		t.Fatalf("worker binary: %v", workerBin.err)
