@@ -24,8 +24,8 @@ lint:
 	go vet ./...
 
 ## bench: small benchmark run (seconds); bench-full: the full-size figures (minutes).
-bench:
+bench: tools
 	go run ./internal/bench -size small
 
-bench-full:
+bench-full: tools
 	go run ./internal/bench -size full
