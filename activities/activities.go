@@ -55,6 +55,7 @@ type BackfillSettings struct {
 	StageBatchRows int           // rows per staging commit
 	FlushInterval  time.Duration // a staging commit at least this often
 	Ceiling        string        // "state_file" or "tree_size" when the input names none
+	FetchAttempts  int           // tries of a FetchRange before its range is failed; 0 = 8
 	// HeartbeatTimeout bounds the silence of a FetchRange: a dead worker is
 	// noticed this fast.
 	HeartbeatTimeout time.Duration

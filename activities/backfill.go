@@ -27,7 +27,7 @@ import (
 // reason that names them.
 func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (ResolveLogsResult, error) {
 	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window,
-		HeartbeatTimeoutSeconds: int(b.Defaults.HeartbeatTimeout.Seconds())}
+		HeartbeatTimeoutSeconds: int(b.Defaults.HeartbeatTimeout.Seconds()), FetchAttempts: b.Defaults.FetchAttempts}
 	logs, err := b.catalog(ctx)
 	if err != nil {
 		return res, toTemporal(err)
@@ -280,9 +280,15 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	if v, ok := snap.Txns[appID]; ok && uint64(v) > next {
 		next = uint64(v)
 	}
-	var prior FetchProgress
-	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &prior) == nil {
-		res.Rows = prior.RowsCommitted
+	if next > in.Start {
+		// Earlier attempts committed [Start, next-1]; count their rows from
+		// the table (a heartbeat may not have reached the server before a
+		// crash), so the result counts every row of the range once.
+		n, err := b.countRows(ctx, t, snap, in.Log.URL, in.Start, next-1)
+		if err != nil {
+			return res, toTemporal(classify(err))
+		}
+		res.Rows = n
 	}
 	if next > in.End {
 		res.Entries = in.End - in.Start + 1
@@ -400,6 +406,31 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	res.Entries = in.End - in.Start + 1
 	logger.Info("range staged", "log", in.Log.URL, "start", in.Start, "end", in.End, "rows", res.Rows, "bad", res.BadEntries)
 	return res, nil
+}
+
+// countRows counts the table's rows of one log in [start, end], reading only
+// the files whose stats can hold them.
+func (b *Backfill) countRows(ctx context.Context, t *lake.Table, snap *delta.Snapshot, url string, start, end uint64) (int64, error) {
+	files := lake.Prune(t.Files(snap), url, start, end)
+	if len(files) == 0 {
+		return 0, nil
+	}
+	keys, err := lake.KeysSQL(files)
+	if err != nil {
+		return 0, err
+	}
+	db, err := lake.OpenDB(ctx, b.Lake.DB)
+	if err != nil {
+		return 0, fmt.Errorf("open duckdb: %w", err)
+	}
+	defer db.Close()
+	var n int64
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM "+keys+" WHERE source_url = ? AND cert_index BETWEEN ? AND ?",
+		url, int64(start), int64(end)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count committed rows of %s [%d, %d]: %w", url, start, end, err)
+	}
+	return n, nil
 }
 
 // maxBadSample caps the bad entries a result carries.

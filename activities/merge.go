@@ -91,6 +91,7 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	hb := startHeartbeat(ctx, heartbeatInterval(ctx), merge.Progress{Batch: in.BatchID})
 	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
 		DB:       m.Lake.DB,
+		Logger:   m.Logger,
 		Progress: func(p merge.Progress) { hb.Set(ctx, p) },
 	})
 	hb.Stop()
@@ -101,12 +102,12 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 		return res, toTemporal(classify(fmt.Errorf("batch %d: %w", in.BatchID, err)))
 	}
 	res = MergeBatchResult{StagingRows: br.StagingRows, Inserted: br.Inserted, Skipped: br.Skipped,
-		MainVersion: br.MainVersion, AlreadyCommitted: br.AlreadyCommitted}
+		MainVersion: br.MainVersion, AlreadyCommitted: br.AlreadyCommitted, Attempts: br.Attempts}
 	if !br.AlreadyCommitted && m.Metrics != nil {
 		m.Metrics.RowsMerged(br.Inserted)
 	}
 	activity.GetLogger(ctx).Info("batch merged", "batch", in.BatchID, "rows", br.StagingRows,
-		"inserted", br.Inserted, "skipped", br.Skipped, "already_committed", br.AlreadyCommitted)
+		"inserted", br.Inserted, "skipped", br.Skipped, "already_committed", br.AlreadyCommitted, "attempts", br.Attempts)
 	return res, nil
 }
 

@@ -81,6 +81,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 			StageBatchRows:   cfg.Backfill.StageBatchRows,
 			FlushInterval:    cfg.Backfill.FlushInterval,
 			Ceiling:          cfg.Backfill.Ceiling,
+			FetchAttempts:    cfg.Backfill.FetchAttempts,
 			HeartbeatTimeout: cfg.Backfill.HeartbeatTimeout,
 		},
 		Logger:  logger,

@@ -35,6 +35,9 @@ type ResolveLogsResult struct {
 	Window    int          `json:"window"`     // default FetchRange in flight per log
 	// HeartbeatTimeoutSeconds is the FetchRange heartbeat timeout.
 	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds"`
+	// FetchAttempts is how often a FetchRange is tried before its range is
+	// reported failed.
+	FetchAttempts int `json:"fetch_attempts"`
 }
 
 // LogCeiling is a log and its exclusive ceiling, as DetectGaps needs them.
@@ -157,6 +160,9 @@ type MergeBatchResult struct {
 	Skipped          int64 `json:"skipped"`
 	MainVersion      int64 `json:"main_version"`
 	AlreadyCommitted bool  `json:"already_committed"`
+	// Attempts counts the redos after a concurrent writer took some of the
+	// batch's keys (1 = no redo).
+	Attempts int `json:"attempts"`
 }
 
 // RetireStagingInput retires the merged files of a plan.

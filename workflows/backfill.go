@@ -127,6 +127,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 			RunKey: info.WorkflowExecution.ID, ChunkSize: chunk, Window: window,
 			ParentID: info.WorkflowExecution.ID, PlannedEntries: p.Entries,
 			HeartbeatTimeoutSeconds: resolved.HeartbeatTimeoutSeconds,
+			FetchAttempts:           resolved.FetchAttempts,
 		}
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 			WorkflowID:            childID(info.WorkflowExecution.ID, l.URL),

@@ -27,6 +27,8 @@ type LogBackfillInput struct {
 	PlannedEntries      uint64 `json:"planned_entries"`
 	// HeartbeatTimeoutSeconds is FetchRange's heartbeat timeout; 0 = 60.
 	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds,omitempty"`
+	// FetchAttempts is how often a FetchRange is tried; 0 = 8.
+	FetchAttempts int `json:"fetch_attempts,omitempty"`
 
 	// Progress carried across continue-as-new.
 	Cursor PlanCursor        `json:"cursor"`
@@ -143,7 +145,7 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 			if !ok {
 				break
 			}
-			actx := longOptions(ctx, fmt.Sprintf("%s [%d..%d]", in.Log.Name, c.Start, c.End), in.HeartbeatTimeoutSeconds, 8)
+			actx := longOptions(ctx, fmt.Sprintf("%s [%d..%d]", in.Log.Name, c.Start, c.End), in.HeartbeatTimeoutSeconds, fetchAttempts(in.FetchAttempts))
 			f := workflow.ExecuteActivity(actx, a.FetchRange, activities.FetchRangeInput{
 				Log: in.Log, Start: c.Start, End: c.End, TablePath: in.TablePath,
 				Staging: in.Staging, RunKey: in.RunKey,
@@ -201,6 +203,13 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 	logger.Info("log backfill complete", "log", in.Log.URL, "rows", tot.Rows, "runs", tot.Runs,
 		"failed_ranges", len(tot.FailedRanges)+tot.FailedRangesOmitted)
 	return tot, nil
+}
+
+func fetchAttempts(n int) int32 {
+	if n <= 0 {
+		return 8
+	}
+	return int32(n)
 }
 
 // continueSuggested reports whether the server asks this run to continue as

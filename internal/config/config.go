@@ -283,8 +283,13 @@ type Backfill struct {
 	// Default 4.
 	Window int `key:"window"`
 	// StageBatchRows is the number of rows per staging commit inside one
-	// FetchRange (a retry resumes after the last commit). Default 50000.
+	// FetchRange (a retry resumes after the last commit). It bounds the rows
+	// one FetchRange holds in memory (a row is a few KB). Default 10000.
 	StageBatchRows int `key:"stage_batch_rows"`
+	// FetchAttempts is how many times a FetchRange is tried before its range
+	// is reported failed (a dead log is given up after about
+	// 2s·2^(attempts-1) of backoff per range). Default 8.
+	FetchAttempts int `key:"fetch_attempts"`
 	// FlushInterval commits buffered rows at least this often, so a slow,
 	// rate-limited log still makes durable progress. Default 30s.
 	FlushInterval time.Duration `key:"flush_interval"`
@@ -320,8 +325,10 @@ type Worker struct {
 	LogFormat string `key:"log_format"`
 	// LogLevel is "debug", "info", "warn" or "error". Default "info".
 	LogLevel string `key:"log_level"`
-	// MaxConcurrentActivities caps activities run at once by this worker.
-	// Default 0 = the Temporal SDK's default (1000).
+	// MaxConcurrentActivities caps activities run at once by this worker,
+	// and with them its memory: each FetchRange holds up to
+	// backfill.stage_batch_rows rows. Default 16; 0 = the Temporal SDK's
+	// default (1000).
 	MaxConcurrentActivities int `key:"max_concurrent_activities"`
 }
 
@@ -357,7 +364,8 @@ func Defaults() Config {
 		Backfill: Backfill{
 			ChunkSize:        10000,
 			Window:           4,
-			StageBatchRows:   50000,
+			StageBatchRows:   10000,
+			FetchAttempts:    8,
 			FlushInterval:    30 * time.Second,
 			Ceiling:          "state_file",
 			HeartbeatTimeout: time.Minute,
@@ -368,8 +376,9 @@ func Defaults() Config {
 			HeartbeatTimeout: 2 * time.Minute,
 		},
 		Worker: Worker{
-			MetricsAddress: ":9090",
-			LogLevel:       "info",
+			MetricsAddress:          ":9090",
+			LogLevel:                "info",
+			MaxConcurrentActivities: 16,
 		},
 	}
 }

@@ -119,6 +119,7 @@ func (c *Config) validate() []error {
 	atLeast("backfill.chunk_size", int64(min(b.ChunkSize, 1<<62)), 1)
 	atLeast("backfill.window", int64(b.Window), 1)
 	atLeast("backfill.stage_batch_rows", int64(b.StageBatchRows), 1)
+	atLeast("backfill.fetch_attempts", int64(b.FetchAttempts), 1)
 	if b.FlushInterval <= 0 {
 		bad("backfill.flush_interval", "want more than 0s, got %s", b.FlushInterval)
 	}
