@@ -105,6 +105,16 @@ var queueSeq atomic.Int64
 // newEnv starts a scenario and a worker on a fresh task queue.
 func newEnv(t *testing.T, opts scenario.Options) *env {
 	t.Helper()
+	e := newWorld(t, opts, "certlake-e2e")
+	e.startWorker()
+	return e
+}
+
+// newWorld starts a scenario and prepares its configuration on a fresh task
+// queue, without a worker: the test starts one (startWorker) or worker
+// processes itself.
+func newWorld(t *testing.T, opts scenario.Options, queuePrefix string) *env {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end to end test; skipped with -short")
 	}
@@ -117,15 +127,14 @@ func newEnv(t *testing.T, opts scenario.Options) *env {
 	}
 	t.Cleanup(func() { sc.Close() })
 	e := &env{t: t, sc: sc, c: devServer.Client(),
-		queue: fmt.Sprintf("certlake-e2e-%d-%d", os.Getpid(), queueSeq.Add(1))}
+		queue: fmt.Sprintf("%s-%d-%d", queuePrefix, os.Getpid(), queueSeq.Add(1))}
 	e.cfg = testConfig(sc, e.queue)
-	e.startWorker()
 	return e
 }
 
-// testConfig is the configuration a user would write for the scenario,
-// with small chunks so that every run has several ranges per log.
-func testConfig(sc *scenario.Scenario, queue string) *config.Config {
+// defaultConfig is the configuration a user gets without tuning: every
+// window, chunk, batch and rate limit at its default.
+func defaultConfig(sc *scenario.Scenario, queue string) *config.Config {
 	cfg := config.Defaults()
 	cfg.Temporal.TaskQueue = queue
 	cfg.Temporal.Address = devServer.FrontendHostPort()
@@ -134,10 +143,6 @@ func testConfig(sc *scenario.Scenario, queue string) *config.Config {
 	cfg.Lake.PlanDir = sc.PlanDir
 	cfg.CT.LogListURL = ""
 	cfg.CT.StateFile = sc.StateFile
-	cfg.CT.RateLimit = -1
-	cfg.CT.BackoffInitial = 50 * time.Millisecond
-	cfg.CT.BackoffMax = time.Second
-	cfg.CT.RequestTimeout = 10 * time.Second
 	for _, l := range sc.Logs {
 		cl := config.Log{Name: l.Source.Name, URL: l.Source.URL}
 		if l.Source.Static {
@@ -146,12 +151,23 @@ func testConfig(sc *scenario.Scenario, queue string) *config.Config {
 			cfg.CT.CustomLogs = append(cfg.CT.CustomLogs, cl)
 		}
 	}
+	return &cfg
+}
+
+// testConfig is defaultConfig with small chunks, so that every run has
+// several ranges per log, and no rate limit.
+func testConfig(sc *scenario.Scenario, queue string) *config.Config {
+	cfg := defaultConfig(sc, queue)
+	cfg.CT.RateLimit = -1
+	cfg.CT.BackoffInitial = 50 * time.Millisecond
+	cfg.CT.BackoffMax = time.Second
+	cfg.CT.RequestTimeout = 10 * time.Second
 	cfg.Backfill.ChunkSize = 500
 	cfg.Backfill.Window = 3
 	cfg.Backfill.StageBatchRows = 200
 	cfg.Merge.BatchRows = 700
 	cfg.Merge.Window = 2
-	return &cfg
+	return cfg
 }
 
 func (e *env) startWorker() {

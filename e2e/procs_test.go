@@ -53,21 +53,7 @@ func fullMode() bool { return os.Getenv("CERTLAKE_RELIABILITY_FULL") == "1" }
 // itself, after adjusting e.cfg.
 func newProcEnv(t *testing.T, opts scenario.Options) *env {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("end to end test; skipped with -short")
-	}
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-	}
-	sc, err := scenario.Start(t.Context(), opts)
-	if err != nil {
-		t.Fatalf("scenario: %v", err)
-	}
-	t.Cleanup(func() { sc.Close() })
-	e := &env{t: t, sc: sc, c: devServer.Client(),
-		queue: fmt.Sprintf("certlake-rel-%d-%d", os.Getpid(), queueSeq.Add(1))}
-	e.cfg = testConfig(sc, e.queue)
-	return e
+	return newWorld(t, opts, "certlake-rel")
 }
 
 var workerBin struct {

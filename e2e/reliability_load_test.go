@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -28,28 +27,6 @@ func loadLogs(total int) []scenario.LogSpec {
 		out = append(out, s)
 	}
 	return out
-}
-
-// defaultConfig is the configuration a user gets without tuning: every
-// window, chunk, batch and rate limit at its default.
-func defaultConfig(sc *scenario.Scenario, queue string) *config.Config {
-	cfg := config.Defaults()
-	cfg.Temporal.TaskQueue = queue
-	cfg.Temporal.Address = devServer.FrontendHostPort()
-	cfg.Lake.MainPath = sc.MainPath
-	cfg.Lake.StagingPath = sc.StagingPath
-	cfg.Lake.PlanDir = sc.PlanDir
-	cfg.CT.LogListURL = ""
-	cfg.CT.StateFile = sc.StateFile
-	for _, l := range sc.Logs {
-		cl := config.Log{Name: l.Source.Name, URL: l.Source.URL}
-		if l.Source.Static {
-			cfg.CT.StaticLogs = append(cfg.CT.StaticLogs, cl)
-		} else {
-			cfg.CT.CustomLogs = append(cfg.CT.CustomLogs, cl)
-		}
-	}
-	return &cfg
 }
 
 type loadFigures struct {
