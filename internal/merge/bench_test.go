@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +41,8 @@ import (
 //	CERTLAKE_BENCH_REFERENCE  "0" skips the reference run
 //	CERTLAKE_BENCH_BATCH_ROWS certlake's batch size (default DefaultBatchRows)
 //	CERTLAKE_BENCH_MEMORY     DuckDB memory_limit of both merges (default 1GB)
+//	CERTLAKE_BENCH_THREADS    DuckDB threads of both merges (default: all cores)
+//	CERTLAKE_BENCH_DEBUG      "1" logs certlake's batch phases and its RSS to stderr
 //	CERTLAKE_BENCH_GO_WRITER  "1" moves certlake's new rows through the lake
 //	                          writer (BatchOptions.GoWriter) instead of DuckDB's COPY
 //
@@ -362,7 +364,7 @@ type childResult struct {
 	Totals
 	Seconds float64 `json:"seconds"`
 	Batches int     `json:"batches"`
-	MaxRSS  int64   `json:"max_rss_bytes"` // filled in by the parent
+	MaxRSS  int64   `json:"max_rss_bytes"` // the child's VmHWM, read by the child at its end
 	CPU     float64 `json:"cpu_seconds"`   // user + system, filled in by the parent
 }
 
@@ -393,8 +395,12 @@ func runChild(tb testing.TB, mode, mainPath, stagingPath string) childResult {
 	if err := cmd.Wait(); err != nil || !found {
 		tb.Fatalf("%s merge child: %v (result found: %v)", mode, err, found)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
+	// Not the child's rusage maxrss: Linux folds the spawning process's
+	// peak RSS into it (exec keeps the larger of the old address space's
+	// high-water mark, which a vfork-style spawn shares with the parent),
+	// so a parent that generated the data would be charged to the merge.
+	if res.MaxRSS == 0 {
+		tb.Fatalf("%s merge child reported no peak RSS", mode)
 	}
 	res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return res
@@ -410,6 +416,7 @@ func TestMergeBenchChild(t *testing.T) {
 	ctx := context.Background()
 	mainPath, stagingPath := os.Getenv("CERTLAKE_BENCH_CHILD_MAIN"), os.Getenv("CERTLAKE_BENCH_CHILD_STAGING")
 	dbo := DBOptions{MemoryLimit: os.Getenv("CERTLAKE_BENCH_MEMORY")}
+	dbo.Threads, _ = strconv.Atoi(os.Getenv("CERTLAKE_BENCH_THREADS"))
 	var res childResult
 	start := time.Now()
 	switch mode {
@@ -418,6 +425,8 @@ func TestMergeBenchChild(t *testing.T) {
 		var log *slog.Logger
 		if os.Getenv("CERTLAKE_BENCH_DEBUG") != "" {
 			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			stop := sampleRSS(log)
+			defer stop()
 		}
 		r, err := Merge(ctx, mainPath, stagingPath, Options{BatchRows: batchRows, DB: dbo, Logger: log, GoWriter: os.Getenv("CERTLAKE_BENCH_GO_WRITER") == "1"})
 		if err != nil {
@@ -441,6 +450,11 @@ func TestMergeBenchChild(t *testing.T) {
 		t.Fatalf("unknown mode %q", mode)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	hwm, err := peakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.MaxRSS = hwm
 	b, _ := json.Marshal(res)
 	fmt.Printf("BENCH-RESULT %s\n", b)
 }
@@ -531,6 +545,62 @@ func BenchmarkMerge(b *testing.B) {
 			b.Errorf("certlake main %+v totals %+v, reference main %+v totals %+v: want the same", clDigest, cl.Totals, refDigest, ref.Totals)
 		}
 	}
+}
+
+// peakRSS returns this process's peak resident set size (VmHWM), which,
+// unlike rusage's maxrss, starts afresh at exec.
+func peakRSS() (int64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc/self/status")
+}
+
+// sampleRSS logs the process's resident and peak resident memory every
+// 250 ms until the returned func is called (CERTLAKE_BENCH_DEBUG), so the
+// peak can be placed among the batch phases the debug log times.
+func sampleRSS(log *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		last := ""
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			data, err := os.ReadFile("/proc/self/status")
+			if err != nil {
+				return
+			}
+			var rss, hwm string
+			for _, l := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+					rss = strings.TrimSpace(v)
+				}
+				if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+					hwm = strings.TrimSpace(v)
+				}
+			}
+			if rss+hwm != last {
+				log.Debug("rss", "rss", rss, "hwm", hwm)
+				last = rss + hwm
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func memTotal() string {
