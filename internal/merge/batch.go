@@ -58,6 +58,11 @@ type BatchOptions struct {
 	// original path, kept for comparison) instead of having DuckDB write
 	// main's Parquet files itself.
 	GoWriter bool
+	// CopyChunkRows bounds the new rows one COPY sorts and writes to main
+	// (whole staging files of one seen_date at a time) on the DuckDB write
+	// path; 0 means Writer.TargetFileRows (its default when that is 0),
+	// so a COPY writes about one file.
+	CopyChunkRows int64
 	// ReadChunkRows bounds the new rows moved from staging to the writer
 	// at a time (whole staging files) when GoWriter is set; 0 means
 	// DefaultReadChunkRows.

@@ -41,6 +41,7 @@ import (
 //	CERTLAKE_BENCH_REFERENCE  "0" skips the reference run
 //	CERTLAKE_BENCH_BATCH_ROWS certlake's batch size (default DefaultBatchRows)
 //	CERTLAKE_BENCH_MEMORY     DuckDB memory_limit of both merges (default 1GB)
+//	CERTLAKE_BENCH_COPY_CHUNK_ROWS certlake's BatchOptions.CopyChunkRows
 //	CERTLAKE_BENCH_THREADS    DuckDB threads of both merges (default: all cores)
 //	CERTLAKE_BENCH_DEBUG      "1" logs certlake's batch phases and its RSS to stderr
 //	CERTLAKE_BENCH_GO_WRITER  "1" moves certlake's new rows through the lake
@@ -428,7 +429,9 @@ func TestMergeBenchChild(t *testing.T) {
 			stop := sampleRSS(log)
 			defer stop()
 		}
-		r, err := Merge(ctx, mainPath, stagingPath, Options{BatchRows: batchRows, DB: dbo, Logger: log, GoWriter: os.Getenv("CERTLAKE_BENCH_GO_WRITER") == "1"})
+		chunkRows, _ := strconv.ParseInt(os.Getenv("CERTLAKE_BENCH_COPY_CHUNK_ROWS"), 10, 64)
+		r, err := Merge(ctx, mainPath, stagingPath, Options{BatchRows: batchRows, DB: dbo, Logger: log,
+			GoWriter: os.Getenv("CERTLAKE_BENCH_GO_WRITER") == "1", CopyChunkRows: chunkRows})
 		if err != nil {
 			t.Fatal(err)
 		}

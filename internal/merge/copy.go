@@ -104,8 +104,9 @@ func newRowsColumns(stagingDERType string, mainDERBinary bool) (string, error) {
 }
 
 // copyNewRows has DuckDB write the rows of newkeys into main, one COPY per
-// seen_date (reading only the staging files holding that day's new rows),
-// each sorted by key so the files get tight key stats for later pruning.
+// chunk of about CopyChunkRows new rows of one seen_date (reading only the
+// staging files holding them), each sorted by key so the files get tight
+// key stats for later pruning.
 // On error nothing is left in main.
 func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFiles, err error) {
 	m.progress("write", 0, toWrite)
@@ -118,49 +119,32 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 			out.remove()
 		}
 	}()
-	type dayRows struct {
-		date string
+	// New rows per (day, staging file), in key order of the files.
+	type dayFile struct {
+		day  string
+		fi   int
 		rows int64
-		fis  []int
 	}
-	var days []dayRows
-	rs, err := m.db.QueryContext(ctx, `SELECT strftime(day, '%Y-%m-%d'), count(*) FROM newkeys GROUP BY day ORDER BY day`)
+	var per []dayFile
+	rs, err := m.db.QueryContext(ctx, `SELECT strftime(day, '%Y-%m-%d'), fi, count(*) FROM newkeys GROUP BY day, fi ORDER BY day, fi`)
 	if err != nil {
-		return nil, fmt.Errorf("list days of new rows: %w", err)
+		return nil, fmt.Errorf("list days and staging files of new rows: %w", err)
 	}
 	for rs.Next() {
-		var d dayRows
-		if err := rs.Scan(&d.date, &d.rows); err != nil {
+		var f dayFile
+		if err := rs.Scan(&f.day, &f.fi, &f.rows); err != nil {
 			rs.Close()
-			return nil, fmt.Errorf("list days of new rows: %w", err)
+			return nil, fmt.Errorf("list days and staging files of new rows: %w", err)
 		}
-		days = append(days, d)
+		if f.fi < 0 || f.fi >= len(m.stagingPaths) {
+			rs.Close()
+			return nil, fmt.Errorf("staging file index %d out of range", f.fi)
+		}
+		per = append(per, f)
 	}
 	rs.Close()
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("list days of new rows: %w", err)
-	}
-	for i := range days {
-		rs, err := m.db.QueryContext(ctx, `SELECT DISTINCT fi FROM newkeys WHERE day = ?::DATE ORDER BY fi`, days[i].date)
-		if err != nil {
-			return nil, fmt.Errorf("list staging files of %s: %w", days[i].date, err)
-		}
-		for rs.Next() {
-			var fi int
-			if err := rs.Scan(&fi); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("list staging files of %s: %w", days[i].date, err)
-			}
-			if fi < 0 || fi >= len(m.stagingPaths) {
-				rs.Close()
-				return nil, fmt.Errorf("staging file index %d out of range", fi)
-			}
-			days[i].fis = append(days[i].fis, fi)
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("list staging files of %s: %w", days[i].date, err)
-		}
+		return nil, fmt.Errorf("list days and staging files of new rows: %w", err)
 	}
 
 	scratch, err := os.MkdirTemp(m.main.Path(), scratchPrefix)
@@ -188,13 +172,29 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 	if level == 0 {
 		level = 1
 	}
+	// One COPY per chunk of about a file's rows of one day (whole staging
+	// files, in key order): the sort and the Parquet writer's buffers
+	// then hold one chunk, so memory is bounded by the writer options,
+	// not by the batch (a COPY of a whole batch held about 2 KB per new
+	// row before spilling, past DuckDB's memory limit in untracked
+	// buffers).
+	chunkRows := m.opts.CopyChunkRows
+	if chunkRows <= 0 {
+		chunkRows = fileRows
+	}
 	seq := 0
-	for k, d := range days {
-		paths := make([]string, len(d.fis))
-		fis := make([]string, len(d.fis))
-		for i, fi := range d.fis {
-			paths[i] = m.stagingPaths[fi]
-			fis[i] = strconv.Itoa(fi)
+	for k, start := 0, 0; start < len(per); k++ {
+		date := per[start].day
+		end, rows := start, int64(0)
+		for end < len(per) && per[end].day == date && (end == start || rows+per[end].rows <= chunkRows) {
+			rows += per[end].rows
+			end++
+		}
+		paths := make([]string, 0, end-start)
+		fis := make([]string, 0, end-start)
+		for _, f := range per[start:end] {
+			paths = append(paths, m.stagingPaths[f.fi])
+			fis = append(fis, strconv.Itoa(f.fi))
 		}
 		src := `read_parquet(` + sqlList(paths) + `, file_row_number = true, union_by_name = true, hive_partitioning = false)`
 		var derType string
@@ -205,25 +205,30 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(scratch, fmt.Sprintf("d%d", k))
+		dir := filepath.Join(scratch, fmt.Sprintf("c%d", k))
 		q := `COPY (
 			SELECT ` + cols + `
 			FROM ` + src + ` s
-			SEMI JOIN (SELECT fi, r FROM newkeys WHERE day = ` + sqlString(d.date) + `::DATE) n
+			SEMI JOIN (SELECT fi, r FROM newkeys WHERE day = ` + sqlString(date) + `::DATE AND fi BETWEEN ` +
+			strconv.Itoa(per[start].fi) + ` AND ` + strconv.Itoa(per[end-1].fi) + `) n
 			  ON n.fi = ([` + strings.Join(fis, ",") + `])[s.file_index::BIGINT + 1] AND n.r = s.file_row_number
 			ORDER BY source_url, cert_index
 		) TO ` + sqlString(dir) + ` (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ` + strconv.Itoa(level) +
 			`, ROW_GROUP_SIZE ` + strconv.FormatInt(rgRows, 10) +
 			`, ROW_GROUPS_PER_FILE ` + strconv.FormatInt(max((fileRows+rgRows-1)/rgRows, 1), 10) +
 			`, FILENAME_PATTERN 'part-{i}', RETURN_STATS)`
-		written, err := m.copyDay(ctx, q, d.date, &seq, out)
+		written, err := m.copyDay(ctx, q, date, &seq, out)
 		if err != nil {
-			return nil, fmt.Errorf("write new rows of %s from %d staging files: %w", d.date, len(paths), err)
+			return nil, fmt.Errorf("write new rows of %s from %d staging files: %w", date, len(paths), err)
 		}
-		if written != d.rows {
-			return nil, fmt.Errorf("wrote %d new rows of %s, want %d (staging files changed?)", written, d.date, d.rows)
+		if written != rows {
+			return nil, fmt.Errorf("wrote %d new rows of %s, want %d (staging files changed?)", written, date, rows)
 		}
 		m.progress("write", out.rows, toWrite)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start = end
 	}
 	if out.rows != toWrite {
 		return nil, fmt.Errorf("wrote %d new rows, want %d", out.rows, toWrite)

@@ -3,6 +3,7 @@ package merge
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -200,13 +201,22 @@ func TestMergeBatchFailureKeepsStaging(t *testing.T) {
 // TestMergeDuplicatesInsideStaging: the same key in two staging files ends
 // up once in main, as the earliest seen row (fixes Q8).
 func TestMergeDuplicatesInsideStaging(t *testing.T) {
+	// CopyChunkRows 1 writes each staging file's new rows with its own COPY.
+	for _, chunk := range []int64{0, 1} {
+		t.Run(fmt.Sprintf("CopyChunkRows%d", chunk), func(t *testing.T) {
+			testMergeDuplicatesInsideStaging(t, chunk)
+		})
+	}
+}
+
+func testMergeDuplicatesInsideStaging(t *testing.T, chunk int64) {
 	mainPath, stagingPath := paths(t)
 	early, late := day0, day0.Add(2*time.Hour)
 	appendTable(t, stagingPath, lake.RoleStaging,
 		rows(logA, late, 10, 11, 12),
 		rows(logA, early, 11, 12, 13),
 		rows(logA, late, 12))
-	res, err := Merge(t.Context(), mainPath, stagingPath, Options{BatchRows: 1})
+	res, err := Merge(t.Context(), mainPath, stagingPath, Options{BatchRows: 1, CopyChunkRows: chunk})
 	if err != nil {
 		t.Fatalf("Merge = %v", err)
 	}
