@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -178,6 +179,13 @@ func relayInterrupts(ctx context.Context, stop func(), c *cli) *cli {
 // oneLine joins a multi-line message (errors.Join) into one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// writeJSON prints v as indented JSON: the --json output of a command.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // newFlags returns a flag set for a command with the shared --config and
