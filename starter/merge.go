@@ -37,11 +37,7 @@ func runMerge(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := absPath(*staging)
-	if err != nil {
-		return err
-	}
-	id, err := mergeWorkflowID(path)
+	path, id, err := mergeTarget(*staging)
 	if err != nil {
 		return err
 	}

@@ -72,11 +72,7 @@ func scheduleCreate(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	path, err := absPath(*staging)
-	if err != nil {
-		return err
-	}
-	wid, err := mergeWorkflowID(path)
+	path, wid, err := mergeTarget(*staging)
 	if err != nil {
 		return err
 	}

@@ -90,6 +90,18 @@ func absPath(p string) (string, error) {
 	return abs, nil
 }
 
+// mergeTarget is the absolute path of a staging table to merge and the
+// merge workflow id derived from it.
+func mergeTarget(staging string) (path, id string, err error) {
+	if path, err = absPath(staging); err != nil {
+		return "", "", err
+	}
+	if id, err = mergeWorkflowID(path); err != nil {
+		return "", "", err
+	}
+	return path, id, nil
+}
+
 // alreadyStarted turns the server's "already started" answer into a message
 // naming the running workflow; other errors pass through.
 func alreadyStarted(err error, cfg config.Temporal, what, workflowID string) error {
