@@ -73,37 +73,24 @@ func runBackfill(ctx context.Context, c *cli, args []string) error {
 		wid = "backfill-" + time.Now().UTC().Format("20060102T150405Z")
 	}
 
-	tc, err := dial(ctx, c, cfg.Temporal)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	if *waitFlag && c.catchInterrupts != nil {
-		// From the start on, Ctrl-C is about the workflow, not this call.
-		c.catchInterrupts()
-	}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                                       wid,
-		TaskQueue:                                cfg.Temporal.TaskQueue,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            backfillSummary(in),
-		StaticDetails:                            backfillDetails(in),
-	}, workflows.BackfillWorkflowName, in)
-	if err != nil {
-		err = alreadyStarted(err, cfg.Temporal, "a backfill with id "+wid, wid)
-		return fmt.Errorf("start backfill: %w", err)
-	}
-	out := c.stdout
-	if *waitFlag {
-		out = c.stderr
-	}
-	started(out, cfg.Temporal, "backfill", run)
-	if !*waitFlag {
-		return nil
-	}
-	var res workflows.BackfillResult
-	return wait(ctx, c, tc, cfg.Temporal, run, &res, waitOptions{cancelOnInterrupt: *cancelOnInt})
+	return startWorkflow(ctx, c, cfg.Temporal, launch{
+		verb:     "backfill",
+		kind:     "backfill",
+		running:  "a backfill with id " + wid,
+		workflow: workflows.BackfillWorkflowName,
+		opts: client.StartWorkflowOptions{
+			ID:                                       wid,
+			TaskQueue:                                cfg.Temporal.TaskQueue,
+			WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			StaticSummary:                            backfillSummary(in),
+			StaticDetails:                            backfillDetails(in),
+		},
+		input:    in,
+		result:   &workflows.BackfillResult{},
+		wait:     *waitFlag,
+		waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt},
+	})
 }
 
 // backfillSummary is the one-line static summary shown in the Web UI's list.

@@ -43,40 +43,27 @@ func runMerge(ctx context.Context, c *cli, args []string) error {
 	}
 	in := workflows.MergeInput{StagingPath: path, BatchRows: *batchRows, Window: *window}
 
-	tc, err := dial(ctx, c, cfg.Temporal)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	if *waitFlag && c.catchInterrupts != nil {
-		// From the start on, Ctrl-C is about the workflow, not this call.
-		c.catchInterrupts()
-	}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: cfg.Temporal.TaskQueue,
-		// One merge per staging table: a second start while one runs is
-		// refused, a later one is a new run.
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "merge " + path + " into main",
-		StaticDetails:                            mergeDetails(path, id),
-	}, workflows.MergeWorkflowName, in)
-	if err != nil {
-		err = alreadyStarted(err, cfg.Temporal, "a merge of "+path, id)
-		return fmt.Errorf("start merge: %w", err)
-	}
-	out := c.stdout
-	if *waitFlag {
-		out = c.stderr
-	}
-	started(out, cfg.Temporal, "merge of "+path, run)
-	if !*waitFlag {
-		return nil
-	}
-	var res workflows.MergeResult
-	return wait(ctx, c, tc, cfg.Temporal, run, &res, waitOptions{cancelOnInterrupt: *cancelOnInt})
+	return startWorkflow(ctx, c, cfg.Temporal, launch{
+		verb:     "merge",
+		kind:     "merge of " + path,
+		running:  "a merge of " + path,
+		workflow: workflows.MergeWorkflowName,
+		opts: client.StartWorkflowOptions{
+			ID:        id,
+			TaskQueue: cfg.Temporal.TaskQueue,
+			// One merge per staging table: a second start while one runs is
+			// refused, a later one is a new run.
+			WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			StaticSummary:                            "merge " + path + " into main",
+			StaticDetails:                            mergeDetails(path, id),
+		},
+		input:    in,
+		result:   &workflows.MergeResult{},
+		wait:     *waitFlag,
+		waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt},
+	})
 }
 
 // mergeDetails is the static details markdown shown on the run's page.

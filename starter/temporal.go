@@ -126,6 +126,47 @@ func started(w io.Writer, cfg config.Temporal, kind string, run client.WorkflowR
 	}
 }
 
+// launch is one workflow start by the backfill or merge command.
+type launch struct {
+	verb     string // "backfill", "merge": the error reads "start <verb>: ..."
+	kind     string // what started prints: "backfill", "merge of PATH"
+	running  string // what alreadyStarted names: "a merge of PATH"
+	workflow string // the workflow type
+	opts     client.StartWorkflowOptions
+	input    any
+	result   any // where --wait decodes the result
+	wait     bool
+	waitOpts waitOptions
+}
+
+// startWorkflow dials Temporal, starts the run and prints where to watch it; with
+// wait it then waits for the result and prints it.
+func startWorkflow(ctx context.Context, c *cli, cfg config.Temporal, l launch) error {
+	tc, err := dial(ctx, c, cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if l.wait && c.catchInterrupts != nil {
+		// From the start on, Ctrl-C is about the workflow, not this call.
+		c.catchInterrupts()
+	}
+	run, err := tc.ExecuteWorkflow(ctx, l.opts, l.workflow, l.input)
+	if err != nil {
+		err = alreadyStarted(err, cfg, l.running, l.opts.ID)
+		return fmt.Errorf("start %s: %w", l.verb, err)
+	}
+	out := c.stdout
+	if l.wait {
+		out = c.stderr
+	}
+	started(out, cfg, l.kind, run)
+	if !l.wait {
+		return nil
+	}
+	return wait(ctx, c, tc, cfg, run, l.result, l.waitOpts)
+}
+
 // waitOptions says what Ctrl-C does during --wait.
 type waitOptions struct {
 	cancelOnInterrupt bool
