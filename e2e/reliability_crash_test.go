@@ -40,6 +40,17 @@ func crashLogs() scenario.Options {
 	return scenario.Options{Logs: twoLogs(5000, 3000), HoleEvery: 40}
 }
 
+// newCrashEnv starts the crash scenario (worker processes to be started by
+// the test), guards the tree outside it and returns the outcome to report
+// and how many keys main is missing.
+func newCrashEnv(t *testing.T) (*outcome, *env, int64) {
+	t.Helper()
+	o := report(t)
+	e := newProcEnv(t, crashLogs())
+	guard(t, e.sc.Dir)
+	return o, e, missingTotal(e.sc)
+}
+
 // deltaVersion returns the highest committed version of the table at path,
 // -1 when there is none.
 func deltaVersion(path string) int64 {
@@ -111,12 +122,21 @@ func mergeAndCheck(t *testing.T, e *env, o *outcome, id string) workflows.MergeR
 	return mr
 }
 
+// checkBackfillAndMerge ends a crashed backfill: staging exact, then the
+// merge and main complete. A records_written below the rows staged fails
+// the test only after the data checks have run; what names the crash.
+func checkBackfillAndMerge(t *testing.T, e *env, o *outcome, res workflows.BackfillResult, what string) {
+	t.Helper()
+	countBug := checkBackfillExact(t, e, o, res)
+	mergeAndCheck(t, e, o, "merge")
+	if countBug {
+		t.Fatalf("records_written = %d after %s, want %d", res.RecordsWritten, what, missingTotal(e.sc))
+	}
+}
+
 func TestReliabilityWorkerKilledDuringBackfill(t *testing.T) {
 	t.Parallel()
-	o := report(t)
-	e := newProcEnv(t, crashLogs())
-	guard(t, e.sc.Dir)
-	want := missingTotal(e.sc)
+	o, e, want := newCrashEnv(t)
 	slowFetch(e.cfg)
 	cfg := writeConfig(t, e.cfg)
 	w1 := startWorkerProc(t, "worker-1", cfg)
@@ -150,19 +170,12 @@ func TestReliabilityWorkerKilledDuringBackfill(t *testing.T) {
 	if hb == 0 {
 		o.note("no activity was retried after a heartbeat timeout: this time the kill did not land inside a FetchRange")
 	}
-	countBug := checkBackfillExact(t, e, o, res)
-	mergeAndCheck(t, e, o, "merge")
-	if countBug {
-		t.Fatalf("records_written = %d after a worker crash, want %d", res.RecordsWritten, want)
-	}
+	checkBackfillAndMerge(t, e, o, res, "a worker crash")
 }
 
 func TestReliabilityWorkerKilledDuringMerge(t *testing.T) {
 	t.Parallel()
-	o := report(t)
-	e := newProcEnv(t, crashLogs())
-	guard(t, e.sc.Dir)
-	want := missingTotal(e.sc)
+	o, e, want := newCrashEnv(t)
 	e.cfg.Backfill.StageBatchRows = 64 // many small staging files: many merge batches
 	e.cfg.Merge.BatchRows = 250
 	e.cfg.Merge.Window = 1
@@ -225,10 +238,7 @@ func TestReliabilityWorkerKilledDuringMerge(t *testing.T) {
 
 func TestReliabilityTwoWorkersOneKilled(t *testing.T) {
 	t.Parallel()
-	o := report(t)
-	e := newProcEnv(t, crashLogs())
-	guard(t, e.sc.Dir)
-	want := missingTotal(e.sc)
+	o, e, want := newCrashEnv(t)
 	slowFetch(e.cfg)
 	e.cfg.Backfill.Window = 2
 	cfg := writeConfig(t, e.cfg)
@@ -249,19 +259,12 @@ func TestReliabilityTwoWorkersOneKilled(t *testing.T) {
 		time.Since(killed).Seconds(), w2.countLog("range staged"))
 	retries, hb := activityRetries(t, e.c, e.queue)
 	o.figure("%d activity retries, %d after a heartbeat timeout", retries, hb)
-	countBug := checkBackfillExact(t, e, o, res)
-	mergeAndCheck(t, e, o, "merge")
-	if countBug {
-		t.Fatalf("records_written = %d after a worker crash, want %d", res.RecordsWritten, want)
-	}
+	checkBackfillAndMerge(t, e, o, res, "a worker crash")
 }
 
 func TestReliabilityTemporalRestartDuringBackfill(t *testing.T) {
 	t.Parallel()
-	o := report(t)
-	e := newProcEnv(t, crashLogs())
-	guard(t, e.sc.Dir)
-	want := missingTotal(e.sc)
+	o, e, want := newCrashEnv(t)
 	hostPort := freePort(t)
 	db := filepath.Join(t.TempDir(), "temporal.db")
 	srv := startDevServer(t, hostPort, db)
@@ -299,9 +302,5 @@ func TestReliabilityTemporalRestartDuringBackfill(t *testing.T) {
 	o.figure("run completed %.0f s after the server stopped", time.Since(down).Seconds())
 	retries, hb := activityRetries(t, e.c, e.queue)
 	o.figure("%d activity retries, %d after a heartbeat timeout", retries, hb)
-	countBug := checkBackfillExact(t, e, o, res)
-	mergeAndCheck(t, e, o, "merge")
-	if countBug {
-		t.Fatalf("records_written = %d after a server restart, want %d", res.RecordsWritten, want)
-	}
+	checkBackfillAndMerge(t, e, o, res, "a server restart")
 }
