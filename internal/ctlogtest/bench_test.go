@@ -8,10 +8,7 @@ import (
 // them with e.g. -benchtime=5000x (HTTP) or -benchtime=200000x (bulk).
 
 func BenchmarkGeneratorIssue(b *testing.B) {
-	gen, err := NewGenerator(GeneratorOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	gen := newGen(b, GeneratorOptions{})
 	for b.Loop() {
 		if _, err := gen.Next(); err != nil {
 			b.Fatal(err)
@@ -29,10 +26,7 @@ func benchLogs(b *testing.B, run func(b *testing.B, l *Log, gen *Generator)) {
 			} else {
 				l = NewRFC6962TB(b, Options{})
 			}
-			gen, err := NewGenerator(GeneratorOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			gen := newGen(b, GeneratorOptions{})
 			b.ResetTimer()
 			run(b, l, gen)
 			b.StopTimer()

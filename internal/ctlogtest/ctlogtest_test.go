@@ -24,15 +24,19 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
+// newGen is NewGenerator for a test: an error fails it.
+func newGen(tb testing.TB, opts GeneratorOptions) *Generator {
+	tb.Helper()
+	g, err := NewGenerator(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
 func TestGeneratorIsDeterministic(t *testing.T) {
-	g1, err := NewGenerator(GeneratorOptions{Seed: "alpha"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g2, err := NewGenerator(GeneratorOptions{Seed: "alpha"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g1 := newGen(t, GeneratorOptions{Seed: "alpha"})
+	g2 := newGen(t, GeneratorOptions{Seed: "alpha"})
 	if !g1.Root().PublicKey.(*ecdsa.PublicKey).Equal(g2.Root().PublicKey) {
 		t.Errorf("root keys of the same seed differ")
 	}
@@ -63,10 +67,7 @@ func TestGeneratorIsDeterministic(t *testing.T) {
 }
 
 func TestGeneratorCertificates(t *testing.T) {
-	g, err := NewGenerator(GeneratorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := newGen(t, GeneratorOptions{})
 	nb := time.Date(2024, 2, 29, 12, 30, 45, 0, time.UTC)
 	tests := []struct {
 		name       string
@@ -263,10 +264,7 @@ func TestStaticLogServesSubmittedEntries(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		t.Run(fmt.Sprintf("gzip=%v", gz), func(t *testing.T) {
 			l := NewStaticTB(t, Options{Name: "tiles", GzipDataTiles: gz})
-			gen, err := NewGenerator(GeneratorOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			gen := newGen(t, GeneratorOptions{})
 			certs, err := l.AddCertificates(t.Context(), 10, gen)
 			if err != nil {
 				t.Fatal(err)
@@ -343,10 +341,7 @@ func TestStaticLogServesSubmittedEntries(t *testing.T) {
 
 func TestStaticLogPartialTileGoesAway(t *testing.T) {
 	l := NewStaticTB(t, Options{GCInterval: 100 * time.Millisecond})
-	gen, err := NewGenerator(GeneratorOptions{PrecertEvery: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := newGen(t, GeneratorOptions{PrecertEvery: -1})
 	if err := l.AddBulk(t.Context(), 100, gen, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -377,10 +372,7 @@ func TestStaticLogPartialTileGoesAway(t *testing.T) {
 
 func TestStaticLogReopens(t *testing.T) {
 	dir := t.TempDir()
-	gen, err := NewGenerator(GeneratorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := newGen(t, GeneratorOptions{})
 	l, err := StartStatic(t.Context(), dir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -408,10 +400,7 @@ func TestStaticLogReopens(t *testing.T) {
 func TestRFC6962LogServesSubmittedEntries(t *testing.T) {
 	const maxEntries = 8
 	l := NewRFC6962TB(t, Options{Name: "argon", MaxGetEntries: maxEntries})
-	gen, err := NewGenerator(GeneratorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := newGen(t, GeneratorOptions{})
 	certs, err := l.AddCertificates(t.Context(), 20, gen)
 	if err != nil {
 		t.Fatal(err)
@@ -495,10 +484,7 @@ func TestBulkMatchesHTTPEncoding(t *testing.T) {
 			} else {
 				l = NewRFC6962TB(t, Options{})
 			}
-			gen, err := NewGenerator(GeneratorOptions{PrecertEvery: 2})
-			if err != nil {
-				t.Fatal(err)
-			}
+			gen := newGen(t, GeneratorOptions{PrecertEvery: 2})
 			var bulk []Cert
 			if err := l.AddBulk(t.Context(), 6, gen, func(c Cert) { bulk = append(bulk, c) }); err != nil {
 				t.Fatal(err)
@@ -586,12 +572,10 @@ func TestCloseLeavesNoServer(t *testing.T) {
 func TestPrecertLeavesMatchTheLogs(t *testing.T) {
 	// What the bulk path writes for a precertificate must be what the logs
 	// themselves derive from add-pre-chain.
-	gen, err := NewGenerator(GeneratorOptions{PrecertEvery: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := newGen(t, GeneratorOptions{PrecertEvery: 1})
 	issued := make([]*Issued, 4) // alternately by intermediate and by precert signer
 	for i := range issued {
+		var err error
 		if issued[i], err = gen.Next(); err != nil {
 			t.Fatal(err)
 		}
@@ -631,10 +615,7 @@ func TestPrecertLeavesMatchTheLogs(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	gen, err := NewGenerator(GeneratorOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := newGen(t, GeneratorOptions{})
 	before := runtime.NumGoroutine()
 	s, err := StartStatic(t.Context(), t.TempDir(), Options{})
 	if err != nil {
