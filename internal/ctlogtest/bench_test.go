@@ -20,12 +20,7 @@ func BenchmarkGeneratorIssue(b *testing.B) {
 func benchLogs(b *testing.B, run func(b *testing.B, l *Log, gen *Generator)) {
 	for _, kind := range []string{"static", "rfc6962"} {
 		b.Run(kind, func(b *testing.B) {
-			var l *Log
-			if kind == "static" {
-				l = NewStaticTB(b, Options{})
-			} else {
-				l = NewRFC6962TB(b, Options{})
-			}
+			l := newLogTB(b, kind == "static")
 			gen := newGen(b, GeneratorOptions{})
 			b.ResetTimer()
 			run(b, l, gen)

@@ -34,6 +34,15 @@ func newGen(tb testing.TB, opts GeneratorOptions) *Generator {
 	return g
 }
 
+// newLogTB starts a static log or an RFC 6962 one with default options.
+func newLogTB(tb testing.TB, static bool) *Log {
+	tb.Helper()
+	if static {
+		return NewStaticTB(tb, Options{})
+	}
+	return NewRFC6962TB(tb, Options{})
+}
+
 func TestGeneratorIsDeterministic(t *testing.T) {
 	g1 := newGen(t, GeneratorOptions{Seed: "alpha"})
 	g2 := newGen(t, GeneratorOptions{Seed: "alpha"})
@@ -478,12 +487,7 @@ func TestBulkMatchesHTTPEncoding(t *testing.T) {
 	// The bulk path must write what add-chain writes, for both kinds.
 	for _, static := range []bool{true, false} {
 		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
-			var l *Log
-			if static {
-				l = NewStaticTB(t, Options{})
-			} else {
-				l = NewRFC6962TB(t, Options{})
-			}
+			l := newLogTB(t, static)
 			gen := newGen(t, GeneratorOptions{PrecertEvery: 2})
 			var bulk []Cert
 			if err := l.AddBulk(t.Context(), 6, gen, func(c Cert) { bulk = append(bulk, c) }); err != nil {
@@ -582,12 +586,7 @@ func TestPrecertLeavesMatchTheLogs(t *testing.T) {
 	}
 	for _, static := range []bool{true, false} {
 		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
-			var l *Log
-			if static {
-				l = NewStaticTB(t, Options{})
-			} else {
-				l = NewRFC6962TB(t, Options{})
-			}
+			l := newLogTB(t, static)
 			certs, err := l.Submit(t.Context(), issued)
 			if err != nil {
 				t.Fatal(err)
