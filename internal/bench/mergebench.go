@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/certlake/certlake/internal/lake"
@@ -21,7 +21,10 @@ type mergeRun struct {
 	merge.Totals
 	Seconds float64 `json:"seconds"`
 	Batches int     `json:"batches"`
-	MaxRSS  int64   `json:"-"` // bytes, from the child's rusage
+	// MaxRSS is the child's own peak resident set (VmHWM, read by the child
+	// at its end), in bytes. Not rusage maxrss: Linux charges a child with
+	// its parent's peak from before the exec.
+	MaxRSS int64 `json:"max_rss_bytes"`
 	CPU     float64 `json:"-"` // user + system seconds of the child
 	Main    digest  `json:"-"`
 }
@@ -74,9 +77,6 @@ func (b *bench) runMergeChild(ctx context.Context, d dataset, mode string) (merg
 	if err := cmd.Wait(); err != nil || !found {
 		return res, fmt.Errorf("%s merge child: %v (result found: %v)", mode, err, found)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		res.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
-	}
 	res.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	if res.Main, err = digestTable(ctx, m); err != nil {
 		return res, err
@@ -120,6 +120,9 @@ func childMerge(ctx context.Context, mode string, a childArgs) error {
 		return fmt.Errorf("unknown merge mode %q", mode)
 	}
 	res.Seconds = time.Since(start).Seconds()
+	if hwm, err := ownPeakRSS(); err == nil {
+		res.MaxRSS = hwm
+	}
 	out, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -191,4 +194,23 @@ func runChild(ctx context.Context, o options) error {
 		return childServeLog(ctx, o.args, o.seed)
 	}
 	return fmt.Errorf("unknown child mode %q", o.child)
+}
+
+// ownPeakRSS returns this process's peak resident set size (VmHWM), which,
+// unlike rusage maxrss, starts afresh at exec.
+func ownPeakRSS() (int64, error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read peak RSS: %w", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
