@@ -24,9 +24,9 @@ type mergeRun struct {
 	// MaxRSS is the child's own peak resident set (VmHWM, read by the child
 	// at its end), in bytes. Not rusage maxrss: Linux charges a child with
 	// its parent's peak from before the exec.
-	MaxRSS int64 `json:"max_rss_bytes"`
-	CPU     float64 `json:"-"` // user + system seconds of the child
-	Main    digest  `json:"-"`
+	MaxRSS int64   `json:"max_rss_bytes"`
+	CPU    float64 `json:"-"` // user + system seconds of the child
+	Main   digest  `json:"-"`
 }
 
 func (r mergeRun) wall() time.Duration { return time.Duration(r.Seconds * float64(time.Second)) }
