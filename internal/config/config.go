@@ -105,7 +105,7 @@ type Lake struct {
 
 // DuckDB tunes the embedded query engine.
 type DuckDB struct {
-	// MemoryLimit caps DuckDB's memory, e.g. "2GB". Default "2GB"; empty
+	// MemoryLimit caps DuckDB's memory, e.g. "2GB". Default "1GB" (with the merge's buffers a worker stays under 2 GiB); empty
 	// leaves DuckDB's own default (80% of RAM).
 	MemoryLimit string `key:"memory_limit"`
 	// Threads is DuckDB's thread count. Default 0 = every core.
@@ -346,7 +346,7 @@ func Defaults() Config {
 			MainPath:           "./data/certstream",
 			StagingPath:        "./data/staging",
 			CheckpointInterval: 100,
-			DuckDB:             DuckDB{MemoryLimit: "2GB"},
+			DuckDB:             DuckDB{MemoryLimit: "1GB"},
 		},
 		CT: CT{
 			LogListURL:     "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json",
