@@ -170,9 +170,12 @@ func testConfig(sc *scenario.Scenario, queue string) *config.Config {
 	return cfg
 }
 
-func (e *env) startWorker() {
+func (e *env) startWorker() { e.startWorkerWith(quietLogger()) }
+
+// startWorkerWith starts an in-process worker whose activities log to logger.
+func (e *env) startWorkerWith(logger *slog.Logger) {
 	w := worker.New(e.c, e.queue, worker.Options{})
-	b, m := activities.New(e.cfg, quietLogger(), nil, nil)
+	b, m := activities.New(e.cfg, logger, nil, nil)
 	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.LogBackfillWorkflow, workflow.RegisterOptions{Name: workflows.LogBackfillWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.MergeWorkflow, workflow.RegisterOptions{Name: workflows.MergeWorkflowName})

@@ -34,11 +34,6 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-
-	"github.com/certlake/certlake/activities"
-	"github.com/certlake/certlake/workflows"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/scenario"
@@ -618,17 +613,6 @@ func (c msgCounter) count(msg string) int {
 // startCountingWorker is startWorker with a logger that counts messages.
 func (e *env) startCountingWorker() msgCounter {
 	mc := newMsgCounter()
-	w := worker.New(e.c, e.queue, worker.Options{})
-	b, m := activities.New(e.cfg, slog.New(mc), nil, nil)
-	w.RegisterWorkflowWithOptions(workflows.BackfillWorkflow, workflow.RegisterOptions{Name: workflows.BackfillWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.LogBackfillWorkflow, workflow.RegisterOptions{Name: workflows.LogBackfillWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.MergeWorkflow, workflow.RegisterOptions{Name: workflows.MergeWorkflowName})
-	w.RegisterActivity(b)
-	w.RegisterActivity(m)
-	if err := w.Start(); err != nil {
-		e.t.Fatalf("start worker: %v", err)
-	}
-	e.w = w
-	e.t.Cleanup(w.Stop)
+	e.startWorkerWith(slog.New(mc))
 	return mc
 }
