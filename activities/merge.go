@@ -90,9 +90,13 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	}
 	hb := startHeartbeat(ctx, heartbeatInterval(ctx), merge.Progress{Batch: in.BatchID})
 	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
-		DB:       m.Lake.DB,
-		Logger:   m.Logger,
-		Progress: func(p merge.Progress) { hb.Set(ctx, p) },
+		DB:     m.Lake.DB,
+		Logger: m.Logger,
+		// One COPY sorts this many new rows in DuckDB. Real rows are a few
+		// KB (DER and chain JSON), so a file's worth (262k) would need more
+		// than the default 1 GB memory limit; 32k keeps a sort near 128 MB.
+		CopyChunkRows: mergeCopyChunkRows,
+		Progress:      func(p merge.Progress) { hb.Set(ctx, p) },
 	})
 	hb.Stop()
 	if err != nil {
@@ -137,6 +141,9 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 	}
 	return res, nil
 }
+
+// mergeCopyChunkRows bounds the rows one DuckDB COPY of a merge sorts.
+const mergeCopyChunkRows = 32768
 
 func isNonEmptyDir(p string) bool {
 	ents, err := os.ReadDir(p)
