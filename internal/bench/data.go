@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -331,41 +330,6 @@ func genStaging(ctx context.Context, path string, s dataSpec) error {
 		}
 	}
 	return nil
-}
-
-// cloneTable copies a table for one destructive run: the log is copied, the
-// immutable data files are hard-linked.
-func cloneTable(src, dst string) error {
-	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		out := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(out, 0o755)
-		}
-		if strings.HasSuffix(p, ".parquet") && !strings.Contains(rel, "_delta_log") {
-			return os.Link(p, out)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		o, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(o, in); err != nil {
-			o.Close()
-			return err
-		}
-		return o.Close()
-	})
 }
 
 // digest summarizes a table's keys: rows, distinct keys, and an

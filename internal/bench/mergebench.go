@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/merge"
 )
 
@@ -45,10 +46,10 @@ func (b *bench) runMergeChild(ctx context.Context, d dataset, mode string) (merg
 	}
 	defer os.RemoveAll(dir)
 	m, st := filepath.Join(dir, "main"), filepath.Join(dir, "staging")
-	if err := cloneTable(d.mainPath, m); err != nil {
+	if err := laketest.CloneTable(d.mainPath, m); err != nil {
 		return res, err
 	}
-	if err := cloneTable(d.stagingPath, st); err != nil {
+	if err := laketest.CloneTable(d.stagingPath, st); err != nil {
 		return res, err
 	}
 	exe, err := os.Executable()

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -328,38 +328,6 @@ func genBenchStaging(ctx context.Context, path string, s benchSpec) error {
 	return nil
 }
 
-// cloneTable copies a table for one run: the log is copied, the immutable
-// data files are hard-linked.
-func cloneTable(src, dst string) error {
-	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		out := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(out, 0o755)
-		}
-		if strings.HasSuffix(p, ".parquet") && !strings.Contains(rel, "_delta_log") {
-			return os.Link(p, out)
-		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		o, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(o, in); err != nil {
-			o.Close()
-			return err
-		}
-		return o.Close()
-	})
-}
-
 // childResult is what a benchmark child process reports.
 type childResult struct {
 	Totals
@@ -512,10 +480,10 @@ func BenchmarkMerge(b *testing.B) {
 			}
 			defer os.RemoveAll(dir)
 			m, st := filepath.Join(dir, "main"), filepath.Join(dir, "staging")
-			if err := cloneTable(srcMain, m); err != nil {
+			if err := laketest.CloneTable(srcMain, m); err != nil {
 				b.Fatal(err)
 			}
-			if err := cloneTable(srcStaging, st); err != nil {
+			if err := laketest.CloneTable(srcStaging, st); err != nil {
 				b.Fatal(err)
 			}
 			r := runChild(b, mode, m, st)
