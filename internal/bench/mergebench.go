@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func childMerge(ctx context.Context, mode string, a childArgs) error {
 		return fmt.Errorf("unknown merge mode %q", mode)
 	}
 	res.Seconds = time.Since(start).Seconds()
-	if hwm, err := ownPeakRSS(); err == nil {
+	if hwm, err := laketest.PeakRSS(); err == nil {
 		res.MaxRSS = hwm
 	}
 	out, err := json.Marshal(res)
@@ -195,23 +194,4 @@ func runChild(ctx context.Context, o options) error {
 		return childServeLog(ctx, o.args, o.seed)
 	}
 	return fmt.Errorf("unknown child mode %q", o.child)
-}
-
-// ownPeakRSS returns this process's peak resident set size (VmHWM), which,
-// unlike rusage maxrss, starts afresh at exec.
-func ownPeakRSS() (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read peak RSS: %w", err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -421,7 +420,7 @@ func TestMergeBenchChild(t *testing.T) {
 		t.Fatalf("unknown mode %q", mode)
 	}
 	res.Seconds = time.Since(start).Seconds()
-	hwm, err := peakRSS()
+	hwm, err := laketest.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,25 +515,6 @@ func BenchmarkMerge(b *testing.B) {
 			b.Errorf("certlake main %+v totals %+v, reference main %+v totals %+v: want the same", clDigest, cl.Totals, refDigest, ref.Totals)
 		}
 	}
-}
-
-// peakRSS returns this process's peak resident set size (VmHWM), which,
-// unlike rusage's maxrss, starts afresh at exec.
-func peakRSS() (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read peak RSS: %w", err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("parse VmHWM %q: %w", v, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, errors.New("no VmHWM in /proc/self/status")
 }
 
 // sampleRSS logs the process's resident and peak resident memory every
