@@ -65,6 +65,47 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	return res, nil
 }
 
+// IndexMain brings main's key index up to date (see merge.IndexMain): the
+// main files the live ingester added since the last merge have their
+// per-log key ranges read once, so each batch then reads only the main
+// files that can hold its keys. The index is a cache, so this step never
+// fails a merge: a problem (a main table that cannot be read, a full
+// disk) is logged and returned as a warning, and the batches read main by
+// its stats alone. Only a cancel ends it with an error.
+func (m *Merge) IndexMain(ctx context.Context, in IndexMainInput) (IndexMainResult, error) {
+	var res IndexMainResult
+	log := activity.GetLogger(ctx)
+	main, err := lake.Open(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain, Logger: m.Logger})
+	if errors.Is(err, lake.ErrNotExist) {
+		return res, nil // created by the first batch; nothing to index
+	}
+	if err == nil {
+		hb := startHeartbeat(ctx, heartbeatInterval(ctx), res)
+		var ir merge.IndexResult
+		ir, err = merge.IndexMain(ctx, main, merge.IndexOptions{
+			DB:     m.Lake.DB,
+			Logger: m.Logger,
+			Progress: func(done, total int) {
+				hb.Set(ctx, IndexMainResult{Indexed: done, ToIndex: total})
+			},
+		})
+		hb.Stop()
+		res = IndexMainResult{Files: ir.Files, Known: ir.Known, Indexed: ir.Indexed, ToIndex: ir.Files - ir.Known,
+			Unreadable: ir.Unreadable, Rows: ir.Rows}
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if err != nil {
+		res.Warning = err.Error()
+		log.Warn("main's key index not updated; batches read main files by their stats alone", "err", err)
+		return res, nil
+	}
+	log.Info("main's key index updated", "files", res.Files, "already_indexed", res.Known,
+		"indexed", res.Indexed, "unreadable", res.Unreadable, "rows_read", res.Rows)
+	return res, nil
+}
+
 // MergeBatch merges one batch of the plan into main. It is idempotent: a
 // retry of a batch whose commit already landed changes nothing.
 func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchResult, error) {
@@ -90,13 +131,9 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	}
 	hb := startHeartbeat(ctx, heartbeatInterval(ctx), merge.Progress{Batch: in.BatchID})
 	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
-		DB:     m.Lake.DB,
-		Logger: m.Logger,
-		// One COPY sorts this many new rows in DuckDB. Real rows are a few
-		// KB (DER and chain JSON), so a file's worth (262k) would need more
-		// than the default 1 GB memory limit; 32k keeps a sort near 128 MB.
-		CopyChunkRows: mergeCopyChunkRows,
-		Progress:      func(p merge.Progress) { hb.Set(ctx, p) },
+		DB:       m.Lake.DB,
+		Logger:   m.Logger,
+		Progress: func(p merge.Progress) { hb.Set(ctx, p) },
 	})
 	hb.Stop()
 	if err != nil {
@@ -141,9 +178,6 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 	}
 	return res, nil
 }
-
-// mergeCopyChunkRows bounds the rows one DuckDB COPY of a merge sorts.
-const mergeCopyChunkRows = 32768
 
 func isNonEmptyDir(p string) bool {
 	ents, err := os.ReadDir(p)

@@ -146,6 +146,24 @@ type PlanMergeResult struct {
 	HeartbeatTimeoutSeconds int `json:"heartbeat_timeout_seconds"`
 }
 
+// IndexMainInput asks to bring main's key index up to date before the
+// batches of a merge run.
+type IndexMainInput struct {
+	StagingPath string `json:"staging_path"` // the merge's staging table, for the record
+}
+
+// IndexMainResult counts main's data files by key index state. It is also
+// the activity's heartbeat (Indexed of ToIndex so far).
+type IndexMainResult struct {
+	Files      int    `json:"files"`             // live data files of main holding rows
+	Known      int    `json:"already_indexed"`   // of those, indexed by an earlier merge
+	ToIndex    int    `json:"to_index"`          // not indexed before this step
+	Indexed    int    `json:"indexed"`           // indexed by this step
+	Unreadable int    `json:"unreadable"`        // could not be read; left unindexed
+	Rows       int64  `json:"rows_read"`         // rows read to index them
+	Warning    string `json:"warning,omitempty"` // why the index was not updated
+}
+
 // MergeBatchInput names one batch of a plan.
 type MergeBatchInput struct {
 	StagingPath string `json:"staging_path"`

@@ -58,6 +58,22 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 		return res, nil
 	}
 
+	// Index the main files added since the last merge, so each batch
+	// reads only the main files that can hold its keys. Best effort: the
+	// activity reports a problem as a warning, never as a failure.
+	phase = "indexing main"
+	refresh()
+	var ix activities.IndexMainResult
+	if err := workflow.ExecuteActivity(longOptions(ctx, "index main's keys", plan.HeartbeatTimeoutSeconds, 3),
+		a.IndexMain, activities.IndexMainInput{StagingPath: in.StagingPath}).Get(ctx, &ix); err != nil {
+		if ctx.Err() != nil {
+			phase = "canceled (staging kept)"
+			refresh()
+			return res, temporal.NewCanceledError("merge canceled; staging kept")
+		}
+		logger.Warn("main's key index not updated; batches read main by stats alone", "err", err)
+	}
+
 	window := in.Window
 	if window == 0 {
 		window = plan.Window

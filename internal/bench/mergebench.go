@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,11 @@ func (b *bench) runMergeChild(ctx context.Context, d dataset, mode string) (merg
 	if err != nil {
 		return res, err
 	}
-	cmd := exec.CommandContext(ctx, exe, "-child", "merge-"+mode, "-child-main", m, "-child-staging", st)
+	args := []string{"-child", "merge-" + mode, "-child-main", m, "-child-staging", st}
+	if b.opts.verbose {
+		args = append(args, "-v")
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -93,12 +98,16 @@ func (b *bench) runMergeChild(ctx context.Context, d dataset, mode string) (merg
 }
 
 // childMerge is the child side of runMergeChild.
-func childMerge(ctx context.Context, mode string, a childArgs) error {
+func childMerge(ctx context.Context, mode string, a childArgs, verbose bool) error {
 	var res mergeRun
 	start := time.Now()
 	switch mode {
 	case "certlake":
-		r, err := merge.Merge(ctx, a.mainPath, a.stagingPath, merge.Options{})
+		var log *slog.Logger
+		if verbose { // phase timings of every batch
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		r, err := merge.Merge(ctx, a.mainPath, a.stagingPath, merge.Options{Logger: log})
 		if err != nil {
 			return err
 		}
@@ -189,7 +198,7 @@ func (b *bench) mergeItem(ctx context.Context) error {
 func runChild(ctx context.Context, o options) error {
 	switch {
 	case strings.HasPrefix(o.child, "merge-"):
-		return childMerge(ctx, strings.TrimPrefix(o.child, "merge-"), o.args)
+		return childMerge(ctx, strings.TrimPrefix(o.child, "merge-"), o.args, o.verbose)
 	case o.child == "serve-log":
 		return childServeLog(ctx, o.args, o.seed)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
 )
@@ -25,6 +26,13 @@ const txnVersion = 1
 
 // DefaultReadChunkRows is BatchOptions.ReadChunkRows when zero.
 const DefaultReadChunkRows = 1 << 16
+
+// DefaultCopyChunkRows is BatchOptions.CopyChunkRows when zero. Real rows
+// are a few KB (DER and chain JSON) and a COPY's sort and Parquet buffers
+// hold about 2 KB per row outside DuckDB's memory accounting, so a whole
+// file's rows (262k) would pass the default 1 GB memory limit; 32k keeps a
+// COPY near 128 MB.
+const DefaultCopyChunkRows = 32768
 
 // DefaultMaxAttempts bounds how often MergeBatch redoes a batch whose new
 // keys a concurrent writer committed first.
@@ -60,8 +68,7 @@ type BatchOptions struct {
 	GoWriter bool
 	// CopyChunkRows bounds the new rows one COPY sorts and writes to main
 	// (whole staging files of one seen_date at a time) on the DuckDB write
-	// path; 0 means Writer.TargetFileRows (its default when that is 0),
-	// so a COPY writes about one file.
+	// path; 0 means DefaultCopyChunkRows.
 	CopyChunkRows int64
 	// ReadChunkRows bounds the new rows moved from staging to the writer
 	// at a time (whole staging files) when GoWriter is set; 0 means
@@ -158,7 +165,8 @@ type batchRun struct {
 	keys          keySet
 	log           *slog.Logger
 	db            *duck
-	stagingPaths  []string // the batch's staging files; fi indexes it
+	index         *keyindex.Index // main's key index; nil when unreadable
+	stagingPaths  []string        // the batch's staging files; fi indexes it
 	res           BatchResult
 	attempt       int
 	phase         string    // current phase, for timing logs
@@ -185,6 +193,9 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 	}
 	if snap.Txns[m.appID] >= txnVersion {
 		return m.recovered(snap.Version)
+	}
+	if m.index, err = keyindex.Load(m.main.Path(), snap.Metadata.ID); err != nil {
+		m.log.WarnContext(ctx, "main's key index not loaded; reading main files by their stats alone", "err", err)
 	}
 	stSnap, err := m.staging.SnapshotAt(ctx, m.ref.StagingVersion)
 	if err != nil {
@@ -330,14 +341,27 @@ func (m *batchRun) dedupe(ctx context.Context, paths []string) error {
 	return nil
 }
 
+// mayHold reports whether main file a may hold a key of the batch: its
+// stats allow it and, when the key index has an entry for it, so do its
+// per-log ranges.
+func (m *batchRun) mayHold(a delta.Add) bool {
+	if b := statsBox(a); b.Rows == 0 || !b.mayHold(m.keys) {
+		return false
+	}
+	if m.index == nil {
+		return true
+	}
+	f, ok := m.index.Lookup(a.Path, a.Size)
+	return !ok || m.keys.mayBeIn(f)
+}
+
 // attempt1 is one read-write-commit of the batch against main snapshot
 // snap.
 func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.progress("anti-join", 0, 0)
 	var mainPaths []string
 	for _, a := range snap.Files {
-		b := statsBox(a)
-		if b.Rows != 0 && b.mayHold(m.keys) {
+		if m.mayHold(a) {
 			mainPaths = append(mainPaths, snap.LocalPath(a))
 		}
 	}

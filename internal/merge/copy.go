@@ -180,7 +180,7 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 	// buffers).
 	chunkRows := m.opts.CopyChunkRows
 	if chunkRows <= 0 {
-		chunkRows = fileRows
+		chunkRows = DefaultCopyChunkRows
 	}
 	seq := 0
 	for k, start := 0, 0; start < len(per); k++ {

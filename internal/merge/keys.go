@@ -2,6 +2,7 @@ package merge
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -119,6 +120,9 @@ func (b fileBox) mayHold(ks keySet) bool {
 type keySet struct {
 	urls  []string
 	hulls []KeyRange
+	// exact are the ranges themselves per URL, sorted by Start and
+	// merged where they touch, for the key index's per-log ranges.
+	exact map[string][]KeyRange
 }
 
 func newKeySet(ranges []KeyRange) keySet {
@@ -133,7 +137,23 @@ func newKeySet(ranges []KeyRange) keySet {
 		h.End = max(h.End, r.End)
 		byURL[r.SourceURL] = h
 	}
-	var ks keySet
+	ks := keySet{exact: map[string][]KeyRange{}}
+	for _, r := range ranges {
+		ks.exact[r.SourceURL] = append(ks.exact[r.SourceURL], r)
+	}
+	for u, rs := range ks.exact {
+		slices.SortFunc(rs, func(a, b KeyRange) int { return cmp.Compare(a.Start, b.Start) })
+		merged := rs[:1]
+		for _, r := range rs[1:] {
+			last := &merged[len(merged)-1]
+			if r.Start <= last.End || r.Start-last.End == 1 {
+				last.End = max(last.End, r.End)
+				continue
+			}
+			merged = append(merged, r)
+		}
+		ks.exact[u] = merged
+	}
 	for u := range byURL {
 		ks.urls = append(ks.urls, u)
 	}

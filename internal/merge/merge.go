@@ -34,6 +34,7 @@ type Result struct {
 	StagingRetired bool         `json:"staging_retired"` // staging's merged files were retired
 	Plan           Plan         `json:"-"`
 	Retire         RetireResult `json:"retire"`
+	Index          IndexResult  `json:"index"`
 }
 
 // Merge runs a whole merge in this process, batch after batch: the
@@ -69,6 +70,12 @@ func Merge(ctx context.Context, mainPath, stagingPath string, opts Options) (Res
 	if err != nil {
 		return res, err
 	}
+	ir, err := IndexMain(ctx, main, IndexOptions{DB: opts.DB, Logger: log})
+	if err != nil {
+		// A cache: without it the batches read main by stats alone.
+		log.WarnContext(ctx, "main's key index not updated", "err", err)
+	}
+	res.Index = ir
 	for _, b := range plan.Batches {
 		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, GoWriter: opts.GoWriter, CopyChunkRows: opts.CopyChunkRows, Logger: log})
 		if err != nil {
