@@ -88,6 +88,7 @@ type Table struct {
 	role   Role
 	layout layout
 	log    *slog.Logger
+	bufs   *bufferPool // buffers reused by the table's Writers
 }
 
 func (o Options) deltaOptions() delta.Options {
@@ -131,7 +132,7 @@ func newTable(dt *delta.Table, path string, snap *delta.Snapshot, opts Options) 
 	if opts.Role != RoleAny && opts.Role != role {
 		return nil, fmt.Errorf("open table %s as %s: %w: it is a %s table", path, opts.Role, ErrWrongRole, role)
 	}
-	return &Table{dt: dt, path: path, role: role, layout: l, log: opts.logger()}, nil
+	return &Table{dt: dt, path: path, role: role, layout: l, log: opts.logger(), bufs: newBufferPool()}, nil
 }
 
 func roleOf(m delta.Metadata) Role {

@@ -169,13 +169,18 @@ type batch struct {
 	notAft   []int64
 	isCA     []bool
 	strs     [len(stringColumns)][]parquet.ByteArray
-	der      []parquet.ByteArray // binary tables: the caller's bytes
-	derText  []byte              // string tables: base64 of every row, back to back
-	derEnds  []int               // end offset in derText of each row
+	der      []parquet.ByteArray // the caller's bytes (binary tables) or their base64 in text
+	text     [][]byte            // string tables: chunks of base64 text; kept for reuse
+	cur      int                 // the chunk of text being filled
 	domains  listColumn
 	chain    listColumn
 	asBinary bool
 }
+
+// textChunkSize is the size of a batch's base64 text chunks. The text is
+// cut in chunks rather than grown as one slice so that adding rows never
+// copies the text already there.
+const textChunkSize = 1 << 20
 
 // listColumn is a required LIST of optional strings as Parquet levels: an
 // empty list is one slot with definition 0; each element has definition 2
@@ -211,6 +216,7 @@ func newBatch(asBinary bool) *batch {
 	b.notBef = make([]int64, 0, batchRows)
 	b.notAft = make([]int64, 0, batchRows)
 	b.isCA = make([]bool, 0, batchRows)
+	b.der = make([]parquet.ByteArray, 0, batchRows)
 	for i := range b.strs {
 		b.strs[i] = make([]parquet.ByteArray, 0, batchRows)
 	}
@@ -238,11 +244,29 @@ func (b *batch) add(r *record.Row) {
 	if b.asBinary {
 		b.der = append(b.der, r.AsDER)
 	} else {
-		b.derText = base64.StdEncoding.AppendEncode(b.derText, r.AsDER)
-		b.derEnds = append(b.derEnds, len(b.derText))
+		t := b.textRoom(base64.StdEncoding.EncodedLen(len(r.AsDER)))
+		base64.StdEncoding.Encode(t, r.AsDER)
+		b.der = append(b.der, t)
 	}
 	b.domains.add(r.AllDomains)
 	b.chain.add(r.Chain)
+}
+
+// textRoom returns the next n bytes of text (capacity n), from the current
+// chunk if it has room, else from the next one.
+func (b *batch) textRoom(n int) []byte {
+	for {
+		if b.cur < len(b.text) {
+			c := b.text[b.cur]
+			if l := len(c); cap(c)-l >= n {
+				b.text[b.cur] = c[:l+n]
+				return c[l : l+n : l+n]
+			}
+			b.cur++
+			continue
+		}
+		b.text = append(b.text, make([]byte, 0, max(textChunkSize, n)))
+	}
 }
 
 // reset empties b for reuse, dropping its references to the caller's data.
@@ -256,7 +280,15 @@ func (b *batch) reset() {
 	}
 	clear(b.der)
 	b.der = b.der[:0]
-	b.derText, b.derEnds = b.derText[:0], b.derEnds[:0]
+	// Keep the standard chunks; an outsized one (a huge certificate) goes.
+	kept := b.text[:0]
+	for _, c := range b.text {
+		if cap(c) == textChunkSize {
+			kept = append(kept, c[:0])
+		}
+	}
+	clear(b.text[len(kept):])
+	b.text, b.cur = kept, 0
 	b.domains.reset()
 	b.chain.reset()
 }
@@ -285,16 +317,7 @@ func writeColumn(rg file.BufferedRowGroupWriter, col int, b *batch) error {
 	case colChain:
 		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.chain.vals, b.chain.def, b.chain.rep)
 	case colAsDER:
-		vals := b.der
-		if !b.asBinary {
-			vals = make([]parquet.ByteArray, len(b.derEnds))
-			start := 0
-			for i, end := range b.derEnds {
-				vals[i] = b.derText[start:end:end]
-				start = end
-			}
-		}
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(vals, nil, nil)
+		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.der, nil, nil)
 	default:
 		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.strs[strIndex[col]], nil, nil)
 	}

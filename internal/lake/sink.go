@@ -19,6 +19,7 @@ const (
 // Close. Write is not safe for concurrent use.
 type asyncSink struct {
 	w     io.Writer
+	pool  *bufferPool // where chunks come from and go back to; may be nil
 	buf   []byte
 	queue chan []byte
 	free  chan []byte
@@ -27,10 +28,11 @@ type asyncSink struct {
 	once  sync.Once
 }
 
-func newAsyncSink(w io.Writer) *asyncSink {
+func newAsyncSink(w io.Writer, pool *bufferPool) *asyncSink {
 	s := &asyncSink{
 		w:     w,
-		buf:   make([]byte, 0, chunkSize),
+		pool:  pool,
+		buf:   pool.getChunk(),
 		queue: make(chan []byte, sinkQueue),
 		free:  make(chan []byte, 2),
 		done:  make(chan struct{}),
@@ -48,6 +50,7 @@ func (s *asyncSink) run() {
 		select {
 		case s.free <- b[:0]:
 		default:
+			s.pool.putChunk(b)
 		}
 	}
 }
@@ -64,7 +67,7 @@ func (s *asyncSink) Write(p []byte) (int, error) {
 			select {
 			case s.buf = <-s.free:
 			default:
-				s.buf = make([]byte, 0, chunkSize)
+				s.buf = s.pool.getChunk()
 			}
 		}
 	}
@@ -77,9 +80,15 @@ func (s *asyncSink) Close() error {
 	s.once.Do(func() {
 		if len(s.buf) > 0 {
 			s.queue <- s.buf
-			s.buf = nil
+		} else {
+			s.pool.putChunk(s.buf)
 		}
+		s.buf = nil
 		close(s.queue)
+		<-s.done
+		for len(s.free) > 0 {
+			s.pool.putChunk(<-s.free)
+		}
 	})
 	<-s.done
 	return s.err

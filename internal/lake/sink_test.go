@@ -30,7 +30,7 @@ func TestAsyncSink(t *testing.T) {
 		{3 * chunkSize, 10, 0, 7},
 	} {
 		var out, want bytes.Buffer
-		s := newAsyncSink(&out)
+		s := newAsyncSink(&out, nil)
 		for _, n := range sizes {
 			p := make([]byte, n)
 			for i := range p {
@@ -50,7 +50,7 @@ func TestAsyncSink(t *testing.T) {
 	}
 
 	boom := errors.New("disk full")
-	s := newAsyncSink(&failAfter{n: 1, err: boom})
+	s := newAsyncSink(&failAfter{n: 1, err: boom}, newBufferPool())
 	for range 4 {
 		s.Write(make([]byte, chunkSize))
 	}

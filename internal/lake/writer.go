@@ -118,7 +118,6 @@ type Writer struct {
 	lastDate string // its seen_date
 
 	jobs     chan encodeJob
-	free     chan *batch   // encoded batches for reuse
 	buffered int           // rows in partial batches of all partitions
 	encDone  chan struct{} // closed when the encoder goroutine ends
 	enc      encoder       // owned by the encoder goroutine until encDone
@@ -190,7 +189,6 @@ func (t *Table) NewWriter(opts WriterOptions) *Writer {
 		layout:  t.layout,
 		parts:   make(map[string]*partWriter),
 		jobs:    make(chan encodeJob, 1),
-		free:    make(chan *batch, 4),
 		encDone: make(chan struct{}),
 	}
 	w.enc.open = make(map[*openFile]bool)
@@ -243,14 +241,9 @@ func (w *Writer) Write(row record.Row) error {
 	return nil
 }
 
-// newBatch returns an empty batch, reusing one the encoder is done with.
+// newBatch returns an empty batch, reusing one an encoder is done with.
 func (w *Writer) newBatch() *batch {
-	select {
-	case b := <-w.free:
-		return b
-	default:
-		return newBatch(w.layout.asDERBinary)
-	}
+	return w.t.bufs.getBatch(w.layout.asDERBinary)
 }
 
 // send hands p's batch to the encoder, closing the file when closeFile.
@@ -365,10 +358,7 @@ func (w *Writer) encodeJob(job encodeJob) error {
 	}
 	if job.rows != nil {
 		job.rows.reset() // drop references to the caller's data
-		select {
-		case w.free <- job.rows:
-		default:
-		}
+		w.t.bufs.putBatch(job.rows)
 	}
 	if job.close != nil && f.pw != nil {
 		delete(w.enc.open, f)
@@ -469,7 +459,7 @@ func (w *Writer) openFile(f *openFile) error {
 	}
 	w.enc.created = append(w.enc.created, f)
 	f.f = fh
-	f.sink = newAsyncSink(fh)
+	f.sink = newAsyncSink(fh, w.t.bufs)
 	f.pw = file.NewParquetWriter(sinkWriter{f.sink}, sc, file.WithWriterProps(w.props))
 	return nil
 }
