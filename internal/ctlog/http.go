@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -29,6 +30,12 @@ type fetcher struct {
 	// after a 429, so parallel workers do not all hammer a log that asked
 	// for a pause.
 	pauseUntil atomic.Int64
+
+	// sizeHint is the largest body read so far (capped), to size the
+	// buffer of a body of unknown length.
+	sizeHint atomic.Int64
+	// buffers keeps body buffers for use, one per request in flight.
+	buffers chan []byte
 }
 
 func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
@@ -36,7 +43,7 @@ func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
 		cfg.HTTPClient = defaultClient(lim.Concurrency)
 	}
 	own := newGate(lim, true)
-	return &fetcher{cfg: cfg, name: name, own: own, shared: shared}
+	return &fetcher{cfg: cfg, name: name, own: own, shared: shared, buffers: make(chan []byte, max(lim.Concurrency, 1))}
 }
 
 // get fetches u and returns its body and the time the response was read.
@@ -45,8 +52,31 @@ func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
 // get retries 429, 5xx, 408, timeouts, transport errors and truncated bodies
 // up to MaxAttempts, never after ctx is done.
 func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) ([]byte, time.Time, error) {
+	return f.fetch(ctx, u, check, nil)
+}
+
+// use is get for a body that is not needed once use (get's check) has
+// returned: the body is read into a buffer that f keeps for later
+// requests, so a log's answers do not each allocate and grow a new one.
+func (f *fetcher) use(ctx context.Context, u string, use func([]byte) error) (time.Time, error) {
+	buf := f.takeBuffer()
+	defer func() { f.putBuffer(buf) }()
+	_, seen, err := f.fetch(ctx, u, use, &buf)
+	return seen, err
+}
+
+// fetch implements get and use. When buf is not nil, bodies are read into
+// *buf, which is updated to the (possibly grown) buffer of the last body.
+func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error, buf *[]byte) ([]byte, time.Time, error) {
 	for attempt := 1; ; attempt++ {
-		body, seen, err := f.once(ctx, u)
+		var into []byte
+		if buf != nil {
+			into = *buf
+		}
+		body, seen, err := f.once(ctx, u, into)
+		if buf != nil && body != nil {
+			*buf = body
+		}
 		if err == nil && check != nil {
 			if err = check(body); err != nil && !isRetryable(err) {
 				return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, err)
@@ -76,8 +106,8 @@ func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) (
 	}
 }
 
-// once makes one attempt.
-func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error) {
+// once makes one attempt, reading the body into buf if it is not nil.
+func (f *fetcher) once(ctx context.Context, u string, buf []byte) ([]byte, time.Time, error) {
 	release, err := f.acquire(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -108,7 +138,12 @@ func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error)
 			Message:    strings.TrimSpace(strings.ToValidUTF8(string(msg), "?")),
 		}
 	}
-	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes, resp.ContentLength)
+	if buf == nil && resp.ContentLength < 0 {
+		// Sized like the largest body so far (a log's tiles or answers
+		// are alike), the buffer rarely has to grow.
+		buf = make([]byte, 0, f.sizeHint.Load()+bytes.MinRead)
+	}
+	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes, resp.ContentLength, buf)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("read body: %w", err)
 	}
@@ -120,12 +155,49 @@ func (f *fetcher) once(ctx context.Context, u string) ([]byte, time.Time, error)
 		if err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
-		body, err = readCapped(zr, f.cfg.MaxResponseBytes, -1)
+		body, err = readCapped(zr, f.cfg.MaxResponseBytes, -1, nil)
 		if err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
 	}
+	f.noteSize(len(body))
 	return body, time.Now(), nil
+}
+
+// maxHintBytes bounds sizeHint and the buffers f keeps: a rare huge
+// answer should not make every later one allocate as much.
+const maxHintBytes = 8 << 20
+
+// noteSize raises sizeHint to n (at most maxHintBytes).
+func (f *fetcher) noteSize(n int) {
+	v := int64(min(n, maxHintBytes))
+	for {
+		cur := f.sizeHint.Load()
+		if v <= cur || f.sizeHint.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// takeBuffer returns a kept body buffer, or nil.
+func (f *fetcher) takeBuffer() []byte {
+	select {
+	case b := <-f.buffers:
+		return b
+	default:
+		return nil
+	}
+}
+
+// putBuffer keeps b for a later body unless f holds enough already.
+func (f *fetcher) putBuffer(b []byte) {
+	if b == nil || cap(b) > maxHintBytes {
+		return
+	}
+	select {
+	case f.buffers <- b[:0]:
+	default:
+	}
 }
 
 // acquire waits for the log's pause, concurrency slots and rate tokens.
@@ -250,24 +322,36 @@ func withURL(u string, err error) error {
 var errTooLarge = errors.New("response body too large")
 
 // readCapped reads r to the end, failing if it holds more than limit bytes.
-// size, if known (Content-Length), sizes the buffer in one allocation.
-func readCapped(r io.Reader, limit, size int64) ([]byte, error) {
+// It reads into buf (from its start) and returns buf or, if it had to grow,
+// a larger copy. size, if known (Content-Length), sizes the buffer in one
+// allocation.
+func readCapped(r io.Reader, limit, size int64, buf []byte) ([]byte, error) {
 	if size > limit {
 		return nil, permanentError{fmt.Errorf("%w (%d bytes, limit %d)", errTooLarge, size, limit)}
 	}
-	var buf bytes.Buffer
-	if size > 0 {
-		buf.Grow(int(size) + bytes.MinRead)
+	// One byte more than the body, so the read that sees EOF needs no
+	// growth.
+	if size >= 0 && int64(cap(buf)) < size+1 {
+		buf = make([]byte, 0, size+1)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
+	buf = buf[:0]
+	r = io.LimitReader(r, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(len(buf), bytes.MinRead))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, permanentError{fmt.Errorf("%w (over %d bytes)", errTooLarge, limit)}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	b := buf.Bytes()
-	if int64(len(b)) > limit {
-		return nil, permanentError{fmt.Errorf("%w (over %d bytes)", errTooLarge, limit)}
-	}
-	return b, nil
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP-date

@@ -2,13 +2,9 @@ package ctlog
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/certlake/certlake/internal/record"
 )
 
 // rfc6962 reads a log through the RFC 6962 section 4 API.
@@ -67,15 +63,6 @@ func (r *rfc6962) Entries(ctx context.Context, start, end uint64, emit func(Batc
 	return runOrdered(ctx, r.workers, start, end, next, r.fetchSpan, emit)
 }
 
-// getEntriesResponse is the get-entries answer. Fields are kept as strings
-// so that one entry with bad base64 does not spoil the whole response.
-type getEntriesResponse struct {
-	Entries []struct {
-		LeafInput string `json:"leaf_input"`
-		ExtraData string `json:"extra_data"`
-	} `json:"entries"`
-}
-
 var errNoEntries = errors.New("get-entries returned no entries")
 
 // fetchSpan fetches [s.start, s.end], asking again from the first index
@@ -84,39 +71,36 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span) jobResult {
 	var res jobResult
 	next := s.start
 	for {
-		var resp getEntriesResponse
+		var b Batch
 		u := fmt.Sprintf("%s/ct/v1/get-entries?start=%d&end=%d", r.log.URL, next, s.end)
-		_, seen, err := r.f.get(ctx, u, func(body []byte) error {
-			resp.Entries = nil
-			if err := json.Unmarshal(body, &resp); err != nil {
+		seen, err := r.f.use(ctx, u, func(body []byte) error {
+			texts, err := parseGetEntries(body)
+			if err != nil {
 				return retryableError{fmt.Errorf("parse get-entries: %w", err)}
 			}
-			if len(resp.Entries) == 0 {
+			if len(texts) == 0 {
 				// Never step over indices the log did not return
 				// (quirk Q4): ask again, and fail the range if it
 				// keeps answering nothing.
 				return retryableError{errNoEntries}
 			}
+			// A log may return more than asked; never emit past s.end.
+			n := uint64(len(texts))
+			if n-1 > s.end-next {
+				n = s.end - next + 1
+			}
+			// Decoded here, while the body (which texts alias) is ours.
+			b = Batch{Start: next, End: next + n - 1}
+			decodeEntries(&b, texts[:n], next)
 			return nil
 		})
 		if err != nil {
 			res.next, res.err = next, err
 			return res
 		}
-		// A log may return more than asked; never emit past s.end.
-		n := uint64(len(resp.Entries))
-		if n-1 > s.end-next {
-			n = s.end - next + 1
-		}
-		b := Batch{Start: next, End: next + n - 1, Seen: seen}
-		for i, e := range resp.Entries[:n] {
-			idx := next + uint64(i)
-			ent, err := decodeJSONEntry(idx, e.LeafInput, e.ExtraData, seen)
-			if err != nil {
-				b.Bad = append(b.Bad, BadEntry{Index: idx, Err: err})
-				continue
-			}
-			b.Entries = append(b.Entries, ent)
+		b.Seen = seen
+		for i := range b.Entries {
+			b.Entries[i].Seen = seen
 		}
 		r.report(b)
 		res.batches = append(res.batches, b)
@@ -134,21 +118,4 @@ func (r *rfc6962) report(b Batch) {
 			m.Malformed(r.log.URL, len(b.Bad))
 		}
 	}
-}
-
-// decodeJSONEntry decodes one get-entries element into an Entry.
-func decodeJSONEntry(idx uint64, leafInput, extraData string, seen time.Time) (record.Entry, error) {
-	leaf, err := base64.StdEncoding.DecodeString(leafInput)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: leaf_input: %w", idx, err)
-	}
-	extra, err := base64.StdEncoding.DecodeString(extraData)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: extra_data: %w", idx, err)
-	}
-	typ, cert, chain, err := record.DecodeRFC6962(leaf, extra)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
-	}
-	return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain, Seen: seen}, nil
 }
