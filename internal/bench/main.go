@@ -130,29 +130,37 @@ func run(ctx context.Context, o options) error {
 	fmt.Println(b.machine.text())
 	fmt.Printf("size %s, seed %d, data in %s\n\n", sz.name, o.seed, b.dir)
 
-	items := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"gaps", b.gapsItem},
-		{"merge", b.mergeItem},
-		{"parse", b.parseItem},
-		{"temporal", b.temporalItem},
-		{"scaling", b.scalingItem},
+	fns := map[string]func(context.Context) error{
+		"gaps": b.gapsItem, "merge": b.mergeItem, "parse": b.parseItem,
+		"temporal": b.temporalItem, "scaling": b.scalingItem,
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.only, ",") {
 		if s = strings.TrimSpace(s); s != "" {
+			if fns[s] == nil {
+				return fmt.Errorf("-only: unknown item %q (items: %s)", s, strings.Join(itemNames, ", "))
+			}
 			want[s] = true
 		}
 	}
+	var prev string
+	if o.out != "" {
+		if data, err := os.ReadFile(o.out); err == nil {
+			prev = string(data)
+		}
+	}
 	var failures []error
-	for _, it := range items {
+	for _, name := range itemNames {
+		it := struct {
+			name string
+			fn   func(context.Context) error
+		}{name, fns[name]}
 		if len(want) > 0 && !want[it.name] {
 			continue
 		}
 		t0 := time.Now()
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", it.name)
+		b.table.start(it.name)
 		if err := it.fn(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -163,18 +171,18 @@ func run(ctx context.Context, o options) error {
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s done in %v\n", it.name, time.Since(t0).Round(time.Millisecond))
 		if o.out != "" { // after each item, so a stopped run keeps its figures
-			if err := os.WriteFile(o.out, []byte(b.markdown()), 0o644); err != nil {
+			if err := os.WriteFile(o.out, []byte(b.markdown(prev)), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", o.out, err)
 			}
 		}
 	}
 	fmt.Println(b.table.text())
 	for _, n := range b.notes {
-		fmt.Println("- " + n)
+		fmt.Println("- " + n.text)
 	}
 	fmt.Printf("\ntotal %v\n", time.Since(b.start).Round(time.Second))
 	if o.out != "" {
-		if err := os.WriteFile(o.out, []byte(b.markdown()), 0o644); err != nil {
+		if err := os.WriteFile(o.out, []byte(b.markdown(prev)), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", o.out, err)
 		}
 	}
@@ -196,13 +204,17 @@ type bench struct {
 	start   time.Time
 	machine machine
 	table   table
-	notes   []string
+	notes   []note
 
 	gaps1x  *gapTimes // item 1's figures, the baseline of item 5
-	merge1x *mergeRun // item 2's certlake merge, likewise
+	merge1x *mergeRun // item 2's certlake merge (key index current), likewise
+	index1x *mergeRun // item 2's key index build, likewise
 }
+
+// note is a line printed under the table, and under its item's section.
+type note struct{ item, text string }
 
 // note adds a line printed under the table.
 func (b *bench) note(format string, args ...any) {
-	b.notes = append(b.notes, fmt.Sprintf(format, args...))
+	b.notes = append(b.notes, note{b.table.item, fmt.Sprintf(format, args...)})
 }

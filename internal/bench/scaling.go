@@ -21,8 +21,15 @@ func (b *bench) scalingItem(ctx context.Context) error {
 			}
 			b.gaps1x = &g
 		}
+		if b.index1x == nil {
+			ix, err := b.runMergeChild(ctx, d, modeIndex)
+			if err != nil {
+				return err
+			}
+			b.index1x = &ix
+		}
 		if b.merge1x == nil {
-			m, err := b.runMergeChild(ctx, d, "certlake")
+			m, err := b.runMergeChild(ctx, d, modeWarm)
 			if err != nil {
 				return err
 			}
@@ -44,17 +51,21 @@ func (b *bench) scalingItem(ctx context.Context) error {
 			reference: fmt.Sprintf("%s (%.1fx of 1x)", secs(g.reference), g.reference.Seconds()/b.gaps1x.reference.Seconds()),
 			ratio:     times(g.reference.Seconds() / g.detect.Seconds()),
 		})
-		m, err := b.runMergeChild(ctx, d, "certlake")
+		ix, err := b.runMergeChild(ctx, d, modeIndex)
+		if err != nil {
+			return err
+		}
+		m, err := b.runMergeChild(ctx, d, modeWarm)
 		if err != nil {
 			return err
 		}
 		r := row{
-			what: fmt.Sprintf("scaling: merge, main %dx (%s) + same staging", x, count(d.mainRows)),
+			what: fmt.Sprintf("scaling: merge, main %dx (%s) + same staging, key index current", x, count(d.mainRows)),
 			certlake: fmt.Sprintf("%s (%.1fx of 1x; CPU %.1fx), %s", secs(m.wall()), m.Seconds/b.merge1x.Seconds,
 				m.CPU/b.merge1x.CPU, mib(m.MaxRSS)),
 		}
 		if b.size.refScaling {
-			ref, err := b.runMergeChild(ctx, d, "reference")
+			ref, err := b.runMergeChild(ctx, d, modeReference)
 			if err != nil {
 				return err
 			}
@@ -67,6 +78,10 @@ func (b *bench) scalingItem(ctx context.Context) error {
 			r.reference = "not run at this size"
 		}
 		b.table.add(r)
+		b.table.add(row{
+			what:     fmt.Sprintf("scaling: key index build, main %dx (%d files; once per file)", x, ix.Index.Indexed),
+			certlake: fmt.Sprintf("%s (%.1fx of 1x), %s", secs(ix.wall()), ix.Seconds/b.index1x.Seconds, mib(ix.MaxRSS)),
+		})
 	}
 	return nil
 }

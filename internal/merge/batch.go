@@ -27,12 +27,14 @@ const txnVersion = 1
 // DefaultReadChunkRows is BatchOptions.ReadChunkRows when zero.
 const DefaultReadChunkRows = 1 << 16
 
-// DefaultCopyChunkRows is BatchOptions.CopyChunkRows when zero. Real rows
-// are a few KB (DER and chain JSON) and a COPY's sort and Parquet buffers
-// hold about 2 KB per row outside DuckDB's memory accounting, so a whole
-// file's rows (262k) would pass the default 1 GB memory limit; 32k keeps a
-// COPY near 128 MB.
-const DefaultCopyChunkRows = 32768
+// DefaultCopyChunkBytes is BatchOptions.CopyChunkBytes when zero: with
+// real rows (about 1 KB of staging file per row) a COPY takes 32k rows, so
+// the default 1 GB memory limit holds; with narrow rows it takes a whole
+// main file's rows.
+const DefaultCopyChunkBytes = 64 << 20
+
+// MinCopyChunkRows is the fewest rows a COPY sized by bytes takes.
+const MinCopyChunkRows = 4096
 
 // DefaultMaxAttempts bounds how often MergeBatch redoes a batch whose new
 // keys a concurrent writer committed first.
@@ -68,8 +70,17 @@ type BatchOptions struct {
 	GoWriter bool
 	// CopyChunkRows bounds the new rows one COPY sorts and writes to main
 	// (whole staging files of one seen_date at a time) on the DuckDB write
-	// path; 0 means DefaultCopyChunkRows.
+	// path; 0 sizes the COPYs by CopyChunkBytes.
 	CopyChunkRows int64
+	// CopyChunkBytes bounds the memory of one COPY when CopyChunkRows is
+	// 0: a COPY's sort and Parquet buffers hold about twice the staging
+	// file bytes of its rows outside DuckDB's memory accounting, so a
+	// COPY takes CopyChunkBytes / (2 * staging bytes per row) rows,
+	// between MinCopyChunkRows and a main file's rows. 0 means
+	// DefaultCopyChunkBytes. Larger COPYs read and write in parallel;
+	// smaller ones keep wide rows (real certificates, a few KB each)
+	// within the memory limit.
+	CopyChunkBytes int64
 	// ReadChunkRows bounds the new rows moved from staging to the writer
 	// at a time (whole staging files) when GoWriter is set; 0 means
 	// DefaultReadChunkRows.
@@ -167,6 +178,9 @@ type batchRun struct {
 	db            *duck
 	index         *keyindex.Index // main's key index; nil when unreadable
 	stagingPaths  []string        // the batch's staging files; fi indexes it
+	// stagingBytesPerRow is the batch's staging file bytes per row (0 when
+	// the stats do not say); it sizes the write COPYs.
+	stagingBytesPerRow int64
 	res           BatchResult
 	attempt       int
 	phase         string    // current phase, for timing logs
@@ -229,8 +243,15 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 		return cmp.Or(cmp.Compare(x.URLMin, y.URLMin), cmp.Compare(x.IdxMin, y.IdxMin), cmp.Compare(a.Path, b.Path))
 	})
 	stagingPaths := make([]string, len(adds))
+	var bytes, rows int64
 	for i, a := range adds {
 		stagingPaths[i] = stSnap.LocalPath(a)
+		if n := statsBox(a).Rows; n > 0 {
+			bytes, rows = bytes+a.Size, rows+n
+		}
+	}
+	if rows > 0 {
+		m.stagingBytesPerRow = max(bytes/rows, 1)
 	}
 
 	if err := checkPaths(stagingPaths); err != nil {

@@ -180,7 +180,7 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 	// buffers).
 	chunkRows := m.opts.CopyChunkRows
 	if chunkRows <= 0 {
-		chunkRows = DefaultCopyChunkRows
+		chunkRows = copyChunkRows(m.opts.CopyChunkBytes, m.stagingBytesPerRow, fileRows)
 	}
 	seq := 0
 	for k, start := 0, 0; start < len(per); k++ {
@@ -197,6 +197,8 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 			fis = append(fis, strconv.Itoa(f.fi))
 		}
 		src := `read_parquet(` + sqlList(paths) + `, file_row_number = true, union_by_name = true, hive_partitioning = false)`
+		// Staging's as_der type is the table's, but a file written by
+		// another writer may differ: it is asked per COPY's files.
 		var derType string
 		if err := m.db.QueryRowContext(ctx, `SELECT typeof(as_der) FROM `+src+` LIMIT 1`).Scan(&derType); err != nil {
 			return nil, fmt.Errorf("type of staging as_der: %w", err)
@@ -237,6 +239,19 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 		return nil, err
 	}
 	return out, nil
+}
+
+// copyChunkRows is the rows of a COPY of about budget bytes (0 means
+// DefaultCopyChunkBytes) of rows taking bytesPerRow staging file bytes (0:
+// unknown, assumed 1 KB), between MinCopyChunkRows and fileRows.
+func copyChunkRows(budget, bytesPerRow, fileRows int64) int64 {
+	if budget <= 0 {
+		budget = DefaultCopyChunkBytes
+	}
+	if bytesPerRow <= 0 {
+		bytesPerRow = 1 << 10
+	}
+	return min(max(budget/(2*bytesPerRow), MinCopyChunkRows), max(fileRows, MinCopyChunkRows))
 }
 
 // copyDay runs one COPY ... RETURN_STATS and moves each file it wrote into

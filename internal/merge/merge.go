@@ -19,8 +19,8 @@ type Options struct {
 	Writer lake.WriterOptions
 	// GoWriter is BatchOptions.GoWriter.
 	GoWriter bool
-	// CopyChunkRows is BatchOptions.CopyChunkRows.
-	CopyChunkRows int64
+	// CopyChunkRows and CopyChunkBytes are BatchOptions'.
+	CopyChunkRows, CopyChunkBytes int64
 	// Table is used to open (or create) the tables; Role is set here.
 	Table lake.Options
 	// Logger receives the "merge complete" line and progress; nil discards.
@@ -77,7 +77,7 @@ func Merge(ctx context.Context, mainPath, stagingPath string, opts Options) (Res
 	}
 	res.Index = ir
 	for _, b := range plan.Batches {
-		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, GoWriter: opts.GoWriter, CopyChunkRows: opts.CopyChunkRows, Logger: log})
+		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, GoWriter: opts.GoWriter, CopyChunkRows: opts.CopyChunkRows, CopyChunkBytes: opts.CopyChunkBytes, Logger: log})
 		if err != nil {
 			return res, err
 		}
