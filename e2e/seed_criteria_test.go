@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -306,6 +307,20 @@ func TestMergeAC33Idempotent(t *testing.T) {
 		if got := e.indices(e.sc.MainPath); !reflect.DeepEqual(got, span(10, 13)) {
 			t.Fatalf("main after merge %d = %v, want [10..13]", i, got)
 		}
+	}
+	// Each merge's IndexMain step indexed the main files it found: the
+	// second one found the first's file too.
+	mt, err := lake.Open(t.Context(), e.sc.MainPath, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := mt.Snapshot(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := keyindex.Load(e.sc.MainPath, snap.Metadata.ID)
+	if err != nil || ix.Len() != 2 || len(snap.Files) != 2 {
+		t.Fatalf("main's key index holds %d of %d files (%v), want 2 of 2", ix.Len(), len(snap.Files), err)
 	}
 }
 
