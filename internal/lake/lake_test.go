@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,60 @@ func TestRoundTrip(t *testing.T) {
 			diffRows(t, duckRows(t, db, files, bin), rows)
 			for _, f := range files {
 				checkParquetSchema(t, db, f, bin)
-				checkParquetMetadata(t, db, f)
+				checkParquetMetadata(t, db, f, CompressionSpec)
+			}
+		})
+	}
+}
+
+// TestCompressionByRole checks the codecs a Writer picks for each kind of
+// table, and that every reader gets the rows back whatever the codecs.
+func TestCompressionByRole(t *testing.T) {
+	cases := []struct {
+		role Role
+		opt  Compression
+		want Compression
+	}{
+		{RoleMain, CompressionDefault, CompressionSpec},
+		{RoleStaging, CompressionDefault, CompressionStaging},
+		{RoleStaging, CompressionSpec, CompressionSpec},
+		{RoleMain, CompressionStaging, CompressionStaging},
+	}
+	db, err := OpenDB(t.Context(), DBOptions{MemoryLimit: "512MB", Threads: 2})
+	if err != nil {
+		t.Fatalf("OpenDB: %v", err)
+	}
+	defer db.Close()
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%d", c.role, c.opt), func(t *testing.T) {
+			ctx := t.Context()
+			tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "t"), Options{Role: c.role})
+			if err != nil {
+				t.Fatalf("OpenOrCreate: %v", err)
+			}
+			rows := testRows()
+			w := tbl.NewWriter(WriterOptions{Compression: c.opt})
+			for _, r := range rows {
+				if err := w.Write(r); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+			}
+			if _, err := w.Commit(ctx, CommitOptions{}); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			snap, err := tbl.Snapshot(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := tbl.Files(snap)
+			got, err := ReadRows(ctx, files)
+			if err != nil {
+				t.Fatalf("ReadRows: %v", err)
+			}
+			diffRows(t, got, rows)
+			diffRows(t, duckRows(t, db, files, false), rows)
+			for _, f := range files {
+				checkParquetMetadata(t, db, f, c.want)
 			}
 		})
 	}
@@ -151,9 +205,10 @@ func checkLog(t *testing.T, path string) {
 	}
 }
 
-// checkParquetMetadata asserts zstd on every column chunk and dictionary
-// encoding exactly on the columns of spec 2.1 [HEAD] (plus seen).
-func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo) {
+// checkParquetMetadata asserts the codecs of c on every column chunk (zstd,
+// or none on plainColumns for CompressionStaging) and dictionary encoding
+// exactly on the columns of spec 2.1 [HEAD] (plus seen).
+func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo, c Compression) {
 	t.Helper()
 	rs, err := db.QueryContext(t.Context(), `SELECT path_in_schema, compression, encodings,
 		stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL
@@ -175,8 +230,12 @@ func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo) {
 		}
 		n++
 		path = strings.ReplaceAll(path, ", ", ".")
-		if codec != "ZSTD" {
-			t.Errorf("%s: column %s compression %s, want ZSTD", f.Path, path, codec)
+		want := "ZSTD"
+		if c == CompressionStaging && slices.Contains(plainColumns, path) {
+			want = "UNCOMPRESSED"
+		}
+		if codec != want {
+			t.Errorf("%s: column %s compression %s, want %s", f.Path, path, codec, want)
 		}
 		if (path == "cert_index" || path == "source_url" || path == "seen") && !stats {
 			t.Errorf("%s: column %s has no min/max statistics", f.Path, path)

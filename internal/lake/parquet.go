@@ -108,7 +108,7 @@ var statsColumns = []string{
 	"not_before", "not_after", "is_ca", "signature_algorithm", "issuer_aggregated",
 }
 
-func writerProperties(compressionLevel int) *parquet.WriterProperties {
+func writerProperties(compressionLevel int, c Compression) *parquet.WriterProperties {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithDictionaryDefault(false),
@@ -122,6 +122,11 @@ func writerProperties(compressionLevel int) *parquet.WriterProperties {
 	}
 	for _, c := range dictionaryColumns {
 		opts = append(opts, parquet.WithDictionaryFor(c, true))
+	}
+	if c == CompressionStaging {
+		for _, col := range plainColumns {
+			opts = append(opts, parquet.WithCompressionFor(col, compress.Codecs.Uncompressed))
+		}
 	}
 	for _, c := range statsColumns {
 		opts = append(opts, parquet.WithStatsFor(c, true))
