@@ -1,6 +1,7 @@
 package ctlog
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -97,15 +98,20 @@ func (s *entriesScanner) str() ([]byte, bool) {
 	if !s.punct('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) && plainChar[s.b[s.i]] {
-		s.i++
-	}
-	if s.i == len(s.b) || s.b[s.i] != '"' {
+	// Find the closing quote first (IndexByte is vectorized), then check
+	// the characters before it in a loop without bounds checks.
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
 		return nil, false
 	}
-	s.i++
-	return s.b[start : s.i-1 : s.i-1], true
+	v := s.b[s.i : s.i+n : s.i+n]
+	for _, c := range v {
+		if !plainChar[c] {
+			return nil, false
+		}
+	}
+	s.i += n + 1
+	return v, true
 }
 
 // member reads `"key": "value"`.

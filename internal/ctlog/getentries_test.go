@@ -318,3 +318,32 @@ func TestGetEntriesBuffersReused(t *testing.T) {
 	}
 	checkEntries(t, first.entries)
 }
+
+// BenchmarkParseGetEntries compares the scanner with encoding/json on a
+// 256-entry answer of real entries.
+func BenchmarkParseGetEntries(b *testing.B) {
+	var resp getEntriesResponse
+	for i := range 256 {
+		e := testCorpus(b)[i%4]
+		resp.Entries = append(resp.Entries, struct {
+			LeafInput string `json:"leaf_input"`
+			ExtraData string `json:"extra_data"`
+		}{e.leafInput, e.extraData})
+	}
+	body, err := json.Marshal(resp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, parse := range map[string]func([]byte) ([]entryText, error){
+		"scan": parseGetEntries, "encoding-json": referenceGetEntries,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if texts, err := parse(body); err != nil || len(texts) != 256 {
+					b.Fatalf("parse = %d entries, %v", len(texts), err)
+				}
+			}
+		})
+	}
+}
