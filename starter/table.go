@@ -10,18 +10,25 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/lake"
 )
 
-// runTable dispatches "table <subcommand>"; describe is the only one.
+// runTable dispatches "table <subcommand>": describe or vacuum.
 func runTable(ctx context.Context, c *cli, args []string) error {
-	if len(args) == 0 || args[0] != "describe" {
-		return usageError("usage: starter table describe PATH [--json] [--version N] [--count] [--no-logs]")
+	if len(args) > 0 {
+		switch args[0] {
+		case "describe":
+			return tableDescribe(ctx, c, args[1:])
+		case "vacuum":
+			return tableVacuum(ctx, c, args[1:])
+		}
 	}
-	return tableDescribe(ctx, c, args[1:])
+	return usageError("usage: starter table describe PATH [--json] [--version N] [--count] [--no-logs] | " +
+		"starter table vacuum --path PATH [--retention 168h] [--dry-run] [--json]")
 }
 
 // tableView is what table describe prints; with --json, exactly this object.
@@ -395,4 +402,115 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// vacuumView is what table vacuum prints with --json.
+type vacuumView struct {
+	Path    string `json:"path"`
+	Version int64  `json:"version"` // the table version whose log protected files
+	// Retention is a Go duration ("168h0m0s"); only uncommitted files
+	// older than it are deleted.
+	Retention        string           `json:"retention"`
+	RetentionSeconds int64            `json:"retention_seconds"`
+	DryRun           bool             `json:"dry_run"`
+	Files            []vacuumFileView `json:"files"` // deleted, or to delete in a dry run
+	Count            int              `json:"count"`
+	Bytes            int64            `json:"bytes"`
+	Dirs             []string         `json:"dirs"`       // directories the vacuum emptied and removed
+	KeptYoung        int              `json:"kept_young"` // uncommitted files younger than the retention
+}
+
+type vacuumFileView struct {
+	Path     string    `json:"path"` // relative to the table root, not URI-encoded
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+}
+
+func tableVacuum(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags(c, "table vacuum", "table vacuum --path PATH [--retention 168h] [--dry-run] [--json]")
+	path := fs.String("path", "", "the table's root directory (the one holding _delta_log)")
+	retention := fs.Duration("retention", delta.DefaultVacuumRetention,
+		"delete only uncommitted files last modified longer ago than this; at least 2h, the longest a fetch or merge activity holds files before committing them")
+	dryRun := fs.Bool("dry-run", false, "list the files that would be deleted and delete nothing")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("table vacuum takes no arguments (got %q); name the table with --path", fs.Args())
+	}
+	if *path == "" {
+		return usageError("table vacuum needs --path, the table's root directory (the one holding _delta_log)")
+	}
+	if _, err := loadConfig(fs); err != nil {
+		return err
+	}
+	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun})
+	if err != nil {
+		return vacuumErr(*path, err)
+	}
+	v := vacuumView{
+		Path:             *path,
+		Version:          res.Version,
+		Retention:        res.Retention.String(),
+		RetentionSeconds: int64(res.Retention / time.Second),
+		DryRun:           res.DryRun,
+		Files:            make([]vacuumFileView, 0, len(res.Files)),
+		Count:            res.Count,
+		Bytes:            res.Bytes,
+		Dirs:             nonNil(res.Dirs),
+		KeptYoung:        res.Young,
+	}
+	for _, f := range res.Files {
+		v.Files = append(v.Files, vacuumFileView{Path: f.Path, Size: f.Size, Modified: f.ModTime.UTC()})
+	}
+	if *asJSON {
+		return writeJSON(c.stdout, v)
+	}
+	printVacuum(c.stdout, v)
+	return nil
+}
+
+// printVacuum prints one line per file in a dry run, then the summary.
+func printVacuum(w io.Writer, v vacuumView) {
+	mib := float64(v.Bytes) / (1 << 20)
+	if v.DryRun {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, f := range v.Files {
+			fmt.Fprintf(tw, "%s\t%d\n", f.Path, f.Size)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "vacuum %s: %d files, %.1f MiB would be deleted (dry run, retention %s)\n", v.Path, v.Count, mib, v.Retention)
+	} else {
+		fmt.Fprintf(w, "vacuum %s: %d files, %.1f MiB deleted (retention %s)\n", v.Path, v.Count, mib, v.Retention)
+	}
+	var notes []string
+	if n := len(v.Dirs); n > 0 {
+		verb := "removed"
+		if v.DryRun {
+			verb = "would remove"
+		}
+		notes = append(notes, fmt.Sprintf("%s %d emptied directories", verb, n))
+	}
+	if v.KeptYoung > 0 {
+		notes = append(notes, fmt.Sprintf("kept %d uncommitted files younger than %s (a writer may still commit them)", v.KeptYoung, v.Retention))
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "  %s\n", strings.Join(notes, "; "))
+	}
+}
+
+// vacuumErr says what to fix when a table cannot be vacuumed.
+func vacuumErr(path string, err error) error {
+	switch {
+	case errors.Is(err, delta.ErrRetentionTooShort):
+		return &exitError{Code: 2, Err: fmt.Errorf("--retention: %w", err)}
+	case errors.Is(err, delta.ErrNotATable):
+		return fmt.Errorf("%s is not a Delta table (no _delta_log with a commit): give --path the table's root directory, the one holding _delta_log: %w", path, err)
+	case errors.Is(err, delta.ErrUnsupported):
+		return fmt.Errorf("%s uses a Delta feature certlake cannot write, so it cannot tell which files are safe to delete; vacuum it with a Delta engine that supports the feature: %w", path, err)
+	case errors.Is(err, delta.ErrCorrupt):
+		return fmt.Errorf("%s has a corrupt Delta log; nothing was deleted: %w", path, err)
+	}
+	return err
 }

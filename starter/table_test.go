@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
@@ -201,5 +202,160 @@ func TestTableDescribeErrors(t *testing.T) {
 	}
 	if r := runStarter(t, "table", "describe"); r.code != 2 {
 		t.Errorf("table describe without PATH = %d, want 2", r.code)
+	}
+}
+
+// vacuumJSON runs table vacuum --json and decodes its output.
+func vacuumJSON(t *testing.T, args ...string) (vacuumView, result) {
+	t.Helper()
+	r := runStarter(t, append([]string{"table", "vacuum", "--json"}, args...)...)
+	var v vacuumView
+	if r.code == 0 {
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+			t.Fatalf("table vacuum --json output %q: %v", r.stdout, err)
+		}
+	}
+	return v, r
+}
+
+// orphanFile leaves in table a data file no commit of it names, as a worker
+// killed between writing and committing does, and returns its relative
+// path. The file is written by a side table and moved over.
+func orphanFile(t *testing.T, table, url string, start, end uint64) string {
+	t.Helper()
+	side := filepath.Join(t.TempDir(), "side")
+	appendRows(t, side, lake.RoleMain, url, [2]uint64{start, end})
+	var rel string
+	err := filepath.WalkDir(side, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".parquet") || strings.Contains(p, "_delta_log") {
+			return err
+		}
+		rel, _ = filepath.Rel(side, p)
+		to := filepath.Join(table, rel)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		return os.Rename(p, to)
+	})
+	if err != nil || rel == "" {
+		t.Fatalf("orphan file: %q, %v", rel, err)
+	}
+	return filepath.ToSlash(rel)
+}
+
+// ageTree sets the modification time of everything under dir to at.
+func ageTree(t *testing.T, dir string, at time.Time) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Chtimes(p, at, at)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTableVacuum(t *testing.T) {
+	dir := workdir(t, "")
+	const a = "https://ct.example.com/logs/a"
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 39}, [2]uint64{50, 99})
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{200, 239})
+	orphan := orphanFile(t, main, a, 40, 49)
+	scratch := filepath.Join(main, "_certlake_merge_tmp-42", "c0")
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "part-0.parquet"), []byte("half a COPY"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ageTree(t, main, time.Now().Add(-8*24*time.Hour))
+	young := orphanFile(t, main, a, 300, 309)
+	before, r := describeJSON(t, main, "--count")
+	if r.code != 0 {
+		t.Fatalf("table describe %s = %d, %q", main, r.code, r.stderr)
+	}
+
+	// Dry run, text: one line per file, then the summary; nothing deleted.
+	r = runStarter(t, "table", "vacuum", "--path", main, "--dry-run")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != 0 || len(lines) != 4 {
+		t.Fatalf("table vacuum --dry-run = %d, %q, stderr %q; want 2 file lines, the summary and a note", r.code, r.stdout, r.stderr)
+	}
+	wantFiles := []string{"_certlake_merge_tmp-42/c0/part-0.parquet", orphan}
+	for i, want := range wantFiles {
+		if f := strings.Fields(lines[i]); len(f) != 2 || f[0] != want {
+			t.Errorf("table vacuum --dry-run line %d = %q, want %s and its size", i, lines[i], want)
+		}
+	}
+	if want := "vacuum " + main + ": 2 files, 0.0 MiB would be deleted (dry run, retention 168h0m0s)"; lines[2] != want {
+		t.Errorf("table vacuum --dry-run summary = %q, want %q", lines[2], want)
+	}
+	if want := "would remove 2 emptied directories; kept 1 uncommitted files younger than 168h0m0s"; !strings.Contains(lines[3], want) {
+		t.Errorf("table vacuum --dry-run note = %q, want it to contain %q", lines[3], want)
+	}
+	if _, err := os.Stat(filepath.Join(main, orphan)); err != nil {
+		t.Errorf("table vacuum --dry-run deleted %s: %v", orphan, err)
+	}
+
+	// Dry run, JSON.
+	v, r := vacuumJSON(t, "--path", main, "--dry-run", "--retention", "48h")
+	if r.code != 0 || !v.DryRun || v.Count != 2 || len(v.Files) != 2 || v.Files[1].Path != orphan || v.Files[1].Size <= 0 ||
+		v.Retention != "48h0m0s" || v.RetentionSeconds != 48*3600 || v.KeptYoung != 1 || v.Version != before.Version {
+		t.Errorf("table vacuum --json --dry-run --retention 48h = %d %q: %+v; want a dry run of 2 files (%s second), 48h, 1 young, version %d",
+			r.code, r.stderr, v, orphan, before.Version)
+	}
+
+	// The real run deletes the orphan and the scratch directory only.
+	r = runStarter(t, "table", "vacuum", "--path", main, "--retention", "48h")
+	if want := "vacuum " + main + ": 2 files, 0.0 MiB deleted (retention 48h0m0s)\n"; r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("table vacuum --retention 48h = %d, %q, stderr %q; want the summary %q", r.code, r.stdout, r.stderr, want)
+	}
+	for _, tt := range []struct {
+		rel  string
+		want bool
+	}{{orphan, false}, {"_certlake_merge_tmp-42", false}, {young, true}, {"_delta_log", true}} {
+		if _, err := os.Stat(filepath.Join(main, tt.rel)); (err == nil) != tt.want {
+			t.Errorf("after table vacuum, stat(%s) = %v; want present %v", tt.rel, err, tt.want)
+		}
+	}
+	after, r := describeJSON(t, main, "--count")
+	if r.code != 0 || after.Version != before.Version || after.NumFiles != before.NumFiles || after.NumRows == nil || *after.NumRows != 130 {
+		t.Errorf("table describe after vacuum = %d %q: version %d, %d files, rows %v; want version %d, %d files, 130 rows",
+			r.code, r.stderr, after.Version, after.NumFiles, after.NumRows, before.Version, before.NumFiles)
+	}
+	if v1, r := describeJSON(t, main, "--version", "1", "--count"); r.code != 0 || v1.NumRows == nil || *v1.NumRows != 90 {
+		t.Errorf("table describe --version 1 after vacuum = %d %q, rows %v; want 90", r.code, r.stderr, v1.NumRows)
+	}
+}
+
+func TestTableVacuumErrors(t *testing.T) {
+	dir := workdir(t, "")
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, "https://ct.example.com/logs/a", [2]uint64{0, 9})
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"NotATable", []string{"--path", dir}, 1, "is not a Delta table (no _delta_log with a commit): give --path the table's root directory"},
+		{"Missing", []string{"--path", filepath.Join(dir, "nope")}, 1, "is not a Delta table"},
+		{"RetentionTooShort", []string{"--path", main, "--retention", "1h"}, 2, "retention 1h0m0s is under 2h0m0s"},
+		{"NoPath", nil, 2, "needs --path"},
+		{"Positional", []string{main}, 2, "name the table with --path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runStarter(t, append([]string{"table", "vacuum"}, tt.args...)...)
+			if r.code != tt.code || !strings.HasPrefix(r.stderr, "Error: ") || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("table vacuum %v = %d, %q; want exit %d and one line containing %q", tt.args, r.code, r.stderr, tt.code, tt.want)
+			}
+		})
+	}
+	if r := runStarter(t, "table", "frob"); r.code != 2 || !strings.Contains(r.stderr, "table vacuum --path PATH") {
+		t.Errorf("table frob = %d, %q; want 2 and the usage naming vacuum", r.code, r.stderr)
 	}
 }
