@@ -303,14 +303,32 @@ func (t *Table) addNewerReferences(ctx context.Context, version int64, keep map[
 }
 
 // keepPath adds log path p, as a path relative to the root, to keep.
-// Paths outside the root (absolute URIs elsewhere) cannot be under it.
+// Paths outside the root (absolute URIs elsewhere) cannot be under it. An
+// absolute path is also compared with symlinks resolved, so a table opened
+// through a symlink still keeps files its log names by their real path.
 func (t *Table) keepPath(p string, keep map[string]bool) {
 	local := localPath(t.root, p)
-	rel, err := filepath.Rel(t.root, local)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if rel, ok := relUnder(t.root, local); ok {
+		keep[rel] = true
 		return
 	}
-	keep[filepath.ToSlash(rel)] = true
+	realRoot, err1 := filepath.EvalSymlinks(t.root)
+	realLocal, err2 := filepath.EvalSymlinks(local)
+	if err1 != nil || err2 != nil {
+		return // a missing file needs no keeping
+	}
+	if rel, ok := relUnder(realRoot, realLocal); ok {
+		keep[rel] = true
+	}
+}
+
+// relUnder returns p relative to root, slash separated, when p is under root.
+func relUnder(root, p string) (string, bool) {
+	rel, err := filepath.Rel(root, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
 }
 
 // vacuumWalk is one walk of the table directory.
