@@ -95,7 +95,9 @@ type VacuumFile struct {
 // errors.Is(err, ErrNotATable) when root is not a Delta table,
 // ErrRetentionTooShort for a retention under MinVacuumRetention,
 // ErrUnsupported for a table this package cannot write to (its files
-// might be referenced in ways it does not understand).
+// might be referenced in ways it does not understand). Nothing is deleted
+// before the log has been read; on a later error the result holds what
+// was deleted until then.
 func Vacuum(ctx context.Context, root string, opts VacuumOptions) (VacuumResult, error) {
 	res, err := vacuum(ctx, root, opts, time.Now())
 	if err != nil {
@@ -157,7 +159,7 @@ func vacuum(ctx context.Context, root string, opts VacuumOptions, now time.Time)
 			return res, err
 		}
 		if !opts.DryRun {
-			err := os.Remove(filepath.Join(root, filepath.FromSlash(f.Path)))
+			err := os.Remove(filepath.Join(dirRoot, filepath.FromSlash(f.Path)))
 			if errors.Is(err, fs.ErrNotExist) {
 				removed[f.Path] = true
 				continue // someone else removed it; not ours to count
