@@ -27,6 +27,10 @@ type LakeSettings struct {
 	CheckpointInterval int            // commits between Delta checkpoints; 0 = 100
 	AsDERBinary        bool           // as_der type of tables certlake creates
 	DB                 lake.DBOptions // DuckDB limits
+	// Buffers is the Parquet writers' buffer pool shared by every table
+	// the activities open, so a FetchRange starts with warm buffers
+	// instead of growing its own; nil gives each table its own.
+	Buffers *lake.BufferPool
 }
 
 // LogSettings say where logs come from and how to read them.

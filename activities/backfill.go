@@ -267,7 +267,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		return res, toTemporal(err)
 	}
 	t, err := lake.OpenOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
-		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger})
+		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers})
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}

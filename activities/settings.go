@@ -26,6 +26,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 			Threads:     cfg.Lake.DuckDB.Threads,
 			TempDir:     cfg.Lake.DuckDB.TempDir,
 		},
+		Buffers: lake.NewBufferPool(),
 	}
 	ops := map[string]ctlog.Limit{}
 	for name, o := range cfg.CT.Operators {

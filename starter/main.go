@@ -1,6 +1,6 @@
 // Command starter is certlake's operator CLI: it starts backfill and merge
 // workflows, manages the nightly merge schedule, and inspects the lake and the
-// logs locally (gaps, fetch, table describe) without Temporal.
+// logs locally (gaps, fetch, table describe, table vacuum) without Temporal.
 //
 //	go run ./starter <command> [flags]
 //
@@ -40,6 +40,7 @@ Local tools (no Temporal):
   gaps             print the backfill plan (missing ranges per log)
   fetch            print the rows of a range of a CT log as JSON lines
   table describe   print a Delta table's version, schema, files and per-log ranges
+  table vacuum     delete files crashed writers left uncommitted (older than a retention)
 
 Run "starter <command> --help" for a command's flags. Every command also takes
 --config FILE and --set KEY=VALUE (see certlake.example.yaml).

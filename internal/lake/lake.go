@@ -22,6 +22,7 @@
 package lake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,9 @@ type Options struct {
 	CheckpointInterval int
 	// Logger receives debug logs; nil discards.
 	Logger *slog.Logger
+	// Buffers, when set, is the buffer pool of the table's Writers, shared
+	// with other Tables; nil gives the table a pool of its own.
+	Buffers *BufferPool
 }
 
 // Table is an open certstream Delta table. It is safe for concurrent use;
@@ -89,7 +93,7 @@ type Table struct {
 	role   Role
 	layout layout
 	log    *slog.Logger
-	bufs   *bufferPool // buffers reused by the table's Writers
+	bufs   *BufferPool // buffers reused by the table's Writers
 }
 
 func (o Options) deltaOptions() delta.Options {
@@ -133,7 +137,7 @@ func newTable(dt *delta.Table, path string, snap *delta.Snapshot, opts Options) 
 	if opts.Role != RoleAny && opts.Role != role {
 		return nil, fmt.Errorf("open table %s as %s: %w: it is a %s table", path, opts.Role, ErrWrongRole, role)
 	}
-	return &Table{dt: dt, path: path, role: role, layout: l, log: opts.logger(), bufs: newBufferPool()}, nil
+	return &Table{dt: dt, path: path, role: role, layout: l, log: opts.logger(), bufs: cmp.Or(opts.Buffers, NewBufferPool())}, nil
 }
 
 func roleOf(m delta.Metadata) Role {

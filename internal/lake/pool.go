@@ -1,19 +1,21 @@
 package lake
 
-// bufferPool keeps the large buffers that the Writers of one Table fill and
-// empty again and again: row batches (with their base64 text chunks) and the
+// BufferPool keeps the large buffers that Writers fill and empty again and
+// again: row batches (with their base64 text chunks) and the
 // file sinks' write chunks. A backfill makes a Writer per range and per
 // commit; without the pool each Writer grows its buffers from nothing, and
 // that growth (fresh pages, copies, clearing, then GC) cost more CPU than
 // encoding the rows. The pool is bounded, so an idle Table holds at most
-// maxPooledBatches batches and maxPooledChunks chunks. A nil *bufferPool
-// pools nothing. It is safe for concurrent use.
-type bufferPool struct {
+// maxPooledBatches batches and maxPooledChunks chunks. A Table has its own
+// unless Options.Buffers gives one shared by many Tables (a worker whose
+// activities each open the table they write). A nil *BufferPool pools
+// nothing. It is safe for concurrent use.
+type BufferPool struct {
 	batches chan *batch
 	chunks  chan []byte
 }
 
-// Bounds of a bufferPool. A Writer holds about three batches at a time
+// Bounds of a BufferPool. A Writer holds about three batches at a time
 // (one filling, one queued, one being encoded) and a sink two or three
 // chunks; the bounds cover a few concurrent Writers, as a backfill worker
 // runs.
@@ -22,15 +24,16 @@ const (
 	maxPooledChunks  = 12
 )
 
-func newBufferPool() *bufferPool {
-	return &bufferPool{
+// NewBufferPool returns an empty pool.
+func NewBufferPool() *BufferPool {
+	return &BufferPool{
 		batches: make(chan *batch, maxPooledBatches),
 		chunks:  make(chan []byte, maxPooledChunks),
 	}
 }
 
 // getBatch returns an empty batch for a table whose as_der is binary or not.
-func (p *bufferPool) getBatch(asBinary bool) *batch {
+func (p *BufferPool) getBatch(asBinary bool) *batch {
 	for p != nil {
 		select {
 		case b := <-p.batches:
@@ -46,7 +49,7 @@ func (p *bufferPool) getBatch(asBinary bool) *batch {
 }
 
 // putBatch takes back a batch, which must have been reset.
-func (p *bufferPool) putBatch(b *batch) {
+func (p *BufferPool) putBatch(b *batch) {
 	if p == nil {
 		return
 	}
@@ -57,7 +60,7 @@ func (p *bufferPool) putBatch(b *batch) {
 }
 
 // getChunk returns an empty sink chunk of capacity chunkSize.
-func (p *bufferPool) getChunk() []byte {
+func (p *BufferPool) getChunk() []byte {
 	if p != nil {
 		select {
 		case c := <-p.chunks:
@@ -69,7 +72,7 @@ func (p *bufferPool) getChunk() []byte {
 }
 
 // putChunk takes back a sink chunk.
-func (p *bufferPool) putChunk(c []byte) {
+func (p *BufferPool) putChunk(c []byte) {
 	if p == nil || cap(c) != chunkSize {
 		return
 	}

@@ -19,7 +19,7 @@ const (
 // Close. Write is not safe for concurrent use.
 type asyncSink struct {
 	w     io.Writer
-	pool  *bufferPool // where chunks come from and go back to; may be nil
+	pool  *BufferPool // where chunks come from and go back to; may be nil
 	buf   []byte
 	queue chan []byte
 	free  chan []byte
@@ -28,7 +28,7 @@ type asyncSink struct {
 	once  sync.Once
 }
 
-func newAsyncSink(w io.Writer, pool *bufferPool) *asyncSink {
+func newAsyncSink(w io.Writer, pool *BufferPool) *asyncSink {
 	s := &asyncSink{
 		w:     w,
 		pool:  pool,

@@ -50,7 +50,7 @@ func TestAsyncSink(t *testing.T) {
 	}
 
 	boom := errors.New("disk full")
-	s := newAsyncSink(&failAfter{n: 1, err: boom}, newBufferPool())
+	s := newAsyncSink(&failAfter{n: 1, err: boom}, NewBufferPool())
 	for range 4 {
 		s.Write(make([]byte, chunkSize))
 	}

@@ -31,7 +31,9 @@ import (
 
 // scratchPrefix names the scratch directories of fast-path writes inside
 // main. The leading underscore keeps them out of Delta's data paths.
-const scratchPrefix = "_certlake_merge_tmp-"
+// delta.Vacuum knows it too: it removes old scratch directories a crash
+// left behind.
+const scratchPrefix = delta.ScratchDirPrefix
 
 // copiedFiles are the data files one attempt wrote into main, moved into
 // their partition directories but not committed yet.
