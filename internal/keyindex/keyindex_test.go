@@ -59,7 +59,7 @@ func TestLoadSkipsBadSegments(t *testing.T) {
 	dir := filepath.Join(root, Dir)
 	for name, body := range map[string]string{
 		"00000000000000000001-bad" + segmentSuffix: "not gzip",
-		".tmp-123":                                 "a writer's temp file",
+		".tmp-123": "a writer's temp file",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)

@@ -181,10 +181,10 @@ type batchRun struct {
 	// stagingBytesPerRow is the batch's staging file bytes per row (0 when
 	// the stats do not say); it sizes the write COPYs.
 	stagingBytesPerRow int64
-	res           BatchResult
-	attempt       int
-	phase         string    // current phase, for timing logs
-	phaseStart    time.Time // when it began
+	res                BatchResult
+	attempt            int
+	phase              string    // current phase, for timing logs
+	phaseStart         time.Time // when it began
 }
 
 func (m *batchRun) progress(phase string, written, total int64) {
