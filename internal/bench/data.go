@@ -349,7 +349,14 @@ func digestTable(ctx context.Context, path string) (digest, error) {
 	if err != nil {
 		return d, err
 	}
-	db, err := lake.OpenDB(ctx, lake.DBOptions{MemoryLimit: "2GB"})
+	// A grouped aggregate spills past the memory limit (a 200M-key main
+	// does not fit a COUNT DISTINCT in memory).
+	tmp, err := os.MkdirTemp("", "certlake-bench-digest-")
+	if err != nil {
+		return d, err
+	}
+	defer os.RemoveAll(tmp)
+	db, err := lake.OpenDB(ctx, lake.DBOptions{MemoryLimit: "4GB", TempDir: tmp})
 	if err != nil {
 		return d, err
 	}
@@ -360,9 +367,9 @@ func digestTable(ctx context.Context, path string) (digest, error) {
 	}
 	// The hash sums distinct keys, so it describes the key set; rows vs keys
 	// tells duplicates apart.
-	q := `SELECT count(*), count(DISTINCT (source_url, cert_index)),
-		(SELECT sum(hash(source_url, cert_index))::VARCHAR FROM (SELECT DISTINCT source_url, cert_index FROM ` + keys + `))
-		FROM ` + keys
+	q := `SELECT coalesce(sum(n), 0), count(*), coalesce(sum(h), 0)::VARCHAR FROM (
+		SELECT count(*) AS n, any_value(hash(source_url, cert_index))::HUGEINT AS h
+		FROM ` + keys + ` GROUP BY source_url, cert_index)`
 	if err := db.QueryRowContext(ctx, q).Scan(&d.Rows, &d.Keys, &d.Hash); err != nil {
 		return d, fmt.Errorf("digest %s: %w", path, err)
 	}
