@@ -86,6 +86,7 @@ type Backfill struct {
 	catalogAt     time.Time
 	plans         map[string][]gaps.Range // recently read plan files
 	builder       record.Builder          // caches the chain JSON of repeated issuers
+	tables        tableCache              // tables FetchRange writes, kept open
 }
 
 // Merge holds the dependencies of the merge activities.

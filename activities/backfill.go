@@ -266,7 +266,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	t, err := lake.OpenOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
+	t, err := b.tables.openOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
 		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers})
 	if err != nil {
 		return res, toTemporal(classify(err))
