@@ -183,6 +183,11 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 		default:
 			res.RecordsWritten += cr.Rows
 			res.BadEntries += cr.BadEntries
+			for _, u := range cr.Unparseable {
+				if len(res.Unparseable) < maxUnparseable {
+					res.Unparseable = append(res.Unparseable, u)
+				}
+			}
 			res.FailedRanges = append(res.FailedRanges, cr.FailedRanges...)
 			res.FailedRangesOmitted += cr.FailedRangesOmitted
 			lp.Rows, lp.BadEntries, lp.FetchedEntries = cr.Rows, cr.BadEntries, cr.FetchedEntries
@@ -231,6 +236,10 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 
 // maxFailedRanges caps the failed ranges a result carries (payload size).
 const maxFailedRanges = 1000
+
+// maxUnparseable caps the unparseable entries a result names, per log and
+// in all (payload size; BadEntries counts them all).
+const maxUnparseable = 100
 
 func (in BackfillInput) validate() error {
 	bad := func(format string, args ...any) error {

@@ -52,7 +52,9 @@ type LogBackfillResult struct {
 	FailedEntries       uint64        `json:"failed_entries"`
 	FailedRanges        []FailedRange `json:"failed_ranges"`
 	FailedRangesOmitted int           `json:"failed_ranges_omitted,omitempty"`
-	Runs                int           `json:"runs"`
+	// Unparseable samples the log's bad entries (at most maxUnparseable).
+	Unparseable []UnparseableEntry `json:"unparseable,omitempty"`
+	Runs        int                `json:"runs"`
 }
 
 // planPage is how many plan ranges one ReadPlan activity returns.
@@ -170,6 +172,11 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 				default:
 					tot.Rows += r.Rows
 					tot.BadEntries += r.BadEntries
+					for _, b := range r.BadSample {
+						if len(tot.Unparseable) < maxUnparseable {
+							tot.Unparseable = append(tot.Unparseable, UnparseableEntry{SourceURL: in.Log.URL, Index: b.Index, Error: b.Error})
+						}
+					}
 					tot.FetchedEntries += c.End - c.Start + 1
 				}
 				report("running", false)

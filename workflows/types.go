@@ -69,12 +69,24 @@ type BackfillResult struct {
 	FailedRanges   []FailedRange `json:"failed_ranges"`
 	// FailedRangesOmitted counts failed ranges left out of FailedRanges to
 	// keep the result small (they are in the worker's log).
-	FailedRangesOmitted int          `json:"failed_ranges_omitted,omitempty"`
-	BadEntries          int64        `json:"bad_entries"`
-	StagingPath         string       `json:"staging_path"`
-	PlannedEntries      uint64       `json:"planned_entries"`
-	PlannedRanges       int          `json:"planned_ranges"`
-	Merge               *MergeResult `json:"merge,omitempty"`
+	FailedRangesOmitted int   `json:"failed_ranges_omitted,omitempty"`
+	BadEntries          int64 `json:"bad_entries"`
+	// Unparseable names entries the logs served but certlake could not
+	// decode into a row (at most maxUnparseable per log and in all; the
+	// others are counted in BadEntries and logged by the worker). They are
+	// not in the lake, so a later run plans them again.
+	Unparseable    []UnparseableEntry `json:"unparseable,omitempty"`
+	StagingPath    string             `json:"staging_path"`
+	PlannedEntries uint64             `json:"planned_entries"`
+	PlannedRanges  int                `json:"planned_ranges"`
+	Merge          *MergeResult       `json:"merge,omitempty"`
+}
+
+// UnparseableEntry is one log entry that could not become a row.
+type UnparseableEntry struct {
+	SourceURL string `json:"source_url"`
+	Index     uint64 `json:"index"`
+	Error     string `json:"error"`
 }
 
 // SkippedLog is a log left out of a run, with the reason.
