@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,12 +129,15 @@ func checkTableDir(path, what string) error {
 	if !fi.IsDir() {
 		return fatalf(ErrTypeInvalidInput, "%s %s is a file, not a table directory", what, path)
 	}
-	if _, err := os.Stat(filepath.Join(path, "_delta_log")); err == nil {
-		return nil
-	}
+	// One listing decides: a _delta_log in it is a table, or one a
+	// concurrent activity is creating right now (checking for _delta_log
+	// first and listing after raced with that creation).
 	ents, err := os.ReadDir(path)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if slices.ContainsFunc(ents, func(e os.DirEntry) bool { return e.Name() == "_delta_log" }) {
+		return nil
 	}
 	if len(ents) > 0 {
 		return fatalf(ErrTypeNotStaging, "%s %s is a directory with %d entries (e.g. %q) but no Delta table; "+

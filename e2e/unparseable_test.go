@@ -61,7 +61,9 @@ func corruptingLog(t *testing.T, logURL string, bad uint64) string {
 // backfill's result (log, index, why), counted in bad_entries, and every
 // other entry of the log is staged once.
 func TestBackfillNamesUnparseableEntries(t *testing.T) {
-	e := newEnv(t, scenario.Options{Logs: []scenario.LogSpec{{Name: "certlake RFC 6962 Log", Entries: 600}}, NoMain: true})
+	// newWorld, not newEnv: the only worker is the one configured with
+	// the corrupting log.
+	e := newWorld(t, scenario.Options{Logs: []scenario.LogSpec{{Name: "certlake RFC 6962 Log", Entries: 600}}, NoMain: true}, "certlake-e2e")
 	const bad = 417
 	proxied := corruptingLog(t, e.sc.Logs[0].URL, bad)
 	want := route(t, e, map[*scenario.Log]string{e.sc.Logs[0]: proxied})
@@ -74,7 +76,7 @@ func TestBackfillNamesUnparseableEntries(t *testing.T) {
 	url := record.NormalizeURL(proxied)
 	if res.BadEntries != 1 || len(res.Unparseable) != 1 || res.Unparseable[0].Index != bad ||
 		record.NormalizeURL(res.Unparseable[0].SourceURL) != url || res.Unparseable[0].Error == "" {
-		t.Fatalf("result bad_entries = %d, unparseable = %+v; want entry %d of %s named with its error", res.BadEntries, res.Unparseable, bad, url)
+		t.Fatalf("result %+v: bad_entries = %d, unparseable = %+v; want entry %d of %s named with its error", res, res.BadEntries, res.Unparseable, bad, url)
 	}
 	if res.RecordsWritten != 599 || len(res.FailedRanges) != 0 {
 		t.Fatalf("records_written = %d, failed ranges %v; want 599 and none", res.RecordsWritten, res.FailedRanges)
