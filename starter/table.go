@@ -14,6 +14,7 @@ import (
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 )
 
@@ -53,6 +54,16 @@ type tableView struct {
 	Role            string    `json:"role,omitempty"`        // "main" or "staging"
 	AsDERType       string    `json:"as_der_type,omitempty"` // "string" (base64) or "binary"
 	Logs            []logView `json:"logs,omitempty"`
+	// KeyIndex says how much of the table main's key index covers (see
+	// internal/keyindex); nil when the table has none.
+	KeyIndex *keyIndexView `json:"key_index,omitempty"`
+}
+
+// keyIndexView counts the live files with rows that the key index covers.
+type keyIndexView struct {
+	Files           int `json:"files"`            // live files with rows
+	Indexed         int `json:"indexed"`          // of those, with an entry
+	SkippedSegments int `json:"skipped_segments"` // unreadable or of an earlier table
 }
 
 type protocolView struct {
@@ -205,6 +216,19 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		return nil, tableErr(path, err)
 	}
 
+	if ix, err := keyindex.Load(path, snap.Metadata.ID); err == nil && (ix.Len() > 0 || ix.Skipped > 0) {
+		kv := &keyIndexView{SkippedSegments: ix.Skipped}
+		for i, a := range snap.Files {
+			if files[i].NumRecords == 0 {
+				continue
+			}
+			kv.Files++
+			if _, ok := ix.Lookup(a.Path, a.Size); ok {
+				kv.Indexed++
+			}
+		}
+		v.KeyIndex = kv
+	}
 	if !opts.count && !(v.Certstream && opts.logs && len(files) > 0) {
 		return v, nil
 	}
@@ -342,6 +366,13 @@ func printTable(w io.Writer, v *tableView, listFiles bool) {
 		fmt.Fprintf(tw, "certstream\tyes: %s table, as_der stored as %s\n", v.Role, v.AsDERType)
 	default:
 		fmt.Fprintf(tw, "certstream\tno: %s\n", v.NotCertstreamBy)
+	}
+	if k := v.KeyIndex; k != nil {
+		line := fmt.Sprintf("%d of %d files with rows (the next merge indexes the rest)", k.Indexed, k.Files)
+		if k.SkippedSegments > 0 {
+			line += fmt.Sprintf("; %d segments skipped", k.SkippedSegments)
+		}
+		fmt.Fprintf(tw, "key index\t%s\n", line)
 	}
 	for _, k := range sortedKeys(v.Configuration) {
 		fmt.Fprintf(tw, "config\t%s = %s\n", k, v.Configuration[k])

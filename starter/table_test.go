@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/merge"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -102,6 +104,27 @@ func TestTableDescribeCertstream(t *testing.T) {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("table describe %s text output lacks %q:\n%s", main, want, r.stdout)
 		}
+	}
+
+	// Main's key index, once a merge (here IndexMain alone) built it.
+	if v.KeyIndex != nil {
+		t.Errorf("describe(main) key_index = %+v before any merge, want none", v.KeyIndex)
+	}
+	mt, err := lake.Open(t.Context(), main, lake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := merge.IndexMain(t.Context(), mt, merge.IndexOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	appendRows(t, main, lake.RoleMain, b, [2]uint64{1050, 1059}) // a file the index does not hold yet
+	vi, _ := describeJSON(t, main, "--no-logs")
+	if k := vi.KeyIndex; k == nil || k.Files != v.NumFiles+1 || k.Indexed != v.NumFiles {
+		t.Errorf("describe(main) key_index = %+v, want %d of %d files indexed", k, v.NumFiles, v.NumFiles+1)
+	}
+	r = runStarter(t, "table", "describe", "--no-logs", main)
+	if want := fmt.Sprintf("key index   %d of %d files with rows", v.NumFiles, v.NumFiles+1); !strings.Contains(r.stdout, want) {
+		t.Errorf("table describe text lacks %q:\n%s", want, r.stdout)
 	}
 }
 
