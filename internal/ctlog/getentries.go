@@ -36,6 +36,13 @@ func parseGetEntries(body []byte) ([]entryText, error) {
 	if out, ok := scanGetEntries(body); ok {
 		return out, nil
 	}
+	return decodeGetEntriesJSON(body)
+}
+
+// decodeGetEntriesJSON decodes a get-entries answer with encoding/json: any
+// shape the direct scan does not take (escapes, other keys, nulls) and the
+// errors of malformed answers.
+func decodeGetEntriesJSON(body []byte) ([]entryText, error) {
 	var resp getEntriesResponse
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, err

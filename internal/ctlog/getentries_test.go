@@ -17,17 +17,7 @@ import (
 
 // referenceGetEntries is what the reader did before parseGetEntries:
 // encoding/json into getEntriesResponse.
-func referenceGetEntries(body []byte) ([]entryText, error) {
-	var resp getEntriesResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return nil, err
-	}
-	out := make([]entryText, len(resp.Entries))
-	for i, e := range resp.Entries {
-		out[i] = entryText{leaf: []byte(e.LeafInput), extra: []byte(e.ExtraData)}
-	}
-	return out, nil
-}
+func referenceGetEntries(body []byte) ([]entryText, error) { return decodeGetEntriesJSON(body) }
 
 // checkSameAsJSON fails t unless parseGetEntries(body) gives what
 // encoding/json gives: the same strings, or an error for both.
