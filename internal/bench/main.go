@@ -46,6 +46,8 @@ type options struct {
 	// cpuProfile, if set, receives a CPU profile of the parent process
 	// (where time goes in fetch+parse+stage and the direct backfill).
 	cpuProfile string
+	// memProfile, if set, receives the parent's allocation profile at exit.
+	memProfile string
 	child      string // hidden: run one measured step in this process
 	args       childArgs
 }
@@ -67,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the parent process to this file")
 	flag.BoolVar(&o.noRefMerge, "no-reference-merge", false, "skip the reference merge (hours at -size full on a loaded machine)")
 	flag.StringVar(&o.child, "child", "", "internal: run one step as a child process")
 	flag.StringVar(&o.args.mainPath, "child-main", "", "internal")
@@ -125,6 +128,14 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		defer func() {
+			if f, err := os.Create(o.memProfile); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	b.machine = describeMachine()
 	fmt.Println(b.machine.text())

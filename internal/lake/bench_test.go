@@ -58,10 +58,11 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkWriteFiles measures Parquet encoding alone (no Delta commit).
 func BenchmarkWriteFiles(b *testing.B) {
 	pool := benchPool(b)
+	bufs := NewBufferPool() // as a table keeps between Writers
 	cpu := cpuTime()
 	for b.Loop() {
 		dir := b.TempDir()
-		tbl := &Table{path: dir, layout: layout{asDERBinary: true}}
+		tbl := &Table{path: dir, layout: layout{asDERBinary: true}, bufs: bufs}
 		w := tbl.NewWriter(WriterOptions{CompressionLevel: benchLevel})
 		for i := range benchRows {
 			r := pool[i%len(pool)]

@@ -219,6 +219,9 @@ func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo, c Compression) {
 	defer rs.Close()
 	dict := map[string]bool{}
 	for _, c := range dictionaryColumns {
+		if columnKinds[c] == kindStringList {
+			c += ".list.element"
+		}
 		dict[c] = true
 	}
 	n := 0

@@ -3,13 +3,10 @@ package lake
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"unsafe"
 
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/compress"
-	"github.com/apache/arrow-go/v18/parquet/file"
-	"github.com/apache/arrow-go/v18/parquet/schema"
-
+	"github.com/certlake/certlake/internal/pqwrite"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -49,95 +46,63 @@ var fileColumns = func() []string {
 	return cols
 }()
 
-// fileSchema builds the Parquet schema of spec 2.1 as delta-rs writes it:
-// cert_index plain INT64 (no logical annotation), seen
-// TIMESTAMP(MICROS, UTC), strings as STRING, lists as standard 3-level LIST
-// with an optional "element", as_der STRING (base64) or bare BYTE_ARRAY.
-func fileSchema(asDERBinary bool) (*schema.GroupNode, error) {
-	req := parquet.Repetitions.Required
-	str := func(name string) schema.Node {
-		return schema.MustPrimitive(schema.NewPrimitiveNodeLogical(name, req, schema.StringLogicalType{}, parquet.Types.ByteArray, -1, -1))
-	}
-	list := func(name string) (schema.Node, error) {
-		elem := schema.MustPrimitive(schema.NewPrimitiveNodeLogical("element", parquet.Repetitions.Optional, schema.StringLogicalType{}, parquet.Types.ByteArray, -1, -1))
-		return schema.ListOfWithName(name, elem, req, -1)
-	}
-	fields := make(schema.FieldList, 0, numFileColumns)
+// fileColumns describes the data file of spec 2.1 as delta-rs writes it:
+// cert_index plain INT64 (no logical annotation), seen TIMESTAMP(MICROS,
+// UTC), strings as STRING, lists as standard 3-level LIST with an optional
+// "element", as_der STRING (base64) or bare BYTE_ARRAY; dictionary
+// encoding, statistics and compression per column as below.
+func fileColumnSpecs(asDERBinary bool, c Compression) []pqwrite.Column {
+	cols := make([]pqwrite.Column, 0, numFileColumns)
 	for _, name := range fileColumns {
-		var n schema.Node
+		col := pqwrite.Column{
+			Name:       name,
+			Dictionary: slices.Contains(dictionaryColumns, name),
+			Stats:      slices.Contains(statsColumns, name),
+			Compressed: c != CompressionStaging || !slices.Contains(plainColumns, name),
+		}
 		switch columnKinds[name] {
 		case kindLong:
-			n = schema.NewInt64Node(name, req, -1)
+			col.Type = pqwrite.Int64
 		case kindString:
-			n = str(name)
+			col.Type = pqwrite.String
 		case kindTimestamp:
-			n = schema.MustPrimitive(schema.NewPrimitiveNodeLogical(name, req, schema.NewTimestampLogicalTypeForce(true, schema.TimeUnitMicros), parquet.Types.Int64, -1, -1))
+			col.Type = pqwrite.TimestampMicros
 		case kindBool:
-			n = schema.NewBooleanNode(name, req, -1)
+			col.Type = pqwrite.Boolean
 		case kindStringList:
-			var err error
-			if n, err = list(name); err != nil {
-				return nil, fmt.Errorf("list column %s: %w", name, err)
-			}
+			col.Type = pqwrite.StringList
 		case kindDER:
+			col.Type = pqwrite.String
 			if asDERBinary {
-				n = schema.NewByteArrayNode(name, req, -1)
-			} else {
-				n = str(name)
+				col.Type = pqwrite.Binary
 			}
 		}
-		fields = append(fields, n)
+		cols = append(cols, col)
 	}
-	return schema.NewGroupNode("schema", req, fields, -1)
+	return cols
 }
 
 // dictionaryColumns have dictionary encoding on (spec 2.1 [HEAD] settings,
-// with the chain path spelled as written, plus seen, which one fetch shares
-// across many rows). Every other column is plain.
+// plus seen, which one fetch shares across many rows). Every other column
+// is plain.
 var dictionaryColumns = []string{
 	"update_type", "seen", "source_name", "source_url", "signature_algorithm",
-	"issuer_aggregated", "chain.list.element",
+	"issuer_aggregated", "chain",
 }
 
-// statsColumns get Parquet column statistics (min/max per row group and
-// page), which DuckDB uses to skip row groups. The other columns are hashes,
-// free text and blobs nobody filters by range; their statistics would cost
-// a comparison per value and bloat the footer.
+// statsColumns get Parquet column statistics (min/max per row group),
+// which DuckDB uses to skip row groups. The other columns are hashes, free
+// text and blobs nobody filters by range; their statistics would cost a
+// comparison per value and bloat the footer.
 var statsColumns = []string{
 	"cert_index", "update_type", "seen", "source_name", "source_url",
 	"not_before", "not_after", "is_ca", "signature_algorithm", "issuer_aggregated",
 }
 
-func writerProperties(compressionLevel int, c Compression) *parquet.WriterProperties {
-	opts := []parquet.WriterProperty{
-		parquet.WithCompression(compress.Codecs.Zstd),
-		parquet.WithDictionaryDefault(false),
-		parquet.WithStats(false),
-		parquet.WithCreatedBy("certlake"),
-		// Row groups are closed by the writer (rows or bytes), never here.
-		parquet.WithMaxRowGroupLength(1 << 40),
-	}
-	if compressionLevel != 0 {
-		opts = append(opts, parquet.WithCompressionLevel(compressionLevel))
-	}
-	for _, c := range dictionaryColumns {
-		opts = append(opts, parquet.WithDictionaryFor(c, true))
-	}
-	if c == CompressionStaging {
-		for _, col := range plainColumns {
-			opts = append(opts, parquet.WithCompressionFor(col, compress.Codecs.Uncompressed))
-		}
-	}
-	for _, c := range statsColumns {
-		opts = append(opts, parquet.WithStatsFor(c, true))
-	}
-	return parquet.NewWriterProperties(opts...)
-}
-
 // bytesOf views s as bytes without copying. The Parquet writer only reads
 // its input, and copying every string would double the writer's memory
 // traffic.
-func bytesOf(s string) parquet.ByteArray {
+func bytesOf(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
 }
 
@@ -173,10 +138,10 @@ type batch struct {
 	notBef   []int64
 	notAft   []int64
 	isCA     []bool
-	strs     [len(stringColumns)][]parquet.ByteArray
-	der      []parquet.ByteArray // the caller's bytes (binary tables) or their base64 in text
-	text     [][]byte            // string tables: chunks of base64 text; kept for reuse
-	cur      int                 // the chunk of text being filled
+	strs     [len(stringColumns)][][]byte
+	der      [][]byte // the caller's bytes (binary tables) or their base64 in text
+	text     [][]byte // string tables: chunks of base64 text; kept for reuse
+	cur      int      // the chunk of text being filled
 	domains  listColumn
 	chain    listColumn
 	asBinary bool
@@ -192,7 +157,7 @@ const textChunkSize = 1 << 20
 // (list present, element present) and repetition 0 for a row's first
 // element, 1 for the rest.
 type listColumn struct {
-	vals     []parquet.ByteArray
+	vals     [][]byte
 	def, rep []int16
 }
 
@@ -221,9 +186,9 @@ func newBatch(asBinary bool) *batch {
 	b.notBef = make([]int64, 0, batchRows)
 	b.notAft = make([]int64, 0, batchRows)
 	b.isCA = make([]bool, 0, batchRows)
-	b.der = make([]parquet.ByteArray, 0, batchRows)
+	b.der = make([][]byte, 0, batchRows)
 	for i := range b.strs {
-		b.strs[i] = make([]parquet.ByteArray, 0, batchRows)
+		b.strs[i] = make([][]byte, 0, batchRows)
 	}
 	return b
 }
@@ -298,33 +263,31 @@ func (b *batch) reset() {
 	b.chain.reset()
 }
 
-// writeColumn writes one column of b into the buffered row group. Each
+// writeColumn writes one column of b into the file's open row group. Each
 // call touches only column col's writer, so different columns may be
 // written concurrently.
-func writeColumn(rg file.BufferedRowGroupWriter, col int, b *batch) error {
-	cw, err := rg.Column(col)
-	if err != nil {
-		return err
-	}
+func writeColumn(pw *pqwrite.Writer, col int, b *batch) error {
+	cw := pw.Column(col)
+	var err error
 	switch col {
 	case colCertIndex:
-		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.certIdx, nil, nil)
+		err = cw.Int64s(b.certIdx)
 	case colSeen:
-		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.seen, nil, nil)
+		err = cw.Int64s(b.seen)
 	case colNotBefore:
-		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.notBef, nil, nil)
+		err = cw.Int64s(b.notBef)
 	case colNotAfter:
-		_, err = cw.(*file.Int64ColumnChunkWriter).WriteBatch(b.notAft, nil, nil)
+		err = cw.Int64s(b.notAft)
 	case colIsCA:
-		_, err = cw.(*file.BooleanColumnChunkWriter).WriteBatch(b.isCA, nil, nil)
+		err = cw.Bools(b.isCA)
 	case colAllDomains:
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.domains.vals, b.domains.def, b.domains.rep)
+		err = cw.List(b.domains.vals, b.domains.def, b.domains.rep)
 	case colChain:
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.chain.vals, b.chain.def, b.chain.rep)
+		err = cw.List(b.chain.vals, b.chain.def, b.chain.rep)
 	case colAsDER:
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.der, nil, nil)
+		err = cw.ByteArrays(b.der)
 	default:
-		_, err = cw.(*file.ByteArrayColumnChunkWriter).WriteBatch(b.strs[strIndex[col]], nil, nil)
+		err = cw.ByteArrays(b.strs[strIndex[col]])
 	}
 	if err != nil {
 		return fmt.Errorf("write column %s: %w", fileColumns[col], err)

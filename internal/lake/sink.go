@@ -93,9 +93,3 @@ func (s *asyncSink) Close() error {
 	<-s.done
 	return s.err
 }
-
-// sinkWriter hides asyncSink's Close from the Parquet writer, which would
-// otherwise close the sink in file.Writer.Close and drop its error.
-type sinkWriter struct{ s *asyncSink }
-
-func (w sinkWriter) Write(p []byte) (int, error) { return w.s.Write(p) }

@@ -13,12 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/parquet"
-	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/pqwrite"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -136,7 +135,7 @@ type CommitResult struct {
 type Writer struct {
 	t      *Table
 	opts   WriterOptions
-	props  *parquet.WriterProperties
+	cols   []pqwrite.Column
 	layout layout
 	parts  map[string]*partWriter
 	seq    int
@@ -179,8 +178,7 @@ type openFile struct {
 	date string
 	f    *os.File
 	sink *asyncSink
-	pw   *file.Writer
-	rg   file.BufferedRowGroupWriter
+	pw   *pqwrite.Writer
 }
 
 // writtenFile is a closed data file waiting for the commit.
@@ -223,7 +221,7 @@ func (t *Table) NewWriter(opts WriterOptions) *Writer {
 	w := &Writer{
 		t:       t,
 		opts:    opts,
-		props:   writerProperties(opts.CompressionLevel, t.compressionOf(opts.Compression)),
+		cols:    fileColumnSpecs(t.layout.asDERBinary, t.compressionOf(opts.Compression)),
 		layout:  t.layout,
 		parts:   make(map[string]*partWriter),
 		jobs:    make(chan encodeJob, 1),
@@ -364,12 +362,9 @@ func (w *Writer) encodeJob(job encodeJob) error {
 				return err
 			}
 		}
-		if f.rg == nil {
-			f.rg = f.pw.AppendBufferedRowGroup()
-		}
 		if job.rows.n < serialBatchRows {
 			for _, col := range columnOrder {
-				if err := writeColumn(f.rg, col, job.rows); err != nil {
+				if err := writeColumn(f.pw, col, job.rows); err != nil {
 					return fmt.Errorf("write %s: %w", f.rel, err)
 				}
 			}
@@ -378,7 +373,7 @@ func (w *Writer) encodeJob(job encodeJob) error {
 			g.SetLimit(runtime.GOMAXPROCS(0))
 			// Costly columns first so the cheap ones fill the gaps.
 			for _, col := range columnOrder {
-				g.Go(func() error { return writeColumn(f.rg, col, job.rows) })
+				g.Go(func() error { return writeColumn(f.pw, col, job.rows) })
 			}
 			if err := g.Wait(); err != nil {
 				return fmt.Errorf("write %s: %w", f.rel, err)
@@ -407,36 +402,11 @@ func (w *Writer) encodeJob(job encodeJob) error {
 
 // endRowGroup writes f's buffered row group to its file.
 func endRowGroup(f *openFile) error {
-	if f.rg == nil {
-		return nil
+	if err := f.pw.EndRowGroup(); err != nil {
+		return fmt.Errorf("write %s: end row group: %w", f.rel, err)
 	}
-	// rg.Close compresses each column's last page one column after
-	// another; that is most of its work, so do it in parallel first.
-	var g errgroup.Group
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i := range numFileColumns {
-		cw, err := f.rg.Column(i)
-		if err != nil {
-			return fmt.Errorf("write %s: %w", f.rel, err)
-		}
-		fl, ok := cw.(pageFlusher)
-		if !ok || cw.CurrentEncoder().EstimatedDataEncodedSize() == 0 {
-			continue // Close flushes it
-		}
-		g.Go(fl.FlushCurrentPage)
-	}
-	if err := g.Wait(); err != nil {
-		return fmt.Errorf("write %s: flush pages: %w", f.rel, err)
-	}
-	if err := f.rg.Close(); err != nil {
-		return fmt.Errorf("write %s: close row group: %w", f.rel, err)
-	}
-	f.rg = nil
 	return nil
 }
-
-// pageFlusher is implemented by arrow-go's column chunk writers.
-type pageFlusher interface{ FlushCurrentPage() error }
 
 // limitRowGroupBytes ends the largest open row groups until the memory
 // they hold over all open files (compressed pages plus each column's page
@@ -446,10 +416,10 @@ func (w *Writer) limitRowGroupBytes() error {
 		var total, bigSize int64
 		var big *openFile
 		for f := range w.enc.open {
-			if f.rg == nil {
+			if f.pw.Rows() == 0 {
 				continue
 			}
-			n := rowGroupBytes(f.rg)
+			n := f.pw.BufferedBytes()
 			total += n
 			if big == nil || n > bigSize {
 				big, bigSize = f, n
@@ -464,16 +434,6 @@ func (w *Writer) limitRowGroupBytes() error {
 	}
 }
 
-func rowGroupBytes(rg file.BufferedRowGroupWriter) int64 {
-	n := rg.TotalCompressedBytes()
-	for i := range numFileColumns {
-		if cw, err := rg.Column(i); err == nil {
-			n += cw.CurrentEncoder().EstimatedDataEncodedSize()
-		}
-	}
-	return n
-}
-
 // columnOrder lists file columns by decreasing encoding cost.
 var columnOrder = []int{
 	colAsDER, colSHA256, colSHA1, colAllDomains, colFingerprint, colChain,
@@ -483,9 +443,9 @@ var columnOrder = []int{
 }
 
 func (w *Writer) openFile(f *openFile) error {
-	sc, err := fileSchema(w.layout.asDERBinary)
+	zstd, err := w.t.bufs.zstd(w.opts.CompressionLevel)
 	if err != nil {
-		return fmt.Errorf("parquet schema: %w", err)
+		return err
 	}
 	local := filepath.Join(w.t.path, filepath.FromSlash(f.rel))
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
@@ -498,20 +458,20 @@ func (w *Writer) openFile(f *openFile) error {
 	w.enc.created = append(w.enc.created, f)
 	f.f = fh
 	f.sink = newAsyncSink(fh, w.t.bufs)
-	f.pw = file.NewParquetWriter(sinkWriter{f.sink}, sc, file.WithWriterProps(w.props))
+	f.pw, err = w.t.bufs.getFileWriter(f.sink, w.cols, pqwrite.Options{CreatedBy: "certlake", Zstd: zstd, Pool: w.t.bufs.pagePool()})
+	if err != nil {
+		return fmt.Errorf("parquet writer: %w", err)
+	}
 	return nil
 }
 
 // closeFile finishes f and queues it for the commit.
 func (w *Writer) closeFile(f *openFile, st fileStats) error {
-	// file.Writer.Close drops footer errors, so each step is checked here.
-	if err := endRowGroup(f); err != nil {
-		return err
+	if err := f.pw.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", f.rel, err)
 	}
-	if err := f.pw.FlushWithFooter(); err != nil {
-		return fmt.Errorf("write %s: footer: %w", f.rel, err)
-	}
-	_ = f.pw.Close() // nothing left to fail: the footer is out, the sink stays open
+	w.t.bufs.putFileWriter(f.pw)
+	f.pw = nil
 	w.enc.syncs.Add(1)
 	go func() {
 		defer w.enc.syncs.Done()

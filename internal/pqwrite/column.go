@@ -29,7 +29,7 @@ type ColumnWriter struct {
 	inDict bool
 
 	// The chunk so far: data pages with their headers, in order.
-	chunk        []byte
+	chunk        segBuf
 	numValues    int64
 	uncompressed int64
 	rows         int64
@@ -50,7 +50,7 @@ type ColumnWriter struct {
 	minB, maxB []byte
 	minI, maxI int64
 
-	dictPage []byte // the encoded dictionary page of the last chunk
+	dictPage segBuf // the encoded dictionary page of the chunk
 	scratch  []byte // page assembly
 	out      []byte // compressed page
 	hdr      compact
@@ -62,7 +62,7 @@ func (c *ColumnWriter) dictionary() bool { return c.spec.Dictionary && !c.fallba
 func (c *ColumnWriter) rowGroupReset() {
 	c.plain, c.bools, c.idx, c.defs, c.reps = c.plain[:0], c.bools[:0], c.idx[:0], c.defs[:0], c.reps[:0]
 	c.levels = 0
-	c.chunk = c.chunk[:0]
+	c.chunk.reset(c.w.opts.Pool)
 	c.numValues, c.uncompressed, c.rows = 0, 0, 0
 	c.usedPlain, c.usedDict = false, false
 	c.fallback = false
@@ -297,6 +297,10 @@ func (c *ColumnWriter) cutPage() error {
 // appendPage compresses page data and appends it with its header to the
 // chunk.
 func (c *ColumnWriter) appendPage(typ int32, data []byte, numValues int, enc int32) {
+	c.appendPageTo(&c.chunk, typ, data, numValues, enc)
+}
+
+func (c *ColumnWriter) appendPageTo(dst *segBuf, typ int32, data []byte, numValues int, enc int32) {
 	body := data
 	if c.spec.Compressed {
 		c.out = c.w.zstd.EncodeAll(data, c.out[:0])
@@ -305,8 +309,8 @@ func (c *ColumnWriter) appendPage(typ int32, data []byte, numValues int, enc int
 	c.hdr.buf = c.hdr.buf[:0]
 	pageHeader(&c.hdr, typ, len(data), len(body), numValues, enc)
 	c.uncompressed += int64(len(c.hdr.buf) + len(data))
-	c.chunk = append(c.chunk, c.hdr.buf...)
-	c.chunk = append(c.chunk, body...)
+	dst.write(c.w.opts.Pool, c.hdr.buf)
+	dst.write(c.w.opts.Pool, body)
 }
 
 // appendLevels appends levels as a v1 data page stores them: a 4-byte
@@ -349,17 +353,14 @@ func (c *ColumnWriter) describe() string {
 // finish ends the chunk: the last data page, then the dictionary page,
 // which goes first in the file. It returns the dictionary page (nil when
 // the chunk used none) and the chunk's statistics.
-func (c *ColumnWriter) finish() (dictPage []byte, st *statistics, err error) {
+func (c *ColumnWriter) finish() (dictPage *segBuf, st *statistics, err error) {
 	if err := c.cutPage(); err != nil {
 		return nil, nil, err
 	}
 	if c.usedDict {
-		// appendPage appends to c.chunk; give it the dictionary buffer.
-		data := c.chunk
-		c.chunk = c.dictPage[:0]
-		c.appendPage(pageDictionary, c.dictVals, c.dictLen, encPlain)
-		dictPage, c.dictPage = c.chunk, c.chunk
-		c.chunk = data
+		c.dictPage.reset(c.w.opts.Pool)
+		c.appendPageTo(&c.dictPage, pageDictionary, c.dictVals, c.dictLen, encPlain)
+		dictPage = &c.dictPage
 		if c.spec.Stats {
 			c.dictStats()
 		}
@@ -414,5 +415,5 @@ func (c *ColumnWriter) encodings() []int32 {
 
 // bufferedBytes is what c holds in memory for the open row group.
 func (c *ColumnWriter) bufferedBytes() int64 {
-	return int64(len(c.chunk) + len(c.plain) + len(c.bools) + 4*len(c.idx) + len(c.dictVals) + 4*len(c.defs) + 4*len(c.reps))
+	return int64(c.chunk.n + len(c.plain) + len(c.bools) + 4*len(c.idx) + len(c.dictVals) + 4*len(c.defs) + 4*len(c.reps))
 }

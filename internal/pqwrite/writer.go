@@ -57,6 +57,8 @@ type Options struct {
 	// the fastest level. It may be shared by Writers (EncodeAll is safe
 	// for concurrent use).
 	Zstd *zstd.Encoder
+	// Pool lends the memory of buffered column chunks; nil allocates.
+	Pool *Pool
 }
 
 // NewZstd returns a zstd encoder for Options.Zstd at the given level
@@ -103,7 +105,7 @@ func NewWriter(out io.Writer, cols []Column, opts Options) (*Writer, error) {
 			return nil, fmt.Errorf("zstd encoder: %w", err)
 		}
 	}
-	w.schema = append(w.schema, schemaElement{typ: -1, repetition: -1, name: "schema", numChildren: int32(len(cols)), converted: -1})
+	w.schema = append(w.schema, schemaElement{typ: -1, repetition: repRequired, name: "schema", numChildren: int32(len(cols)), converted: -1})
 	seen := make(map[string]bool)
 	for _, col := range cols {
 		if col.Name == "" || seen[col.Name] {
@@ -154,6 +156,36 @@ func NewWriter(out io.Writer, cols []Column, opts Options) (*Writer, error) {
 	return w, nil
 }
 
+// Reset starts a new file on out with the same columns, keeping the
+// buffers of the last one: a Writer that is reused saves growing its page
+// buffers again for each file. Reset after Close, or to abandon a file.
+func (w *Writer) Reset(out io.Writer) error {
+	w.out, w.off, w.err, w.closed = out, 0, nil, false
+	clear(w.groups)
+	w.groups = w.groups[:0]
+	for _, c := range w.cols {
+		c.rowGroupReset()
+	}
+	return w.write(magic)
+}
+
+// Options returns the options the Writer was made with, defaults filled
+// in.
+func (w *Writer) Options() Options {
+	o := w.opts
+	o.Zstd = w.zstd
+	return o
+}
+
+// Columns returns the columns the Writer was made with.
+func (w *Writer) Columns() []Column {
+	cols := make([]Column, len(w.cols))
+	for i, c := range w.cols {
+		cols[i] = c.spec
+	}
+	return cols
+}
+
 // Column returns the writer of leaf column i, in the order given to
 // NewWriter.
 func (w *Writer) Column(i int) *ColumnWriter { return w.cols[i] }
@@ -189,6 +221,18 @@ func (w *Writer) write(p []byte) error {
 	return w.err
 }
 
+func (w *Writer) writeBuf(b *segBuf) error {
+	if w.err != nil {
+		return w.err
+	}
+	n, err := b.writeTo(w.out)
+	w.off += n
+	if err != nil {
+		w.err = fmt.Errorf("write parquet: %w", err)
+	}
+	return w.err
+}
+
 // EndRowGroup finishes every column's chunk (their last pages compressed
 // in parallel) and writes the row group to the file. With no rows
 // buffered it does nothing.
@@ -208,7 +252,7 @@ func (w *Writer) EndRowGroup() error {
 	if rows == 0 {
 		return nil
 	}
-	dicts := make([][]byte, len(w.cols))
+	dicts := make([]*segBuf, len(w.cols))
 	stats := make([]*statistics, len(w.cols))
 	errs := make([]error, len(w.cols))
 	var wg sync.WaitGroup
@@ -227,6 +271,10 @@ func (w *Writer) EndRowGroup() error {
 	}
 	g := rowGroupMeta{numRows: rows, chunks: make([]chunkMeta, len(w.cols))}
 	for i, c := range w.cols {
+		dictBytes := 0
+		if dicts[i] != nil {
+			dictBytes = dicts[i].n
+		}
 		m := chunkMeta{
 			typ:              c.typ,
 			encodings:        c.encodings(),
@@ -234,7 +282,7 @@ func (w *Writer) EndRowGroup() error {
 			codec:            codecUncompressed,
 			numValues:        c.numValues,
 			uncompressedSize: c.uncompressed,
-			compressedSize:   int64(len(dicts[i]) + len(c.chunk)),
+			compressedSize:   int64(dictBytes + c.chunk.n),
 			dictionaryOffset: -1,
 			stats:            stats[i],
 		}
@@ -243,12 +291,13 @@ func (w *Writer) EndRowGroup() error {
 		}
 		if dicts[i] != nil {
 			m.dictionaryOffset = w.off
-			if err := w.write(dicts[i]); err != nil {
+			if err := w.writeBuf(dicts[i]); err != nil {
 				return err
 			}
+			dicts[i].reset(w.opts.Pool)
 		}
 		m.dataPageOffset = w.off
-		if err := w.write(c.chunk); err != nil {
+		if err := w.writeBuf(&c.chunk); err != nil {
 			return err
 		}
 		g.chunks[i] = m
