@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/certlake/certlake/internal/record"
 )
@@ -189,18 +190,25 @@ func scanGetEntries(body []byte) ([]entryText, bool) {
 	return out, s.i == len(s.b)
 }
 
-// decodeEntries base64-decodes texts (entries first, first+1, ...) into
-// one buffer and appends them to b as Entries (Seen left for the caller)
-// or, when they do not decode, as BadEntries. One buffer per answer
-// instead of two allocations per entry; the Entries alias it.
-func decodeEntries(b *Batch, texts []entryText, first uint64) {
+// decodeEntries base64-decodes texts (entries first, first+1, ...) and
+// appends them to b as Entries (Seen left for the caller) or, when they do
+// not decode, as BadEntries. The strings are decoded into scratch, which
+// it returns (grown if it had to be) for the next answer: only the
+// certificates are copied out, into one buffer of their size that the
+// Entries alias, and the chain certificates come from chains. So an answer
+// allocates little more than its certificates, and the leaf_input of a
+// precertificate (its TBSCertificate) and the chains repeated in every
+// extra_data are neither allocated nor held by the entries.
+func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, chains *chainCache) []byte {
 	size := 0
 	for _, t := range texts {
 		size += base64.StdEncoding.DecodedLen(len(t.leaf)) + base64.StdEncoding.DecodedLen(len(t.extra))
 	}
-	buf := make([]byte, size)
-	// decode decodes src into the front of buf and returns it, capped so
-	// that no append can reach the next entry's bytes.
+	if cap(scratch) < size {
+		scratch = make([]byte, size)
+	}
+	buf := scratch[:size]
+	// decode decodes src into the front of buf and returns it.
 	decode := func(src []byte) ([]byte, error) {
 		dst := buf[:base64.StdEncoding.DecodedLen(len(src))]
 		n, err := base64.StdEncoding.Decode(dst, src)
@@ -212,6 +220,7 @@ func decodeEntries(b *Batch, texts []entryText, first uint64) {
 		return out, nil
 	}
 	b.Entries = make([]record.Entry, 0, len(texts))
+	certSize := 0
 	for i, t := range texts {
 		idx := first + uint64(i)
 		ent, err := decodeEntry(idx, t, decode)
@@ -220,7 +229,58 @@ func decodeEntries(b *Batch, texts []entryText, first uint64) {
 			continue
 		}
 		b.Entries = append(b.Entries, ent)
+		certSize += len(ent.Cert)
 	}
+	// Out of scratch, each capped so that no append can reach the next
+	// entry's bytes.
+	certs := make([]byte, certSize)
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		n := copy(certs, e.Cert)
+		e.Cert, certs = certs[:n:n], certs[n:]
+		for j, c := range e.Chain {
+			e.Chain[j] = chains.intern(c)
+		}
+	}
+	return scratch
+}
+
+// chainCache holds one copy of each chain certificate recently seen in a
+// log's get-entries answers: a log repeats the same few issuers in every
+// extra_data, and entries share the copy instead of each holding its own
+// (as static-ct-api entries share their issuers). It is safe for
+// concurrent use.
+type chainCache struct {
+	mu    sync.Mutex
+	certs map[string][]byte // DER -> the shared copy; guarded by mu
+	size  int               // bytes in certs; guarded by mu
+}
+
+// Bounds of a chainCache; when either would be exceeded, it is emptied
+// and refilled with the issuers in use.
+const (
+	maxChainCerts = 1024
+	maxChainBytes = 4 << 20
+)
+
+// intern returns the shared copy of der, which it makes if there is none.
+// The copy's capacity is its length, so appending to it reallocates.
+func (c *chainCache) intern(der []byte) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.certs[string(der)]; ok {
+		return v
+	}
+	v := make([]byte, len(der))
+	copy(v, der)
+	if c.certs == nil || len(c.certs) >= maxChainCerts || c.size+len(v) > maxChainBytes {
+		c.certs, c.size = map[string][]byte{}, 0
+	}
+	if len(v) <= maxChainBytes {
+		c.certs[string(v)] = v
+		c.size += len(v)
+	}
+	return v
 }
 
 // decodeEntry decodes one get-entries element into an Entry.

@@ -161,7 +161,12 @@ func TestDecodeEntriesMatchesOnePerEntry(t *testing.T) {
 	)
 	const first = 1000
 	var b Batch
-	decodeEntries(&b, texts, first)
+	chains := &chainCache{}
+	scratch := decodeEntries(&b, texts, first, nil, chains)
+	// The entries must not alias scratch, which the next answer reuses.
+	for i := range scratch[:cap(scratch)] {
+		scratch[:cap(scratch)][i] = 0xee
+	}
 
 	var want Batch
 	for i, tx := range texts {
@@ -203,6 +208,55 @@ func TestDecodeEntriesMatchesOnePerEntry(t *testing.T) {
 	}
 	if !bytes.Equal(b.Entries[1].Cert, next) {
 		t.Errorf("appending to entry 0's last chain certificate changed entry 1's certificate")
+	}
+
+	// A second answer reuses scratch and shares the chain certificates
+	// already seen.
+	var b2 Batch
+	if got := decodeEntries(&b2, texts, first, scratch, chains); &got[:1][0] != &scratch[:1][0] {
+		t.Errorf("decodeEntries did not decode into the large enough scratch it was given")
+	}
+	if len(b2.Entries) != len(b.Entries) {
+		t.Fatalf("second decodeEntries = %d entries, want %d", len(b2.Entries), len(b.Entries))
+	}
+	for i, e := range b2.Entries {
+		for j, c := range e.Chain {
+			if &c[0] != &b.Entries[i].Chain[j][0] {
+				t.Errorf("entry %d chain %d: a second copy of a chain certificate already seen", e.Index, j)
+			}
+			if cap(c) != len(c) {
+				t.Errorf("entry %d chain %d: cap %d, len %d; want an exact copy", e.Index, j, cap(c), len(c))
+			}
+		}
+	}
+}
+
+// TestChainCacheBounded checks that the chain cache keeps at most
+// maxChainCerts certificates and maxChainBytes bytes, and still returns
+// equal copies beyond them.
+func TestChainCacheBounded(t *testing.T) {
+	cases := []struct {
+		name        string
+		n, certSize int
+	}{
+		{"many small", 3 * maxChainCerts, 100},
+		{"few large", 20, maxChainBytes / 8},
+		{"larger than the cache", 2, maxChainBytes + 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var cc chainCache
+			for i := range c.n {
+				der := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, c.certSize/2+1)[:c.certSize]
+				if got := cc.intern(der); !bytes.Equal(got, der) || &got[0] == &der[0] {
+					t.Fatalf("intern(cert %d) = %d bytes, want an equal copy", i, len(got))
+				}
+				if len(cc.certs) > maxChainCerts || cc.size > maxChainBytes {
+					t.Fatalf("after %d certificates the cache holds %d, %d bytes; want at most %d, %d",
+						i+1, len(cc.certs), cc.size, maxChainCerts, maxChainBytes)
+				}
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,8 +35,17 @@ type fetcher struct {
 	// sizeHint is the largest body read so far (capped), to size the
 	// buffer of a body of unknown length.
 	sizeHint atomic.Int64
-	// buffers keeps body buffers for use, one per request in flight.
-	buffers chan []byte
+	// buffers keeps the buffers of use, one set per request in flight.
+	buffers chan *bodyBuffers
+}
+
+// bodyBuffers are what reading a body that is not kept needs, reused from
+// one request to the next: the body as read, its gunzipped form, and the
+// gzip reader (whose decompressor is large).
+type bodyBuffers struct {
+	raw, plain []byte
+	zr         *gzip.Reader
+	br         bytes.Reader
 }
 
 func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
@@ -43,7 +53,7 @@ func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
 		cfg.HTTPClient = defaultClient(lim.Concurrency)
 	}
 	own := newGate(lim, true)
-	return &fetcher{cfg: cfg, name: name, own: own, shared: shared, buffers: make(chan []byte, max(lim.Concurrency, 1))}
+	return &fetcher{cfg: cfg, name: name, own: own, shared: shared, buffers: make(chan *bodyBuffers, max(lim.Concurrency, 1))}
 }
 
 // get fetches u and returns its body and the time the response was read.
@@ -56,27 +66,22 @@ func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) (
 }
 
 // use is get for a body that is not needed once use (get's check) has
-// returned: the body is read into a buffer that f keeps for later
-// requests, so a log's answers do not each allocate and grow a new one.
+// returned: the body is read (and gunzipped) into buffers that f keeps for
+// later requests, so a log's answers do not each allocate and grow new ones.
+// Nothing use keeps may alias the body.
 func (f *fetcher) use(ctx context.Context, u string, use func([]byte) error) (time.Time, error) {
-	buf := f.takeBuffer()
-	defer func() { f.putBuffer(buf) }()
-	_, seen, err := f.fetch(ctx, u, use, &buf)
+	bb := f.takeBuffers()
+	defer f.putBuffers(bb)
+	_, seen, err := f.fetch(ctx, u, use, bb)
 	return seen, err
 }
 
-// fetch implements get and use. When buf is not nil, bodies are read into
-// *buf, which is updated to the (possibly grown) buffer of the last body.
-func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error, buf *[]byte) ([]byte, time.Time, error) {
+// fetch implements get and use. When bb is not nil, bodies are read into
+// its buffers, which are updated to the (possibly grown) ones of the last
+// body.
+func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error, bb *bodyBuffers) ([]byte, time.Time, error) {
 	for attempt := 1; ; attempt++ {
-		var into []byte
-		if buf != nil {
-			into = *buf
-		}
-		body, seen, err := f.once(ctx, u, into)
-		if buf != nil && body != nil {
-			*buf = body
-		}
+		body, seen, err := f.once(ctx, u, bb)
 		if err == nil && check != nil {
 			if err = check(body); err != nil && !isRetryable(err) {
 				return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, err)
@@ -106,8 +111,9 @@ func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error,
 	}
 }
 
-// once makes one attempt, reading the body into buf if it is not nil.
-func (f *fetcher) once(ctx context.Context, u string, buf []byte) ([]byte, time.Time, error) {
+// once makes one attempt, reading the body into bb's buffers if bb is not
+// nil, or else into new ones that the caller may keep.
+func (f *fetcher) once(ctx context.Context, u string, bb *bodyBuffers) ([]byte, time.Time, error) {
 	release, err := f.acquire(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -138,7 +144,11 @@ func (f *fetcher) once(ctx context.Context, u string, buf []byte) ([]byte, time.
 			Message:    strings.TrimSpace(strings.ToValidUTF8(string(msg), "?")),
 		}
 	}
-	if buf == nil && resp.ContentLength < 0 {
+	var buf []byte
+	switch {
+	case bb != nil:
+		buf = bb.raw
+	case resp.ContentLength < 0:
 		// Sized like the largest body so far (a log's tiles or answers
 		// are alike), the buffer rarely has to grow.
 		buf = make([]byte, 0, f.sizeHint.Load()+bytes.MinRead)
@@ -147,21 +157,65 @@ func (f *fetcher) once(ctx context.Context, u string, buf []byte) ([]byte, time.
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("read body: %w", err)
 	}
+	if bb != nil {
+		bb.raw = body
+	}
 	// Static-ct-api tiles may be stored gzipped and served without
 	// Content-Encoding; 1f 8b can never start a tile leaf (it would be a
 	// timestamp far in the future) nor a JSON document.
 	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
-		}
-		body, err = readCapped(zr, f.cfg.MaxResponseBytes, -1, nil)
-		if err != nil {
+		if body, err = f.gunzip(body, bb); err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
 	}
 	f.noteSize(len(body))
 	return body, time.Now(), nil
+}
+
+// gunzip decompresses body (at most MaxResponseBytes) into bb's buffer
+// with bb's reader if bb is not nil, or else into a new buffer.
+func (f *fetcher) gunzip(body []byte, bb *bodyBuffers) ([]byte, error) {
+	// The gzip trailer ends with the size of the (last member's)
+	// uncompressed data: a hint that spares the buffer its regrowth,
+	// bounded since the body may lie.
+	hint := 0
+	if len(body) >= 4 {
+		hint = int(binary.LittleEndian.Uint32(body[len(body)-4:]))
+		hint = int(min(int64(hint), f.cfg.MaxResponseBytes, maxHintBytes))
+	}
+	var (
+		zr   *gzip.Reader
+		br   *bytes.Reader
+		into []byte
+	)
+	if bb != nil {
+		zr, br, into = bb.zr, &bb.br, bb.plain
+	} else {
+		br = new(bytes.Reader)
+	}
+	br.Reset(body)
+	if zr == nil {
+		var err error
+		if zr, err = gzip.NewReader(br); err != nil {
+			return nil, err
+		}
+		if bb != nil {
+			bb.zr = zr
+		}
+	} else if err := zr.Reset(br); err != nil {
+		return nil, err
+	}
+	if cap(into) < hint+1 {
+		into = make([]byte, 0, hint+1)
+	}
+	plain, err := readCapped(zr, f.cfg.MaxResponseBytes, -1, into)
+	if err != nil {
+		return nil, err
+	}
+	if bb != nil {
+		bb.plain = plain
+	}
+	return plain, nil
 }
 
 // maxHintBytes bounds sizeHint and the buffers f keeps: a rare huge
@@ -179,23 +233,28 @@ func (f *fetcher) noteSize(n int) {
 	}
 }
 
-// takeBuffer returns a kept body buffer, or nil.
-func (f *fetcher) takeBuffer() []byte {
+// takeBuffers returns kept body buffers, or new ones.
+func (f *fetcher) takeBuffers() *bodyBuffers {
 	select {
-	case b := <-f.buffers:
-		return b
+	case bb := <-f.buffers:
+		return bb
 	default:
-		return nil
+		return new(bodyBuffers)
 	}
 }
 
-// putBuffer keeps b for a later body unless f holds enough already.
-func (f *fetcher) putBuffer(b []byte) {
-	if b == nil || cap(b) > maxHintBytes {
-		return
+// putBuffers keeps bb for a later body unless f holds enough already. A
+// buffer grown for a rare huge body is let go.
+func (f *fetcher) putBuffers(bb *bodyBuffers) {
+	if cap(bb.raw) > maxHintBytes {
+		bb.raw = nil
 	}
+	if cap(bb.plain) > maxHintBytes {
+		bb.plain = nil
+	}
+	bb.br.Reset(nil) // drop the last body
 	select {
-	case f.buffers <- b[:0]:
+	case f.buffers <- bb:
 	default:
 	}
 }

@@ -60,7 +60,7 @@ func New(l Log, cfg Config) Reader {
 	if l.Static {
 		return newStatic(l, cfg, lim.Concurrency, f)
 	}
-	return &rfc6962{log: l, cfg: cfg, workers: lim.Concurrency, f: f}
+	return newRFC6962(l, cfg, lim.Concurrency, f)
 }
 
 // span is an inclusive range of indices fetched as one job.

@@ -13,6 +13,15 @@ type rfc6962 struct {
 	cfg     Config
 	workers int
 	f       *fetcher
+
+	// scratch keeps decoding buffers, one per answer being decoded.
+	scratch chan []byte
+	// chains shares chain certificates among entries.
+	chains chainCache
+}
+
+func newRFC6962(l Log, cfg Config, workers int, f *fetcher) *rfc6962 {
+	return &rfc6962{log: l, cfg: cfg, workers: workers, f: f, scratch: make(chan []byte, max(workers, 1))}
 }
 
 // TreeSize implements Reader with get-sth (RFC 6962 section 4.3).
@@ -91,7 +100,7 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span) jobResult {
 			}
 			// Decoded here, while the body (which texts alias) is ours.
 			b = Batch{Start: next, End: next + n - 1}
-			decodeEntries(&b, texts[:n], next)
+			r.putScratch(decodeEntries(&b, texts[:n], next, r.takeScratch(), &r.chains))
 			return nil
 		})
 		if err != nil {
@@ -117,5 +126,27 @@ func (r *rfc6962) report(b Batch) {
 		if len(b.Bad) > 0 {
 			m.Malformed(r.log.URL, len(b.Bad))
 		}
+	}
+}
+
+// takeScratch returns a kept decoding buffer, or nil.
+func (r *rfc6962) takeScratch() []byte {
+	select {
+	case b := <-r.scratch:
+		return b
+	default:
+		return nil
+	}
+}
+
+// putScratch keeps b for a later answer unless r holds enough already or
+// b grew for a rare huge answer.
+func (r *rfc6962) putScratch(b []byte) {
+	if cap(b) > maxHintBytes {
+		return
+	}
+	select {
+	case r.scratch <- b:
+	default:
 	}
 }

@@ -126,7 +126,14 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 		return jobResult{next: sp.start, err: err}
 	}
 
-	b := Batch{Start: sp.start, End: sp.end, Seen: seen}
+	b := Batch{Start: sp.start, End: sp.end, Seen: seen, Entries: make([]record.Entry, 0, sp.end-sp.start+1)}
+	// The chains of the batch share one backing array, each capped so
+	// that appending to one cannot reach the next.
+	nfp := 0
+	for off := int(sp.start - first); off < min(need, len(leaves)); off++ {
+		nfp += len(leaves[off].ChainFingerprints)
+	}
+	chains := make([][]byte, nfp)
 	for idx := sp.start; idx <= sp.end; idx++ {
 		off := int(idx - first)
 		if off >= len(leaves) {
@@ -138,7 +145,9 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 			continue
 		}
 		l := leaves[off]
-		chain, err := s.chain(ctx, l.ChainFingerprints)
+		n := len(l.ChainFingerprints)
+		chain, err := s.chain(ctx, l.ChainFingerprints, chains[:n:n])
+		chains = chains[n:]
 		if err != nil {
 			if errors.Is(err, errIssuerUnavailable) {
 				b.Bad = append(b.Bad, BadEntry{Index: idx, Err: fmt.Errorf("entry %d: %w", idx, err)})
@@ -161,6 +170,11 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 // A body that does not decode into at least need leaves is fetched again,
 // since the transport may have cut it; only when the log serves the same
 // bytes twice is it taken as malformed, and decodeErr says why.
+//
+// The body is read into a reused buffer: the certificates of the leaves
+// are copied out of it into one buffer of their size, which spares the
+// rest of the tile (a precertificate's TBSCertificate, extensions,
+// fingerprints) an allocation and keeps it from being held by the entries.
 func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]record.TileLeaf, error, time.Time, error) {
 	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
@@ -171,13 +185,15 @@ func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]reco
 		decodeErr error
 		lastBad   *[32]byte
 	)
-	_, seen, err := s.f.get(ctx, u, func(body []byte) error {
+	seen, err := s.f.use(ctx, u, func(body []byte) error {
 		leaves, decodeErr = record.DecodeTile(body)
 		if decodeErr == nil && len(leaves) >= need {
+			copyCerts(leaves)
 			return nil
 		}
 		sum := sha256.Sum256(body)
 		if lastBad != nil && *lastBad == sum {
+			copyCerts(leaves)
 			return nil // the same bytes again: the tile itself is malformed
 		}
 		lastBad = &sum
@@ -186,7 +202,23 @@ func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]reco
 		}
 		return retryableError{fmt.Errorf("tile has %d leaves, want at least %d", len(leaves), need)}
 	})
-	return leaves, decodeErr, seen, err
+	if err != nil {
+		return nil, nil, time.Time{}, err // leaves would alias the body
+	}
+	return leaves, decodeErr, seen, nil
+}
+
+// copyCerts points the certificates of leaves to copies in one new buffer.
+func copyCerts(leaves []record.TileLeaf) {
+	size := 0
+	for _, l := range leaves {
+		size += len(l.Cert)
+	}
+	buf := make([]byte, size)
+	for i := range leaves {
+		n := copy(buf, leaves[i].Cert)
+		leaves[i].Cert, buf = buf[:n:n], buf[n:]
+	}
 }
 
 // errIssuerUnavailable marks an issuer the log does not serve (404) or
@@ -196,12 +228,12 @@ var errIssuerUnavailable = errors.New("issuer unavailable")
 
 var errIssuerMismatch = errors.New("issuer body does not hash to its fingerprint")
 
-// chain resolves the issuer fingerprints of a leaf into their DER.
-func (s *static) chain(ctx context.Context, fps [][32]byte) ([][]byte, error) {
+// chain resolves the issuer fingerprints of a leaf into their DER, in
+// chain (of their length) or nil if there are none.
+func (s *static) chain(ctx context.Context, fps [][32]byte, chain [][]byte) ([][]byte, error) {
 	if len(fps) == 0 {
 		return nil, nil
 	}
-	chain := make([][]byte, len(fps))
 	for i, fp := range fps {
 		der, err := s.issuers.get(ctx, fp, s.fetchIssuer)
 		if err != nil {
