@@ -33,8 +33,9 @@ type entryText struct{ leaf, extra []byte }
 // body; encoding/json reads anything else (escapes, other keys, null, or
 // malformed JSON), so the two paths never disagree. json.Unmarshal spent
 // most of its time validating and copying ~2 KB of base64 per entry.
-func parseGetEntries(body []byte) ([]entryText, error) {
-	if out, ok := scanGetEntries(body); ok {
+// The elements are appended to dst[:0], to reuse its array.
+func parseGetEntries(body []byte, dst []entryText) ([]entryText, error) {
+	if out, ok := scanGetEntries(body, dst); ok {
 		return out, nil
 	}
 	return decodeGetEntriesJSON(body)
@@ -157,7 +158,9 @@ func (s *entriesScanner) entry() (entryText, bool) {
 	return e, s.punct('}')
 }
 
-func scanGetEntries(body []byte) ([]entryText, bool) {
+// scanGetEntries appends the elements of a body of the usual shape to
+// dst[:0], or returns false.
+func scanGetEntries(body []byte, dst []entryText) ([]entryText, bool) {
 	s := entriesScanner{b: body}
 	if !s.punct('{') {
 		return nil, false
@@ -167,7 +170,10 @@ func scanGetEntries(body []byte) ([]entryText, bool) {
 	}
 	// Each element takes at least 30 bytes; sizing from that bounds
 	// the allocation by the body while avoiding regrowth.
-	out := make([]entryText, 0, min(len(body)/30+1, 1024))
+	out := dst[:0]
+	if want := min(len(body)/30+1, 1024); cap(out) < want {
+		out = make([]entryText, 0, want)
+	}
 	if !s.punct(']') {
 		for {
 			e, ok := s.entry()

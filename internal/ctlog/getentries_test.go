@@ -19,12 +19,12 @@ import (
 // encoding/json into getEntriesResponse.
 func referenceGetEntries(body []byte) ([]entryText, error) { return decodeGetEntriesJSON(body) }
 
-// checkSameAsJSON fails t unless parseGetEntries(body) gives what
+// checkSameAsJSON fails t unless parseGetEntries(body, nil) gives what
 // encoding/json gives: the same strings, or an error for both.
 func checkSameAsJSON(t *testing.T, body []byte) {
 	t.Helper()
 	want, wantErr := referenceGetEntries(body)
-	got, err := parseGetEntries(body)
+	got, err := parseGetEntries(body, nil)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("parseGetEntries(%.200q) error = %v, want %v (encoding/json)", body, err, wantErr)
 	}
@@ -96,7 +96,7 @@ func TestParseGetEntriesMatchesEncodingJSON(t *testing.T) {
 	for _, c := range getEntriesCases {
 		t.Run(c.name, func(t *testing.T) {
 			checkSameAsJSON(t, []byte(c.body))
-			if _, ok := scanGetEntries([]byte(c.body)); ok != c.scanned {
+			if _, ok := scanGetEntries([]byte(c.body), nil); ok != c.scanned {
 				t.Errorf("scanGetEntries(%q) took it = %v, want %v", c.body, ok, c.scanned)
 			}
 		})
@@ -118,7 +118,7 @@ func TestParseGetEntriesRealAnswer(t *testing.T) {
 	for name, body := range map[string][]byte{"captured": []byte(scanner.FourEntries), "re-encoded": reencoded} {
 		t.Run(name, func(t *testing.T) {
 			checkSameAsJSON(t, body)
-			got, ok := scanGetEntries(body)
+			got, ok := scanGetEntries(body, nil)
 			if !ok || len(got) != 4 {
 				t.Errorf("scanGetEntries(%s) = %d entries, %v; want 4, true", name, len(got), ok)
 			}
@@ -135,7 +135,7 @@ func FuzzParseGetEntries(f *testing.F) {
 	f.Add([]byte(scanner.FourEntries))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkSameAsJSON(t, body)
-		if _, ok := scanGetEntries(body); ok && !json.Valid(body) {
+		if _, ok := scanGetEntries(body, nil); ok && !json.Valid(body) {
 			t.Fatalf("scanGetEntries took %q, which is not valid JSON", body)
 		}
 	})
@@ -379,7 +379,8 @@ func BenchmarkParseGetEntries(b *testing.B) {
 		b.Fatal(err)
 	}
 	for name, parse := range map[string]func([]byte) ([]entryText, error){
-		"scan": parseGetEntries, "encoding-json": referenceGetEntries,
+		"scan":          func(body []byte) ([]entryText, error) { return parseGetEntries(body, nil) },
+		"encoding-json": referenceGetEntries,
 	} {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))

@@ -14,14 +14,21 @@ type rfc6962 struct {
 	workers int
 	f       *fetcher
 
-	// scratch keeps decoding buffers, one per answer being decoded.
-	scratch chan []byte
+	// scratch keeps decoding buffers, one set per span being fetched.
+	scratch chan *decodeScratch
 	// chains shares chain certificates among entries.
 	chains chainCache
 }
 
 func newRFC6962(l Log, cfg Config, workers int, f *fetcher) *rfc6962 {
-	return &rfc6962{log: l, cfg: cfg, workers: workers, f: f, scratch: make(chan []byte, max(workers, 1))}
+	return &rfc6962{log: l, cfg: cfg, workers: workers, f: f, scratch: make(chan *decodeScratch, max(workers, 1))}
+}
+
+// decodeScratch is what decoding an answer needs and no entry keeps: its
+// elements (which alias the body) and their base64-decoded bytes.
+type decodeScratch struct {
+	texts []entryText
+	buf   []byte
 }
 
 // TreeSize implements Reader with get-sth (RFC 6962 section 4.3).
@@ -78,12 +85,14 @@ var errNoEntries = errors.New("get-entries returned no entries")
 // not returned after each short read. Each response becomes one Batch.
 func (r *rfc6962) fetchSpan(ctx context.Context, s span) jobResult {
 	var res jobResult
+	sc := r.takeScratch()
+	defer r.putScratch(sc)
 	next := s.start
 	for {
 		var b Batch
 		u := fmt.Sprintf("%s/ct/v1/get-entries?start=%d&end=%d", r.log.URL, next, s.end)
 		seen, err := r.f.use(ctx, u, func(body []byte) error {
-			texts, err := parseGetEntries(body)
+			texts, err := parseGetEntries(body, sc.texts)
 			if err != nil {
 				return retryableError{fmt.Errorf("parse get-entries: %w", err)}
 			}
@@ -93,6 +102,7 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span) jobResult {
 				// keeps answering nothing.
 				return retryableError{errNoEntries}
 			}
+			sc.texts = texts[:0]
 			// A log may return more than asked; never emit past s.end.
 			n := uint64(len(texts))
 			if n-1 > s.end-next {
@@ -100,7 +110,7 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span) jobResult {
 			}
 			// Decoded here, while the body (which texts alias) is ours.
 			b = Batch{Start: next, End: next + n - 1}
-			r.putScratch(decodeEntries(&b, texts[:n], next, r.takeScratch(), &r.chains))
+			sc.buf = decodeEntries(&b, texts[:n], next, sc.buf, &r.chains)
 			return nil
 		})
 		if err != nil {
@@ -129,24 +139,26 @@ func (r *rfc6962) report(b Batch) {
 	}
 }
 
-// takeScratch returns a kept decoding buffer, or nil.
-func (r *rfc6962) takeScratch() []byte {
+// takeScratch returns kept decoding buffers, or new ones.
+func (r *rfc6962) takeScratch() *decodeScratch {
 	select {
-	case b := <-r.scratch:
-		return b
+	case sc := <-r.scratch:
+		return sc
 	default:
-		return nil
+		return new(decodeScratch)
 	}
 }
 
-// putScratch keeps b for a later answer unless r holds enough already or
-// b grew for a rare huge answer.
-func (r *rfc6962) putScratch(b []byte) {
-	if cap(b) > maxHintBytes {
-		return
+// putScratch keeps sc for a later span unless r holds enough already. A
+// buffer grown for a rare huge answer is let go, and no element is left
+// pointing into a body.
+func (r *rfc6962) putScratch(sc *decodeScratch) {
+	if cap(sc.buf) > maxHintBytes {
+		sc.buf = nil
 	}
+	clear(sc.texts[:cap(sc.texts)])
 	select {
-	case r.scratch <- b:
+	case r.scratch <- sc:
 	default:
 	}
 }
