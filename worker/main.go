@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -38,6 +39,16 @@ func main() {
 	}
 }
 
+// tuneGC sets the garbage collector's target to pct (worker.gc_percent)
+// unless pct is 0 or the GOGC environment variable is set.
+func tuneGC(pct int) (int, bool) {
+	if pct <= 0 || os.Getenv("GOGC") != "" {
+		return 0, false
+	}
+	debug.SetGCPercent(pct)
+	return pct, true
+}
+
 func run() error {
 	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
 	config.AddFlags(fs)
@@ -49,6 +60,9 @@ func run() error {
 		return err
 	}
 	logger := cfg.Logger()
+	if pct, ok := tuneGC(cfg.Worker.GCPercent); ok {
+		logger.Debug("garbage collector target set", "gc_percent", pct)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

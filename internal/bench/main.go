@@ -25,10 +25,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
 
+	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlogtest"
 )
 
@@ -137,7 +139,16 @@ func run(ctx context.Context, o options) error {
 			}
 		}()
 	}
+	// Backfills run in a worker, which sets the collector's target to
+	// worker.gc_percent; measure them the same way.
+	gc := "GOGC=" + os.Getenv("GOGC") + " from the environment"
+	if os.Getenv("GOGC") == "" {
+		pct := config.Defaults().Worker.GCPercent
+		debug.SetGCPercent(pct)
+		gc = fmt.Sprintf("GC target %d%% (the worker's default worker.gc_percent)", pct)
+	}
 	b.machine = describeMachine()
+	b.machine.gc = gc
 	fmt.Println(b.machine.text())
 	fmt.Printf("size %s, seed %d, data in %s\n\n", sz.name, o.seed, b.dir)
 

@@ -244,6 +244,7 @@ type machine struct {
 	memory   string
 	goVer    string
 	hostname string
+	gc       string // the collector's setting
 }
 
 func describeMachine() machine {
@@ -265,8 +266,12 @@ func describeMachine() machine {
 }
 
 func (m machine) text() string {
-	return fmt.Sprintf("machine: %d cores (%s), %s memory, %s/%s, %s, %s, load average %s",
-		m.cores, orUnknown(m.cpu), orUnknown(m.memory), runtime.GOOS, runtime.GOARCH, m.goVer,
+	gc := ""
+	if m.gc != "" {
+		gc = ", " + m.gc
+	}
+	return fmt.Sprintf("machine: %d cores (%s), %s memory, %s/%s, %s%s, %s, load average %s",
+		m.cores, orUnknown(m.cpu), orUnknown(m.memory), runtime.GOOS, runtime.GOARCH, m.goVer, gc,
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), loadAverage())
 }
 

@@ -153,6 +153,7 @@ func (c *Config) validate() []error {
 		bad("worker.log_level", "want debug, info, warn or error, got %q", w.LogLevel)
 	}
 	atLeast("worker.max_concurrent_activities", int64(w.MaxConcurrentActivities), 0)
+	atLeast("worker.gc_percent", int64(w.GCPercent), 0)
 	return errs
 }
 
