@@ -12,24 +12,32 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/ctlogtest"
-	"github.com/certlake/certlake/internal/record"
 )
 
 // BenchmarkStaticEntries measures fetch throughput (no row parsing) from an
-// in-process static-ct-api log with pre-built tiles and no rate limit.
+// in-process static-ct-api log with pre-built tiles and no rate limit, with
+// tiles served plain, stored gzipped (no Content-Encoding), or with
+// Content-Encoding: gzip.
 func BenchmarkStaticEntries(b *testing.B) {
 	const tiles = 64
 	const size = tiles * 256
-	s := &staticServer{size: size}
-	u := s.start(b)
-	for t := range uint64(tiles) { // build the tiles before timing
-		s.tile(record.TilePath(t))
-	}
-	for _, conc := range []int{1, 4} {
-		b.Run(map[int]string{1: "concurrency1", 4: "concurrency4"}[conc], func(b *testing.B) {
-			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: conc, RequestTimeout: time.Minute}
+	for _, c := range []struct {
+		name             string
+		conc             int
+		gzipBody, gzipCE bool
+	}{
+		{"concurrency1", 1, false, false},
+		{"concurrency4", 4, false, false},
+		{"concurrency4-gzip", 4, true, false},
+		{"concurrency4-gzip-ce", 4, false, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := &staticServer{size: size, gzipBody: c.gzipBody, gzipCE: c.gzipCE}
+			u := s.start(b)
+			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: c.conc, RequestTimeout: time.Minute}
 			r := New(Log{URL: u, Static: true}, cfg)
-			if _, err := r.TreeSize(b.Context()); err != nil {
+			// Build (and gzip) the tiles and warm the reader before timing.
+			if err := r.Entries(b.Context(), 0, size-1, func(Batch) error { return nil }); err != nil {
 				b.Fatal(err)
 			}
 			n := 0

@@ -33,6 +33,12 @@ type Reader interface {
 // Batch is a run of consecutive indices [Start, End] (inclusive) from one
 // HTTP response. Every index in it is in exactly one of Entries and Bad,
 // both sorted by index.
+//
+// The bytes of Entries (Cert, Chain) belong to the caller and stay valid
+// after emit returns: the reader never reuses them. They are read-only: a
+// chain certificate may be one copy shared by many entries. Cert and each
+// chain certificate have a capacity equal to their length, so appending to
+// one copies it.
 type Batch struct {
 	Start, End uint64
 	Entries    []record.Entry

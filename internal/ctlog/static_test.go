@@ -89,6 +89,40 @@ func TestStaticGzipTiles(t *testing.T) {
 	}
 }
 
+// TestStaticEntriesOutliveBuffers checks that tiles read into reused
+// buffers leave the entries already emitted intact, and that appending to
+// one entry's certificate or chain cannot reach another's.
+func TestStaticEntriesOutliveBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    *staticServer
+	}{
+		{"plain", &staticServer{size: 1100}},
+		{"storedGzipped", &staticServer{size: 1100, gzipBody: true}},
+		{"contentEncoding", &staticServer{size: 1100, gzipCE: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(Log{URL: tc.s.start(t), Static: true}, testConfig(t)).(*static)
+			first := fetchRange(t, r, 0, 511)
+			if first.err != nil || len(first.entries) != 512 {
+				t.Fatalf("Entries(0, 511) = %d entries, %v, want 512, nil", len(first.entries), first.err)
+			}
+			if len(r.f.buffers) == 0 {
+				t.Errorf("after a range, the fetcher keeps no body buffer")
+			}
+			for i := 0; i < len(first.entries)-1; i++ {
+				e := first.entries[i]
+				_ = append(e.Cert, 0xff, 0xff, 0xff, 0xff)
+				_ = append(e.Chain, nil)
+			}
+			if f := fetchRange(t, r, 512, 1099); f.err != nil || len(f.entries) != 588 {
+				t.Fatalf("Entries(512, 1099) = %d entries, %v, want 588, nil", len(f.entries), f.err)
+			}
+			checkEntries(t, first.entries)
+		})
+	}
+}
+
 func TestStaticIssuersFetchedOncePerFingerprint(t *testing.T) {
 	const size = 4 * 256
 	s := &staticServer{size: size}

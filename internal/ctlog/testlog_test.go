@@ -121,6 +121,7 @@ type staticServer struct {
 	mu       sync.Mutex
 	hits     map[string]int
 	tiles    map[string][]byte
+	gz       map[string][]byte // gzipped tiles by path
 }
 
 func (s *staticServer) start(t testing.TB) string {
@@ -179,9 +180,9 @@ func (s *staticServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case s.gzipBody:
-			body = gzipBytes(body)
+			body = s.gzipped(p, body)
 		case s.gzipCE:
-			body = gzipBytes(body)
+			body = s.gzipped(p, body)
 			w.Header().Set("Content-Encoding", "gzip")
 		}
 		w.Write(body)
@@ -238,6 +239,21 @@ func (s *staticServer) tile(path string) ([]byte, bool) {
 	}
 	s.tiles[key] = b
 	return b, true
+}
+
+// gzipped returns the tile at path p gzipped, compressing it once.
+func (s *staticServer) gzipped(p string, body []byte) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gz == nil {
+		s.gz = map[string][]byte{}
+	}
+	if z, ok := s.gz[p]; ok {
+		return z
+	}
+	z := gzipBytes(body)
+	s.gz[p] = z
+	return z
 }
 
 func gzipBytes(b []byte) []byte {
