@@ -263,7 +263,11 @@ func (s *static) fetchIssuer(ctx context.Context, fp [32]byte) ([]byte, error) {
 	default:
 		return nil, err
 	}
-	// Shared by every entry the issuer signed: capped, so that an append
-	// to one entry's copy cannot write into the spare room of another's.
-	return body[:len(body):len(body)], nil
+	// Kept for as long as the cache and the entries hold it, and shared by
+	// every entry the issuer signed: an exact copy, so that the body's
+	// buffer (sized for a tile when the length was not known) is let go
+	// and no append to one entry's chain can write into another's.
+	der := make([]byte, len(body))
+	copy(der, body)
+	return der, nil
 }
