@@ -3,6 +3,7 @@ package ctlog
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -28,8 +29,8 @@ type entryText struct{ leaf, extra []byte }
 // strings and the error (or its absence) that json.Unmarshal into
 // getEntriesResponse gives. A body of the shape every log sends, exactly
 // {"entries":[{"leaf_input":"...","extra_data":"..."},...]} with optional
-// whitespace, the two keys in either order and strings of plain ASCII
-// letters, digits and +/=_, is scanned directly and its strings alias
+// whitespace, the two keys in either order and strings of printable ASCII
+// without backslashes (see plainText), is scanned directly and its strings alias
 // body; encoding/json reads anything else (escapes, other keys, null, or
 // malformed JSON), so the two paths never disagree. json.Unmarshal spent
 // most of its time validating and copying ~2 KB of base64 per entry.
@@ -56,23 +57,40 @@ func decodeGetEntriesJSON(body []byte) ([]entryText, error) {
 	return out, nil
 }
 
-// plainChar marks the bytes a directly scanned string may hold: nothing
-// that JSON escapes or that encoding/json would rewrite.
-var plainChar = func() (t [256]bool) {
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
+// plainText reports whether a string's raw bytes are what encoding/json
+// would decode them to: printable ASCII without a backslash (no escapes,
+// no control characters, nothing non-ASCII that it might rewrite). Any
+// such byte that base64 does not allow fails the decoding later, with the
+// same error the JSON path gives. Eight bytes are checked at a time: the
+// values are kilobytes of base64 per entry.
+func plainText(v []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// bad flags, in each byte's high bit, a byte with its high bit set, a
+	// byte below 0x20 or a byte equal to '\\'.
+	bad := func(w uint64) uint64 {
+		bs := w ^ ('\\' * ones)
+		return (w | (w-0x20*ones)&^w | (bs-ones)&^bs) & highs
 	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
+	i := 0
+	for ; i+32 <= len(v); i += 32 {
+		u := v[i : i+32 : i+32]
+		if bad(binary.LittleEndian.Uint64(u))|bad(binary.LittleEndian.Uint64(u[8:]))|
+			bad(binary.LittleEndian.Uint64(u[16:]))|bad(binary.LittleEndian.Uint64(u[24:])) != 0 {
+			return false
+		}
 	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+	for ; i+8 <= len(v); i += 8 {
+		if bad(binary.LittleEndian.Uint64(v[i:])) != 0 {
+			return false
+		}
 	}
-	for _, c := range "+/=_" {
-		t[c] = true
+	for ; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x80 || c == '\\' {
+			return false
+		}
 	}
-	return t
-}()
+	return true
+}
 
 // entriesScanner reads the usual get-entries shape; any deviation makes
 // its methods return false.
@@ -114,10 +132,8 @@ func (s *entriesScanner) str() ([]byte, bool) {
 		return nil, false
 	}
 	v := s.b[s.i : s.i+n : s.i+n]
-	for _, c := range v {
-		if !plainChar[c] {
-			return nil, false
-		}
+	if !plainText(v) {
+		return nil, false
 	}
 	s.i += n + 1
 	return v, true
@@ -229,7 +245,7 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 	certSize := 0
 	for i, t := range texts {
 		idx := first + uint64(i)
-		ent, err := decodeEntry(idx, t, decode)
+		ent, err := decodeEntryCached(idx, t, decode, chains)
 		if err != nil {
 			b.Bad = append(b.Bad, BadEntry{Index: idx, Err: err})
 			continue
@@ -244,11 +260,46 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 		e := &b.Entries[i]
 		n := copy(certs, e.Cert)
 		e.Cert, certs = certs[:n:n], certs[n:]
-		for j, c := range e.Chain {
-			e.Chain[j] = chains.intern(c)
-		}
 	}
 	return scratch
+}
+
+// decodeEntryCached is decodeEntry with the chain from chains: an
+// x509_entry's extra_data is its chain alone, the same text in every entry
+// a given issuer signed, so the text already seen is not decoded again and
+// its entries share one chain list. A precert_entry's extra_data starts
+// with the precertificate itself and is decoded every time.
+func decodeEntryCached(idx uint64, t entryText, decode func([]byte) ([]byte, error), chains *chainCache) (record.Entry, error) {
+	leaf, err := decode(t.leaf)
+	if err != nil {
+		return record.Entry{}, fmt.Errorf("entry %d: leaf_input: %w", idx, err)
+	}
+	x509 := len(leaf) >= 12 && record.EntryType(uint16(leaf[10])<<8|uint16(leaf[11])) == record.X509Entry
+	if x509 {
+		if chain, ok := chains.list(t.extra); ok {
+			typ, cert, _, err := record.DecodeRFC6962(leaf, nil)
+			if err != nil {
+				return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
+			}
+			return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain}, nil
+		}
+	}
+	extra, err := decode(t.extra)
+	if err != nil {
+		return record.Entry{}, fmt.Errorf("entry %d: extra_data: %w", idx, err)
+	}
+	typ, cert, chain, err := record.DecodeRFC6962(leaf, extra)
+	if err != nil {
+		return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
+	}
+	for j, c := range chain {
+		chain[j] = chains.intern(c)
+	}
+	chain = chain[:len(chain):len(chain)]
+	if x509 {
+		chains.keepList(t.extra, chain)
+	}
+	return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain}, nil
 }
 
 // chainCache holds one copy of each chain certificate recently seen in a
@@ -260,6 +311,11 @@ type chainCache struct {
 	mu    sync.Mutex
 	certs map[string][]byte // DER -> the shared copy; guarded by mu
 	size  int               // bytes in certs; guarded by mu
+	// lists maps the extra_data text of x509_entries to their chain
+	// (elements from certs); listBytes counts the keys' bytes. Guarded
+	// by mu.
+	lists     map[string][][]byte
+	listBytes int
 }
 
 // Bounds of a chainCache; when either would be exceeded, it is emptied
@@ -268,6 +324,31 @@ const (
 	maxChainCerts = 1024
 	maxChainBytes = 4 << 20
 )
+
+// list returns the chain of an x509_entry whose extra_data text is extra,
+// if it was kept.
+func (c *chainCache) list(extra []byte) ([][]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.lists[string(extra)]
+	return l, ok
+}
+
+// keepList keeps chain as the chain of x509_entries whose extra_data text
+// is extra. Within the bounds of certs: when they would be exceeded, the
+// lists are emptied.
+func (c *chainCache) keepList(extra []byte, chain [][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(extra) > maxChainBytes/4 {
+		return
+	}
+	if c.lists == nil || len(c.lists) >= maxChainCerts || c.listBytes+len(extra) > maxChainBytes {
+		c.lists, c.listBytes = map[string][][]byte{}, 0
+	}
+	c.lists[string(extra)] = chain
+	c.listBytes += len(extra)
+}
 
 // intern returns the shared copy of der, which it makes if there is none.
 // The copy's capacity is its length, so appending to it reallocates.
@@ -287,21 +368,4 @@ func (c *chainCache) intern(der []byte) []byte {
 		c.size += len(v)
 	}
 	return v
-}
-
-// decodeEntry decodes one get-entries element into an Entry.
-func decodeEntry(idx uint64, t entryText, decode func([]byte) ([]byte, error)) (record.Entry, error) {
-	leaf, err := decode(t.leaf)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: leaf_input: %w", idx, err)
-	}
-	extra, err := decode(t.extra)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: extra_data: %w", idx, err)
-	}
-	typ, cert, chain, err := record.DecodeRFC6962(leaf, extra)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
-	}
-	return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain}, nil
 }

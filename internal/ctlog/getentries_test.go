@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -390,5 +391,36 @@ func BenchmarkParseGetEntries(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPlainText checks the eight-bytes-at-a-time test against a byte by
+// byte one, for every byte value at every position of strings around the
+// word size.
+func TestPlainText(t *testing.T) {
+	ref := func(v []byte) bool {
+		for _, c := range v {
+			if c < 0x20 || c >= 0x80 || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 17; n++ {
+		for pos := range n {
+			for c := range 256 {
+				v := bytes.Repeat([]byte("A"), n)
+				v[pos] = byte(c)
+				if got, want := plainText(v), ref(v); got != want {
+					t.Fatalf("plainText(%q) = %v, want %v", v, got, want)
+				}
+			}
+		}
+	}
+	// Borrows between bytes must not hide or invent a bad byte.
+	for _, v := range []string{"\x1f\x20\x20\x20\x20\x20\x20\x20", "\x20\x1f" + strings.Repeat("\x7f", 6), "ZZZZZZZ\x5c", "\x5d\x5b\x5c\x5d\x5d\x5d\x5d\x5d", "~~~~~~~~"} {
+		if got, want := plainText([]byte(v)), ref([]byte(v)); got != want {
+			t.Errorf("plainText(%q) = %v, want %v", v, got, want)
+		}
 	}
 }
