@@ -230,7 +230,8 @@ func fetchConfig() ctlog.Config {
 // flight, each fetched (ctlog), parsed (record.Builder) and staged
 // (lake.Writer) with a Delta txn commit every s.batchRows rows.
 func directBackfill(ctx context.Context, stagingPath string, targets []target, s backfillSettings) (int64, error) {
-	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging})
+	// As FetchRange creates staging tables: as_der binary.
+	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging, AsDERBinary: true})
 	if err != nil {
 		return 0, err
 	}

@@ -100,11 +100,13 @@ func TestCompressionByRole(t *testing.T) {
 		role Role
 		opt  Compression
 		want Compression
+		bin  bool // AsDERBinary
 	}{
-		{RoleMain, CompressionDefault, CompressionSpec},
-		{RoleStaging, CompressionDefault, CompressionStaging},
-		{RoleStaging, CompressionSpec, CompressionSpec},
-		{RoleMain, CompressionStaging, CompressionStaging},
+		{RoleMain, CompressionDefault, CompressionSpec, false},
+		{RoleStaging, CompressionDefault, CompressionStaging, false},
+		{RoleStaging, CompressionDefault, CompressionStaging, true},
+		{RoleStaging, CompressionSpec, CompressionSpec, true},
+		{RoleMain, CompressionStaging, CompressionStaging, false},
 	}
 	db, err := OpenDB(t.Context(), DBOptions{MemoryLimit: "512MB", Threads: 2})
 	if err != nil {
@@ -112,9 +114,9 @@ func TestCompressionByRole(t *testing.T) {
 	}
 	defer db.Close()
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("%s/%d", c.role, c.opt), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%d/binary=%v", c.role, c.opt, c.bin), func(t *testing.T) {
 			ctx := t.Context()
-			tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "t"), Options{Role: c.role})
+			tbl, err := OpenOrCreate(ctx, filepath.Join(t.TempDir(), "t"), Options{Role: c.role, AsDERBinary: c.bin})
 			if err != nil {
 				t.Fatalf("OpenOrCreate: %v", err)
 			}
@@ -138,7 +140,7 @@ func TestCompressionByRole(t *testing.T) {
 				t.Fatalf("ReadRows: %v", err)
 			}
 			diffRows(t, got, rows)
-			diffRows(t, duckRows(t, db, files, false), rows)
+			diffRows(t, duckRows(t, db, files, c.bin), rows)
 			for _, f := range files {
 				checkParquetMetadata(t, db, f, c.want)
 			}

@@ -266,6 +266,7 @@ func (c *ColumnWriter) cutPage() error {
 		p = appendLevels(p, c.defs, bitWidth(uint32(c.maxDef)))
 	}
 	enc := int32(encPlain)
+	direct := false // p is c.plain, not the scratch buffer
 	switch {
 	case c.inDict:
 		w := max(1, bitWidth(uint32(max(c.dictLen, 1)-1)))
@@ -276,6 +277,10 @@ func (c *ColumnWriter) cutPage() error {
 	case c.typ == typeBoolean:
 		p = appendBits(p, c.bools)
 		c.usedPlain = true
+	case len(p) == 0:
+		// A required column's page is its values: no copy.
+		p, direct = c.plain, true
+		c.usedPlain = true
 	default:
 		p = append(p, c.plain...)
 		c.usedPlain = true
@@ -283,7 +288,9 @@ func (c *ColumnWriter) cutPage() error {
 	if len(p) > math.MaxInt32 {
 		return fmt.Errorf("column %s: page of %d bytes", c.spec.Name, len(p))
 	}
-	c.scratch = p
+	if !direct {
+		c.scratch = p
+	}
 	c.appendPage(pageData, p, c.levels, enc)
 	c.numValues += int64(c.levels)
 	c.plain, c.bools, c.idx, c.defs, c.reps = c.plain[:0], c.bools[:0], c.idx[:0], c.defs[:0], c.reps[:0]
