@@ -143,9 +143,11 @@ func run(ctx context.Context, o options) error {
 	// worker.gc_percent; measure them the same way.
 	gc := "GOGC=" + os.Getenv("GOGC") + " from the environment"
 	if os.Getenv("GOGC") == "" {
-		pct := config.Defaults().Worker.GCPercent
-		debug.SetGCPercent(pct)
-		gc = fmt.Sprintf("GC target %d%% (the worker's default worker.gc_percent)", pct)
+		gc = "Go's default GC target (the worker's default)"
+		if pct := config.Defaults().Worker.GCPercent; pct > 0 {
+			debug.SetGCPercent(pct)
+			gc = fmt.Sprintf("GC target %d%% (the worker's default worker.gc_percent)", pct)
+		}
 	}
 	b.machine = describeMachine()
 	b.machine.gc = gc
