@@ -266,11 +266,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	// A staging table certlake creates keeps as_der as raw DER whatever
-	// main's type: the merge converts it to main's (to_base64 in DuckDB),
-	// and a backfill neither encodes nor compresses a third more bytes of
-	// base64 per entry.
-	t, err := b.tables.openOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary || in.Staging,
+	t, err := b.tables.openOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
 		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers})
 	if err != nil {
 		return res, toTemporal(classify(err))

@@ -97,8 +97,7 @@ type Lake struct {
 	CheckpointInterval int `key:"checkpoint_interval"`
 	// AsDERBinary makes newly created tables store as_der as binary instead
 	// of a base64 string. Default false (base64, like certstream-server-rust
-	// up to 648d679). Existing tables keep their own type. Staging tables
-	// certlake creates always store binary; the merge writes main's type.
+	// up to 648d679). Existing tables keep their own type.
 	AsDERBinary bool `key:"as_der_binary"`
 	// DuckDB tunes the embedded DuckDB used for gap detection and merges.
 	DuckDB DuckDB `key:"duckdb"`
