@@ -180,12 +180,15 @@ type tileReader struct {
 	err error
 }
 
-func (r *tileReader) take(n int, what string) []byte {
+// take reads n bytes of the field named what+suffix (two parts, so that
+// no label is built unless it goes into an error: every field of every
+// leaf passes through here).
+func (r *tileReader) take(n int, what, suffix string) []byte {
 	if r.err != nil {
 		return nil
 	}
 	if n > len(r.b)-r.off {
-		r.err = fmt.Errorf("%s: %d bytes needed, %d left: %w", what, n, len(r.b)-r.off, errTruncated)
+		r.err = fmt.Errorf("%s%s: %d bytes needed, %d left: %w", what, suffix, n, len(r.b)-r.off, errTruncated)
 		return nil
 	}
 	s := r.b[r.off : r.off+n : r.off+n]
@@ -193,17 +196,17 @@ func (r *tileReader) take(n int, what string) []byte {
 	return s
 }
 
-func (r *tileReader) uint(size int, what string) int {
+func (r *tileReader) uint(size int, what, suffix string) int {
 	v := 0
-	for _, c := range r.take(size, what) {
+	for _, c := range r.take(size, what, suffix) {
 		v = v<<8 | int(c)
 	}
 	return v
 }
 
 func (r *tileReader) prefixed(size int, what string) []byte {
-	n := r.uint(size, what+" length")
-	return r.take(n, what)
+	n := r.uint(size, what, " length")
+	return r.take(n, what, "")
 }
 
 // decodeTileLeaf decodes one TileLeaf and returns it with its size in bytes.
@@ -225,8 +228,8 @@ func (r *tileReader) prefixed(size int, what string) []byte {
 //	} TileLeaf;
 func decodeTileLeaf(b []byte) (TileLeaf, int, error) {
 	r := tileReader{b: b}
-	r.take(8, "timestamp")
-	typ := EntryType(r.uint(2, "entry_type"))
+	r.take(8, "timestamp", "")
+	typ := EntryType(r.uint(2, "entry_type", ""))
 	var leaf TileLeaf
 	if r.err != nil {
 		return leaf, 0, r.err
@@ -237,7 +240,7 @@ func decodeTileLeaf(b []byte) (TileLeaf, int, error) {
 		leaf.Cert = r.prefixed(3, "certificate")
 		r.prefixed(2, "extensions")
 	case PrecertEntry:
-		r.take(32, "issuer_key_hash")
+		r.take(32, "issuer_key_hash", "")
 		r.prefixed(3, "tbs_certificate")
 		r.prefixed(2, "extensions")
 		leaf.Cert = r.prefixed(3, "pre_certificate")
