@@ -37,19 +37,7 @@ func BenchmarkStaticEntries(b *testing.B) {
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: c.conc, RequestTimeout: time.Minute}
 			r := New(Log{URL: u, Static: true}, cfg)
 			// Build (and gzip) the tiles and warm the reader before timing.
-			if err := r.Entries(b.Context(), 0, size-1, func(Batch) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			b.ResetTimer()
-			m := startPerEntry()
-			for b.Loop() {
-				err := r.Entries(b.Context(), 0, size-1, func(bt Batch) error { n += len(bt.Entries); return nil })
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.report(b, n)
+			timeEntries(b, r, size)
 		})
 	}
 }
@@ -64,20 +52,8 @@ func BenchmarkRFC6962Entries(b *testing.B) {
 		b.Run(map[int]string{1: "concurrency1", 4: "concurrency4"}[conc], func(b *testing.B) {
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: conc, RequestTimeout: time.Minute}
 			r := New(Log{URL: srvURL}, cfg)
-			n := 0
 			// Warm the server's answer cache outside the timing.
-			if err := r.Entries(b.Context(), 0, size-1, func(Batch) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			m := startPerEntry()
-			for b.Loop() {
-				err := r.Entries(b.Context(), 0, size-1, func(bt Batch) error { n += len(bt.Entries); return nil })
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.report(b, n)
+			timeEntries(b, r, size)
 		})
 	}
 }
@@ -138,19 +114,7 @@ func BenchmarkGeneratedEntries(b *testing.B) {
 			r := New(Log{URL: srv.URL, Static: kind == "static"}, cfg)
 			// The first read records the answers and warms the reader's
 			// buffers and issuers.
-			if err := r.Entries(b.Context(), 0, size-1, func(Batch) error { return nil }); err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			b.ResetTimer()
-			m := startPerEntry()
-			for b.Loop() {
-				err := r.Entries(b.Context(), 0, size-1, func(bt Batch) error { n += len(bt.Entries); return nil })
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			m.report(b, n)
+			timeEntries(b, r, size)
 		})
 	}
 }
@@ -196,4 +160,24 @@ func (s *replayServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(a.status)
 	w.Write(a.body)
+}
+
+// timeEntries reads [0, size-1] through r once untimed (building what the
+// server serves and warming the reader's buffers), then times reading it
+// again and reports per-entry figures.
+func timeEntries(b *testing.B, r Reader, size uint64) {
+	b.Helper()
+	if err := r.Entries(b.Context(), 0, size-1, func(Batch) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	b.ResetTimer()
+	m := startPerEntry()
+	for b.Loop() {
+		err := r.Entries(b.Context(), 0, size-1, func(bt Batch) error { n += len(bt.Entries); return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.report(b, n)
 }
