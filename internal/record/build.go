@@ -74,11 +74,12 @@ func build(e Entry, src Source, cache *Builder) (Row, error) {
 	if e.Type != X509Entry && e.Type != PrecertEntry {
 		return Row{}, fmt.Errorf("entry %d type %d: %w", e.Index, uint16(e.Type), ErrSkippedEntryType)
 	}
-	f, err := parseCertificate(e.Cert)
+	var extBuf [maxStackExtensions]extension
+	f, exts, err := parseCertificate(e.Cert, extBuf[:0])
 	if err != nil {
 		return Row{}, fmt.Errorf("entry %d: %w", e.Index, err)
 	}
-	ext := summarizeExtensions(f.exts, false)
+	ext := summarizeExtensions(exts, false)
 	sha1Hex, sha256Hex := digests(e.Cert)
 	seen := e.Seen.Truncate(time.Millisecond).UTC()
 	row := Row{
@@ -146,11 +147,12 @@ func contains(list []string, s string) bool {
 // chainJSON renders a chain certificate as the compact JSON object of spec
 // section 5.1; ok is false when der does not parse.
 func chainJSON(der []byte) (string, bool) {
-	f, err := parseCertificate(der)
+	var extBuf [maxStackExtensions]extension
+	f, exts, err := parseCertificate(der, extBuf[:0])
 	if err != nil {
 		return "", false
 	}
-	ext := summarizeExtensions(f.exts, true)
+	ext := summarizeExtensions(exts, true)
 	sha1Hex, sha256Hex := digests(der)
 	b := make([]byte, 0, 1024)
 	b = append(b, `{"subject":`...)
@@ -189,7 +191,9 @@ func digests(der []byte) (sha1Hex, sha256Hex string) {
 
 func colonHex(b []byte) string {
 	const digits = "0123456789ABCDEF"
-	out := make([]byte, 0, 3*len(b))
+	// On the stack for digests up to SHA-256: one allocation, the string.
+	var buf [3 * sha256.Size]byte
+	out := buf[:0]
 	for i, c := range b {
 		if i > 0 {
 			out = append(out, ':')
@@ -211,7 +215,8 @@ func serialHex(content []byte) string {
 	if len(content) == 0 {
 		return "00"
 	}
-	out := make([]byte, 0, 2*len(content))
+	var buf [64]byte // serials are at most 20 octets (RFC 5280); longer ones grow
+	out := buf[:0]
 	for _, c := range content {
 		out = append(out, digits[c>>4], digits[c&0xf])
 	}

@@ -14,6 +14,10 @@ import (
 // certificate with it is left out of the chain.
 var ErrBadCertificate = errors.New("bad certificate")
 
+// maxStackExtensions is the size of the extension arrays callers of
+// parseCertificate keep on their stacks.
+const maxStackExtensions = 16
+
 // certFields are the parts of a certificate the row format reads, taken from
 // the raw DER so that they match the live ingester byte for byte.
 type certFields struct {
@@ -23,7 +27,7 @@ type certFields struct {
 	issuer    name
 	notBefore int64 // Unix seconds
 	notAfter  int64
-	exts      []extension
+	rawExts   []byte // content of the Extensions SEQUENCE (nil: none)
 }
 
 // parseCertificate parses der as spec section 4 says. Bytes after the
@@ -38,17 +42,28 @@ type certFields struct {
 // interpreted, so a malformed keyUsage or a policy OID with a 128-bit arc
 // still yields a row (spec quirk Q21). ct-go's lenient x509 parser rejects
 // both of those, which is why it is not the gate here.
-func parseCertificate(der []byte) (certFields, error) {
+//
+// The extensions are appended to exts and returned apart from the fields,
+// so a caller can pass a slice of an array on its stack (escape analysis
+// would move it to the heap if it were stored in certFields, which holds
+// pointers into der): most certificates have fewer than maxStackExtensions,
+// and growing the list from empty made more garbage per row than the rest
+// of the row together.
+func parseCertificate(der []byte, exts []extension) (certFields, []extension, error) {
 	var f certFields
 	input := cryptobyte.String(der)
 	var certSeq cryptobyte.String
 	if !input.ReadASN1(&certSeq, cbasn1.SEQUENCE) {
-		return f, fmt.Errorf("%w: no certificate SEQUENCE", ErrBadCertificate)
+		return f, nil, fmt.Errorf("%w: no certificate SEQUENCE", ErrBadCertificate)
 	}
 	if err := walkCertificate(certSeq, &f); err != nil {
-		return f, fmt.Errorf("%w: %w", ErrBadCertificate, err)
+		return f, nil, fmt.Errorf("%w: %w", ErrBadCertificate, err)
 	}
-	return f, nil
+	exts, err := readExtensions(f.rawExts, exts[:0])
+	if err != nil {
+		return f, nil, fmt.Errorf("%w: %w", ErrBadCertificate, err)
+	}
+	return f, exts, nil
 }
 
 // walkCertificate fills f from the content of the Certificate SEQUENCE.
@@ -130,17 +145,25 @@ func walkCertificate(certSeq cryptobyte.String, f *certFields) error {
 		!extsWrap.ReadASN1(&exts, cbasn1.SEQUENCE) {
 		return errors.New("malformed extensions")
 	}
-	for !exts.Empty() {
+	f.rawExts = exts
+	return nil
+}
+
+// readExtensions appends the extensions of raw, the content of the
+// Extensions SEQUENCE, to out. It returns the list rather than filling a
+// certFields through a pointer so that out can live on the caller's stack.
+func readExtensions(raw cryptobyte.String, out []extension) ([]extension, error) {
+	for !raw.Empty() {
 		var ext, oid, value cryptobyte.String
-		if !exts.ReadASN1(&ext, cbasn1.SEQUENCE) ||
+		if !raw.ReadASN1(&ext, cbasn1.SEQUENCE) ||
 			!ext.ReadASN1(&oid, cbasn1.OBJECT_IDENTIFIER) ||
 			!ext.SkipOptionalASN1(cbasn1.BOOLEAN) ||
 			!ext.ReadASN1(&value, cbasn1.OCTET_STRING) {
-			return errors.New("malformed extension")
+			return out, errors.New("malformed extension")
 		}
-		f.exts = append(f.exts, extension{oid: oid, value: value})
+		out = append(out, extension{oid: oid, value: value})
 	}
-	return nil
+	return out, nil
 }
 
 // readAlgorithmOID reads an AlgorithmIdentifier (SEQUENCE { OID, params })
