@@ -124,8 +124,8 @@ func build(e Entry, src Source, cache *Builder) (Row, error) {
 // each string once (exact byte comparison, nothing normalized).
 func allDomains(subject *name, ext extSummary) []string {
 	out := make([]string, 0, 1+len(ext.dnsNames))
-	if cn, ok := subject.get(attrCN); ok && cn != "" && !ext.isCA {
-		out = append(out, cn)
+	if cn, ok := subject.get(attrCN); ok && len(cn) > 0 && !ext.isCA {
+		out = append(out, string(cn))
 	}
 	for _, d := range ext.dnsNames {
 		if !contains(out, d) {

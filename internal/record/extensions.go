@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -55,13 +56,21 @@ func summarizeExtensions(exts []extension, full bool) extSummary {
 	var s extSummary
 	bcCount, bcCA := 0, false
 	var san []byte
+	var gnBuf [maxStackNames]generalName
 	for _, e := range exts {
 		switch {
 		case bytes.Equal(e.oid, oidExtSAN):
-			names, ok := parseGeneralNames(e.value)
+			names, ok := parseGeneralNames(e.value, gnBuf[:0])
 			if !ok {
 				continue
 			}
+			dns := 0
+			for _, gn := range names {
+				if gn.tag == 2 {
+					dns++
+				}
+			}
+			s.dnsNames = slices.Grow(s.dnsNames, dns)
 			for _, gn := range names {
 				if gn.tag == 2 {
 					s.dnsNames = append(s.dnsNames, string(gn.val))
@@ -145,16 +154,20 @@ type generalName struct {
 	val []byte
 }
 
-// parseGeneralNames decodes a GeneralNames SEQUENCE. It fails when any
-// element fails to decode, since the live ingester's parser then drops the
-// whole extension (spec section 4.4).
-func parseGeneralNames(der []byte) ([]generalName, bool) {
+// maxStackNames is the size of the GeneralName array summarizeExtensions
+// keeps on its stack for parseGeneralNames; longer SAN lists grow on the
+// heap.
+const maxStackNames = 16
+
+// parseGeneralNames decodes a GeneralNames SEQUENCE, appending to names. It
+// fails when any element fails to decode, since the live ingester's parser
+// then drops the whole extension (spec section 4.4).
+func parseGeneralNames(der []byte, names []generalName) ([]generalName, bool) {
 	s := cryptobyte.String(der)
 	var seq cryptobyte.String
 	if !s.ReadASN1(&seq, cbasn1.SEQUENCE) {
 		return nil, false
 	}
-	var names []generalName
 	for !seq.Empty() {
 		gn, ok := readGeneralName(&seq)
 		if !ok {

@@ -9,7 +9,7 @@ package record
 //
 // Strings reaching here are valid UTF-8 (names and SAN values are checked);
 // an invalid byte would be copied as is, which serde_json never sees.
-func appendJSONString(b []byte, s string) []byte {
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0

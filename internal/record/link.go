@@ -22,6 +22,11 @@ func NormalizeURL(raw string) string {
 // groups of three decimal digits, zero-padded, each but the last prefixed
 // with "x". 5 -> "005", 1234 -> "x001/234", 1234567 -> "x001/x234/567".
 func TilePath(n uint64) string {
+	return string(appendTilePath(make([]byte, 0, 28), n)) // 7 groups at most
+}
+
+// appendTilePath appends TilePath(n) to b.
+func appendTilePath(b []byte, n uint64) []byte {
 	var groups [7]uint64 // a uint64 has at most 20 digits: 7 groups
 	k := 0
 	for {
@@ -32,8 +37,13 @@ func TilePath(n uint64) string {
 			break
 		}
 	}
-	b := make([]byte, 0, 4*k)
-	for i := k - 1; i >= 0; i-- {
+	return appendTileGroups(b, groups[:k])
+}
+
+// appendTileGroups appends the path of base-1000 digits groups, most
+// significant last.
+func appendTileGroups(b []byte, groups []uint64) []byte {
+	for i := len(groups) - 1; i >= 0; i-- {
 		if i > 0 {
 			b = append(b, 'x')
 		}
@@ -43,7 +53,7 @@ func TilePath(n uint64) string {
 			b = append(b, '/')
 		}
 	}
-	return string(b)
+	return b
 }
 
 // CertLink returns the cert_link column for the entry at index (spec
@@ -51,9 +61,14 @@ func TilePath(n uint64) string {
 // a static-ct-api log it is the full data tile holding the entry, without a
 // partial-tile suffix, so the 256 entries of a tile share one link.
 func CertLink(src Source, index uint64) string {
+	var buf [192]byte // built on the stack: one allocation, the string
+	b := append(buf[:0], src.URL...)
 	if src.Static {
-		return src.URL + "/tile/data/" + TilePath(index/TileWidth)
+		b = append(b, "/tile/data/"...)
+		return string(appendTilePath(b, index/TileWidth))
 	}
-	i := strconv.FormatUint(index, 10)
-	return src.URL + "/ct/v1/get-entries?start=" + i + "&end=" + i
+	b = append(b, "/ct/v1/get-entries?start="...)
+	b = strconv.AppendUint(b, index, 10)
+	b = append(b, "&end="...)
+	return string(strconv.AppendUint(b, index, 10))
 }

@@ -25,11 +25,11 @@ var attrLabels = [numAttrs]string{"C", "CN", "L", "O", "OU", "ST", "email_addres
 
 // name holds the attributes extracted from an X.501 Name (spec section 4.2).
 type name struct {
-	vals [numAttrs]string
-	has  uint8 // bit k set: vals[k] was extracted (it may be "")
+	vals [numAttrs][]byte // aliasing the certificate's DER: no copy per attribute
+	has  uint8            // bit k set: vals[k] was extracted (it may be "")
 }
 
-func (n *name) get(k int) (string, bool) { return n.vals[k], n.has&(1<<k) != 0 }
+func (n *name) get(k int) ([]byte, bool) { return n.vals[k], n.has&(1<<k) != 0 }
 
 // attrKey maps an attribute type OID (DER content) to its key, or -1.
 func attrKey(oid []byte) int {
@@ -83,7 +83,7 @@ func parseName(der []byte) (name, bool) {
 			if k < 0 || !utf8.Valid(val) {
 				continue
 			}
-			n.vals[k] = string(val)
+			n.vals[k] = val
 			n.has |= 1 << k
 		}
 	}
@@ -103,7 +103,8 @@ func (n *name) aggregated() string {
 	if size == 0 {
 		return ""
 	}
-	b := make([]byte, 0, size)
+	var buf [256]byte // most names fit: one allocation, the string
+	b := buf[:0]
 	for k := range attrEmail {
 		if n.has&(1<<k) != 0 {
 			b = append(b, '/')
