@@ -55,27 +55,36 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(bytes)/float64(benchRows)/float64(b.N), "file-bytes/row")
 }
 
-// BenchmarkWriteFiles measures Parquet encoding alone (no Delta commit).
+// BenchmarkWriteFiles measures Parquet encoding alone (no Delta commit), of
+// a staging table whose as_der is binary and of one whose as_der is base64
+// text (main's default type, which staging follows).
 func BenchmarkWriteFiles(b *testing.B) {
 	pool := benchPool(b)
-	bufs := NewBufferPool() // as a table keeps between Writers
-	cpu := cpuTime()
-	for b.Loop() {
-		dir := b.TempDir()
-		tbl := &Table{path: dir, layout: layout{asDERBinary: true}, bufs: bufs}
-		w := tbl.NewWriter(WriterOptions{CompressionLevel: benchLevel})
-		for i := range benchRows {
-			r := pool[i%len(pool)]
-			r.CertIndex = uint64(i)
-			if err := w.Write(r); err != nil {
-				b.Fatal(err)
+	for _, bb := range []struct {
+		name   string
+		binary bool
+	}{{"binary", true}, {"base64", false}} {
+		b.Run(bb.name, func(b *testing.B) {
+			bufs := NewBufferPool() // as a table keeps between Writers
+			cpu := cpuTime()
+			for b.Loop() {
+				dir := b.TempDir()
+				tbl := &Table{path: dir, layout: layout{asDERBinary: bb.binary}, bufs: bufs}
+				w := tbl.NewWriter(WriterOptions{CompressionLevel: benchLevel})
+				for i := range benchRows {
+					r := pool[i%len(pool)]
+					r.CertIndex = uint64(i)
+					if err := w.Write(r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := w.finish(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		if err := w.finish(); err != nil {
-			b.Fatal(err)
-		}
+			reportRows(b, cpu)
+		})
 	}
-	reportRows(b, cpu)
 }
 
 // reportRows reports wall-clock rows/s and process CPU time per row; the

@@ -9,8 +9,9 @@
 //   - Data files follow spec 2.1 as delta-rs writes them: cert_index plain
 //     INT64, seen TIMESTAMP(MICROS, UTC), 3-level LISTs with "element",
 //     as_der STRING (base64) or BYTE_ARRAY per the table's schema, no
-//     seen_date column; zstd everywhere (staging tables: except the hex
-//     digest and serial columns, see CompressionStaging), dictionary
+//     seen_date column; zstd everywhere (staging tables: the hex digest
+//     and serial columns uncompressed and as_der Snappy, see
+//     CompressionStaging), dictionary
 //     encoding on the low-cardinality columns of the spec's [HEAD] settings.
 //   - An existing table is written in its own as_der type. Column order,
 //     nullable flags and containsNull may differ from the spec; extra

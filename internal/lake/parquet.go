@@ -58,7 +58,7 @@ func fileColumnSpecs(asDERBinary bool, c Compression) []pqwrite.Column {
 			Name:       name,
 			Dictionary: slices.Contains(dictionaryColumns, name),
 			Stats:      slices.Contains(statsColumns, name),
-			Compressed: c != CompressionStaging || !slices.Contains(plainColumns, name),
+			Codec:      codecOf(name, c),
 		}
 		switch columnKinds[name] {
 		case kindLong:
@@ -80,6 +80,19 @@ func fileColumnSpecs(asDERBinary bool, c Compression) []pqwrite.Column {
 		cols = append(cols, col)
 	}
 	return cols
+}
+
+// codecOf is the codec of column name in a file written with c.
+func codecOf(name string, c Compression) pqwrite.Codec {
+	switch {
+	case c != CompressionStaging:
+		return pqwrite.Zstd
+	case slices.Contains(plainColumns, name):
+		return pqwrite.Uncompressed
+	case name == "as_der":
+		return pqwrite.Snappy
+	}
+	return pqwrite.Zstd
 }
 
 // dictionaryColumns have dictionary encoding on (spec 2.1 [HEAD] settings,

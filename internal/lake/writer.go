@@ -52,14 +52,20 @@ const (
 	CompressionDefault Compression = iota
 	// CompressionSpec is zstd on every column, as spec 2.1 writes main.
 	CompressionSpec
-	// CompressionStaging is zstd on every column except the hex digests
-	// and the serial number (sha256, sha1, fingerprint, serial_number),
-	// which are stored uncompressed. zstd shrinks hex only to ~55% (its
-	// entropy coding) at ~100 MB/s, a tenth of its speed on the other
-	// columns: those ~250 bytes a row took half of the compression CPU
-	// of a backfill for ~10% of the file size. Staging files live until
-	// the merge, which rewrites their rows into main with CompressionSpec
-	// (DuckDB COPY), and every Parquet reader reads per-column codecs.
+	// CompressionStaging is zstd on every column except two kinds:
+	//   - the hex digests and the serial number (sha256, sha1,
+	//     fingerprint, serial_number) are stored uncompressed: zstd
+	//     shrinks hex only to ~55% (its entropy coding) at ~100 MB/s, a
+	//     tenth of its speed on the other columns; those ~250 bytes a row
+	//     took half of the compression CPU of a backfill for ~10% of the
+	//     file size;
+	//   - as_der is Snappy (pqwrite.Snappy): on base64 certificates zstd's
+	//     fastest level ran at ~450-750 MB/s, a quarter of a backfill's
+	//     CPU, where Snappy is 3-4x faster for files ~40% larger on that
+	//     column (measured on real and generated certificates).
+	// Staging files live until the merge, which rewrites their rows into
+	// main with CompressionSpec (DuckDB COPY), and every Parquet reader
+	// reads per-column codecs.
 	CompressionStaging
 )
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // ColumnWriter buffers one leaf column of the open row group as encoded,
@@ -309,8 +311,16 @@ func (c *ColumnWriter) appendPage(typ int32, data []byte, numValues int, enc int
 
 func (c *ColumnWriter) appendPageTo(dst *segBuf, typ int32, data []byte, numValues int, enc int32) {
 	body := data
-	if c.spec.Compressed {
+	switch c.spec.Codec {
+	case Zstd:
 		c.out = c.w.zstd.EncodeAll(data, c.out[:0])
+		body = c.out
+	case Snappy:
+		// EncodeSnappy allocates unless dst has room for the worst case.
+		if n := s2.MaxEncodedLen(len(data)); cap(c.out) < n {
+			c.out = make([]byte, n)
+		}
+		c.out = s2.EncodeSnappy(c.out[:cap(c.out)], data)
 		body = c.out
 	}
 	c.hdr.buf = c.hdr.buf[:0]

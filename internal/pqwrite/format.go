@@ -19,6 +19,7 @@ const (
 	encRLEDictionary = 8
 
 	codecUncompressed = 0
+	codecSnappy       = 1
 	codecZstd         = 6
 
 	pageData       = 0

@@ -27,7 +27,7 @@ type testRows struct {
 	ts      []int64  // TimestampMicros, dictionary, stats
 	flag    []bool   // Boolean, stats
 	name    [][]byte // String, dictionary, stats
-	blob    [][]byte // Binary, plain, compressed
+	blob    [][]byte // Binary, plain, Snappy
 	text    [][]byte // String, plain, uncompressed
 	tags    [][]string
 	tagNull [][]bool   // a null element where true
@@ -35,14 +35,14 @@ type testRows struct {
 }
 
 var testColumns = []Column{
-	{Name: "id", Type: Int64, Stats: true, Compressed: true},
-	{Name: "ts", Type: TimestampMicros, Dictionary: true, Stats: true, Compressed: true},
+	{Name: "id", Type: Int64, Stats: true, Codec: Zstd},
+	{Name: "ts", Type: TimestampMicros, Dictionary: true, Stats: true, Codec: Zstd},
 	{Name: "flag", Type: Boolean, Stats: true},
-	{Name: "name", Type: String, Dictionary: true, Stats: true, Compressed: true},
-	{Name: "blob", Type: Binary, Compressed: true},
+	{Name: "name", Type: String, Dictionary: true, Stats: true, Codec: Zstd},
+	{Name: "blob", Type: Binary, Codec: Snappy},
 	{Name: "text", Type: String},
-	{Name: "tags", Type: StringList, Dictionary: true, Compressed: true},
-	{Name: "words", Type: StringList, Compressed: true},
+	{Name: "tags", Type: StringList, Dictionary: true, Codec: Zstd},
+	{Name: "words", Type: StringList, Codec: Snappy},
 }
 
 func genRows(seed uint64, n, names int) testRows {
@@ -236,9 +236,11 @@ func TestRoundTripArrow(t *testing.T) {
 				t.Errorf("created_by = %q", md.GetCreatedBy())
 			}
 			rg := md.RowGroup(0)
-			blob, _ := rg.ColumnChunk(4)
-			if blob.Compression().String() != "ZSTD" {
-				t.Errorf("blob codec = %s, want ZSTD", blob.Compression())
+			for i, want := range []string{"ZSTD", "ZSTD", "UNCOMPRESSED", "ZSTD", "SNAPPY", "UNCOMPRESSED"} {
+				cc, _ := rg.ColumnChunk(i)
+				if got := cc.Compression().String(); got != want {
+					t.Errorf("column %d codec = %s, want %s", i, got, want)
+				}
 			}
 			text, _ := rg.ColumnChunk(5)
 			if text.Compression().String() != "UNCOMPRESSED" {
