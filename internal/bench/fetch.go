@@ -257,10 +257,11 @@ func fetchConfig() ctlog.Config {
 // without Temporal: per log, chunks of s.chunk entries with s.window in
 // flight, each fetched (ctlog), parsed (record.Builder) and staged
 // (lake.Writer) with a Delta txn commit every s.batchRows rows.
-func directBackfill(ctx context.Context, stagingPath string, targets []target, s backfillSettings) (int64, error) {
+// Tables share bufs, as every table of a worker shares its one pool.
+func directBackfill(ctx context.Context, bufs *lake.BufferPool, stagingPath string, targets []target, s backfillSettings) (int64, error) {
 	// As FetchRange creates staging tables with the default configuration:
 	// as_der follows main's type, base64 text (lake.as_der_binary false).
-	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging})
+	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging, Buffers: bufs})
 	if err != nil {
 		return 0, err
 	}
@@ -438,7 +439,7 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string) (fetc
 	// The label lets a -cpuprofile tell the backfill's samples apart
 	// (pprof -tagfocus item=backfill-static).
 	pprof.Do(ctx, pprof.Labels("item", "backfill-"+kind), func(ctx context.Context) {
-		r.n, err = directBackfill(ctx, path, []target{{sl.log, 0, sl.n - 1}}, defaultBackfill)
+		r.n, err = directBackfill(ctx, b.bufs, path, []target{{sl.log, 0, sl.n - 1}}, defaultBackfill)
 	})
 	r.wall, r.cpu, r.logCPU = time.Since(t0), cpuSelf()-c0, sl.cpu()-l0
 	if err != nil {

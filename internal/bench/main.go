@@ -32,6 +32,7 @@ import (
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlogtest"
+	"github.com/certlake/certlake/internal/lake"
 )
 
 // options are the command-line flags.
@@ -119,6 +120,7 @@ func run(ctx context.Context, o options) error {
 		log:   slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		dir:   filepath.Join(o.dir, fmt.Sprintf("%s-seed%d", sz.name, o.seed)),
 		start: time.Now(),
+		bufs:  lake.NewBufferPool(),
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -228,7 +230,10 @@ type bench struct {
 	start   time.Time
 	machine machine
 	table   table
-	notes   []note
+	// bufs is the direct backfills' buffer pool, one per process as a
+	// worker has one for all its tables (activities.Settings).
+	bufs  *lake.BufferPool
+	notes []note
 
 	gaps1x  *gapTimes // item 1's figures, the baseline of item 5
 	merge1x *mergeRun // item 2's certlake merge (key index current), likewise

@@ -126,7 +126,7 @@ func (b *bench) temporalItem(ctx context.Context) error {
 	for i := range b.size.temporalRuns {
 		directPath := filepath.Join(runs, fmt.Sprintf("staging-direct-%d", i))
 		t0 := time.Now()
-		if _, err := directBackfill(ctx, directPath, targets, defaultBackfill); err != nil {
+		if _, err := directBackfill(ctx, b.bufs, directPath, targets, defaultBackfill); err != nil {
 			return fmt.Errorf("direct backfill: %w", err)
 		}
 		directs = append(directs, time.Since(t0))
