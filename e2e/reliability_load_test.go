@@ -45,7 +45,7 @@ func TestReliabilityLoad(t *testing.T) {
 	o := report(t)
 	// Memory is bounded by windows x chunk (backfill) and by merge
 	// batch_rows, so the sizes compared must both be above those caps: with
-	// the defaults (16 logs x window 4 x chunk 10000, batch_rows 1M) that
+	// the defaults (16 logs x window 4 x stage_batch_rows 10000, batch_rows 1M) that
 	// takes a million entries, the full mode. The default mode scales the
 	// caps down (chunk and staging batch 250, batch_rows 12000) to show
 	// the same at a size that runs in a minute.

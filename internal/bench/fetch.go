@@ -23,6 +23,7 @@ import (
 	tesseractdata "github.com/transparency-dev/tesseract/testdata"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/ctlogtest"
 	"github.com/certlake/certlake/internal/delta"
@@ -246,7 +247,10 @@ type backfillSettings struct {
 	batchRows int    // rows per staging commit
 }
 
-var defaultBackfill = backfillSettings{chunk: 10_000, window: 4, batchRows: 50_000}
+// defaultBackfill uses the worker's default chunk and window.
+var defaultBackfill = backfillSettings{
+	chunk: config.Defaults().Backfill.ChunkSize, window: config.Defaults().Backfill.Window, batchRows: 50_000,
+}
 
 // fetchConfig is the reader configuration of both backfills: no rate limit.
 func fetchConfig() ctlog.Config {

@@ -277,7 +277,12 @@ func lookupLogFold(m map[string]LogLimits, url string) (LogLimits, bool) {
 // Backfill tunes BackfillWorkflow and its FetchRange activities.
 type Backfill struct {
 	// ChunkSize is the number of log indices per FetchRange activity.
-	// Default 10000.
+	// Default 50000: a FetchRange commits every StageBatchRows and a retry
+	// resumes after the last commit, so a larger chunk costs no refetching
+	// and no memory; it cuts the activities, and so the history events and
+	// the Temporal server's work, per entry (at 10000, on a log served
+	// without rate limit, the dev server's CPU was ~12% of a 1M-entry
+	// backfill's time on 2 cores; at 50000, ~7%, see the README).
 	ChunkSize uint64 `key:"chunk_size"`
 	// Window is the number of FetchRange activities in flight per log.
 	// Default 4.
@@ -370,7 +375,7 @@ func Defaults() Config {
 			Concurrency:    4,
 		},
 		Backfill: Backfill{
-			ChunkSize:        10000,
+			ChunkSize:        50000,
 			Window:           4,
 			StageBatchRows:   10000,
 			FetchAttempts:    8,
