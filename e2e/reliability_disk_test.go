@@ -73,7 +73,7 @@ func TestReliabilityDiskFullWhileStaging(t *testing.T) {
 	guard(t, e.sc.Dir)
 	want := missingTotal(e.sc)
 	disk := filepath.Join(e.sc.Dir, "small-disk")
-	mountTmpfs(t, disk, "2m")
+	mountTmpfs(t, disk, "4m")
 	staging := filepath.Join(disk, "staging")
 	e.cfg.Backfill.StageBatchRows = 48
 	e.cfg.Backfill.Window = 1
@@ -86,7 +86,7 @@ func TestReliabilityDiskFullWhileStaging(t *testing.T) {
 	if err := os.WriteFile(ballast, make([]byte, freeBytes(t, disk)-room), 0o644); err != nil {
 		t.Fatalf("ballast: %v", err)
 	}
-	o.figure("tmpfs of 2 MiB with %d KiB free for a staging of %d rows", freeBytes(t, disk)>>10, want)
+	o.figure("tmpfs of 4 MiB with %d KiB free for a staging of %d rows", freeBytes(t, disk)>>10, want)
 
 	run := e.start("backfill-disk-full", workflows.BackfillWorkflowName, workflows.BackfillInput{StagingPath: staging})
 	var msgs []string

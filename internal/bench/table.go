@@ -216,11 +216,16 @@ const methodology = `
   Afterwards every main must hold the same keys, each once.
 - **Parse**: rows per CPU-second of ` + "`record.Builder`" + ` on one goroutine over the
   real captured entries (ct-go scanner.FourEntries, tesseract's ExampleFullTile,
-  sunlight's navigli2025h2 tiles). Fetch+parse+stage: ` + "`ctlog`" + ` reader ->
-  ` + "`record.Builder`" + ` -> ` + "`lake.Writer`" + ` into a staging table, from an in-process log
-  running in a child process (so the log's own CPU is not charged to certlake),
-  no rate limit; its rows per CPU-second of the certlake process over the parse
-  ceiling is the fraction the target applies to.
+  sunlight's navigli2025h2 tiles): the parse ceiling, per core. Fetch+parse+stage:
+  ` + "`ctlog`" + ` reader -> ` + "`record.Builder`" + ` -> ` + "`lake.Writer`" + ` into a staging table as
+  FetchRange writes it (the worker's chunk and window, one buffer pool for all runs as
+  a worker has), from an in-process log (TesseraCT, or Trillian + CTFE) running in a
+  child process on the same cores, no rate limit; 3 runs, the median by wall time
+  counts. The target applies to its end-to-end rows/s (wall time, all cores) over the
+  ceiling per core. The rows after it say what a backfill costs: certlake's rows per
+  CPU-second over the same ceiling (stricter: independent of the core count), and the
+  CPU per entry of certlake and of the log's process; the log's alone bounds the
+  end-to-end rate at cores / (log CPU per entry), whatever the client.
 - **Orchestration**: the same historical backfill of in-process static-ct logs
   into staging, once through Temporal (dev server, in-process worker,
   BackfillWorkflow) and once by calling the same fetch/stage code directly with
