@@ -61,8 +61,9 @@ const (
 	//     file size;
 	//   - as_der is Snappy (pqwrite.Snappy): on base64 certificates zstd's
 	//     fastest level ran at ~450-750 MB/s, a quarter of a backfill's
-	//     CPU, where Snappy is 3-4x faster for files ~40% larger on that
-	//     column (measured on real and generated certificates).
+	//     CPU, where Snappy is 3-4x faster; that column gets 45-60%
+	//     larger, a staged row 17-30% (measured on real and generated
+	//     certificates).
 	// Staging files live until the merge, which rewrites their rows into
 	// main with CompressionSpec (DuckDB COPY), and every Parquet reader
 	// reads per-column codecs.
