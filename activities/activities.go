@@ -26,6 +26,7 @@ type LakeSettings struct {
 	PlanDir            string         // where plans are written; must be shared by all workers
 	CheckpointInterval int            // commits between Delta checkpoints; 0 = 100
 	AsDERBinary        bool           // as_der type of tables certlake creates
+	CompactStaging     bool           // zstd on every staging column (lake.CompressionSpec)
 	DB                 lake.DBOptions // DuckDB limits
 	// Buffers is the Parquet writers' buffer pool shared by every table
 	// the activities open, so a FetchRange starts with warm buffers

@@ -309,9 +309,16 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		flushEvery = 30 * time.Second
 	}
 
+	// A staging table's files get the table's default codecs (fast), or
+	// main's with lake.compact_staging; a backfill into main always gets
+	// main's.
+	var wopts lake.WriterOptions
+	if in.Staging && b.Lake.CompactStaging {
+		wopts.Compression = lake.CompressionSpec
+	}
 	hb := startHeartbeat(ctx, heartbeatInterval(ctx), FetchProgress{NextIndex: next, RowsCommitted: res.Rows})
 	defer hb.Stop()
-	w := t.NewWriter(lake.WriterOptions{})
+	w := t.NewWriter(wopts)
 	defer func() { w.Abort() }()
 	committed := next // everything below is in the table
 	covered := next   // everything below has been written to w (or was bad)
@@ -356,7 +363,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		committed = covered
 		pending = 0
 		lastFlush = time.Now()
-		w = t.NewWriter(lake.WriterOptions{})
+		w = t.NewWriter(wopts)
 		hb.Set(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
 		return nil
 	}

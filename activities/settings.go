@@ -21,6 +21,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 		PlanDir:            cfg.Lake.PlanDir,
 		CheckpointInterval: cfg.Lake.CheckpointInterval,
 		AsDERBinary:        cfg.Lake.AsDERBinary,
+		CompactStaging:     cfg.Lake.CompactStaging,
 		DB: lake.DBOptions{
 			MemoryLimit: cfg.Lake.DuckDB.MemoryLimit,
 			Threads:     cfg.Lake.DuckDB.Threads,

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
 )
@@ -107,6 +110,62 @@ func TestBackfillHistoricalModeFromEmptyLake(t *testing.T) {
 				t.Errorf("%s: key %d held %d times", l.Source.URL, i, n)
 			}
 		}
+	}
+}
+
+// Staging files use the fast codecs by default (as_der Snappy, hex digests
+// plain) and main's, zstd on every column, with lake.compact_staging; the
+// rows are the same either way.
+func TestBackfillStagingCodecs(t *testing.T) {
+	for _, compact := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compact_staging=%v", compact), func(t *testing.T) {
+			e := newWorld(t, scenario.Options{Logs: twoLogs(400, 300)}, "codecs")
+			e.cfg.Lake.CompactStaging = compact
+			e.startWorker()
+			res, err := e.backfill("backfill-codecs", workflows.BackfillInput{StagingPath: e.sc.StagingPath})
+			if err != nil {
+				t.Fatalf("backfill: %v", err)
+			}
+			if err := e.sc.CheckStaging(e.keys(e.sc.StagingPath)); err != nil {
+				t.Fatalf("staging: %v", err)
+			}
+			if res.RecordsWritten == 0 {
+				t.Fatal("nothing was staged")
+			}
+			db, err := lake.OpenDB(t.Context(), lake.DBOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			want := map[string]string{"as_der": "SNAPPY", "sha256": "UNCOMPRESSED", "subject_aggregated": "ZSTD"}
+			if compact {
+				want = map[string]string{"as_der": "ZSTD", "sha256": "ZSTD", "subject_aggregated": "ZSTD"}
+			}
+			rows, err := db.QueryContext(t.Context(), `SELECT DISTINCT path_in_schema, compression FROM parquet_metadata(?)`,
+				filepath.Join(e.sc.StagingPath, "*", "*.parquet"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			got := map[string]string{}
+			for rows.Next() {
+				var col, codec string
+				if err := rows.Scan(&col, &codec); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := want[col]; ok {
+					if prev, seen := got[col]; seen && prev != codec {
+						t.Errorf("column %s has codecs %s and %s", col, prev, codec)
+					}
+					got[col] = codec
+				}
+			}
+			for col, w := range want {
+				if got[col] != w {
+					t.Errorf("staging column %s codec = %q, want %q", col, got[col], w)
+				}
+			}
+		})
 	}
 }
 

@@ -99,6 +99,11 @@ type Lake struct {
 	// of a base64 string. Default false (base64, like certstream-server-rust
 	// up to 648d679). Existing tables keep their own type.
 	AsDERBinary bool `key:"as_der_binary"`
+	// CompactStaging compresses every column of staging files with zstd,
+	// as main's: staging 17-30% smaller, a backfill ~10% more CPU. Default
+	// false: as_der is Snappy and the hex digests are stored plain, the
+	// faster choice while staging lives only until the next merge.
+	CompactStaging bool `key:"compact_staging"`
 	// DuckDB tunes the embedded DuckDB used for gap detection and merges.
 	DuckDB DuckDB `key:"duckdb"`
 }
