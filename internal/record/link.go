@@ -37,13 +37,7 @@ func appendTilePath(b []byte, n uint64) []byte {
 			break
 		}
 	}
-	return appendTileGroups(b, groups[:k])
-}
-
-// appendTileGroups appends the path of base-1000 digits groups, most
-// significant last.
-func appendTileGroups(b []byte, groups []uint64) []byte {
-	for i := len(groups) - 1; i >= 0; i-- {
+	for i := k - 1; i >= 0; i-- {
 		if i > 0 {
 			b = append(b, 'x')
 		}
