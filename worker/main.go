@@ -69,11 +69,13 @@ func run() error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	sdk := newSDKMetrics()
-	reg.MustRegister(sdk)
+	sdk, err := sdkMetricsHandler(reg, logger)
+	if err != nil {
+		return err
+	}
 	metrics := newCertlakeMetrics(reg)
 
-	c, err := dial(cfg.Temporal, logger, handler{m: sdk})
+	c, err := dial(cfg.Temporal, logger, sdk)
 	if err != nil {
 		return err
 	}
