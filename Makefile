@@ -10,7 +10,7 @@ tools:
 
 ## demo: dev server + Web UI, in-process CT logs, a lake with holes, backfill into staging, merge.
 demo: tools
-	go run ./starter demo
+	go run ./internal/demo
 
 ## test: the whole suite (unit, integration, end to end against a real dev server).
 test: tools

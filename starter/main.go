@@ -33,9 +33,6 @@ Workflows (need a Temporal server and a certlake worker):
   merge            merge a staging table into the main table
   schedule         create, describe, trigger, pause, unpause or delete the nightly merge schedule
 
-Demo:
-  demo             run the main job end to end on the embedded default (dev server, in-process logs)
-
 Local tools (no Temporal):
   gaps             print the backfill plan (missing ranges per log)
   fetch            print the rows of a range of a CT log as JSON lines
@@ -74,7 +71,6 @@ var commands = map[string]command{
 	"gaps":     runGaps,
 	"fetch":    runFetch,
 	"table":    runTable,
-	"demo":     runDemo,
 }
 
 func main() {

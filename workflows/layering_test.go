@@ -13,7 +13,7 @@ import (
 // internal. Workflows stay deterministic by importing no I/O at all; the
 // engine in internal/ knows nothing of Temporal.
 func TestLayering(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "../...").Output()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{.Name}}{{range .Imports}} {{.}}{{end}}`, "../...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
@@ -22,22 +22,44 @@ func TestLayering(t *testing.T) {
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		pkg, imports := strings.TrimPrefix(f[0], mod), f[1:]
+		pkg, name, imports := strings.TrimPrefix(f[0], mod), f[1], f[2:]
+		// Commands (the worker, the starter, the demo, the benchmarks) are
+		// edges: they may wire anything together. Only libraries are layered.
+		command := name == "main"
 		for _, imp := range imports {
 			local := strings.TrimPrefix(imp, mod)
 			switch {
-			// internal/bench is a command (like e2e): it drives a backfill
-			// through Temporal to measure the orchestration overhead.
-			case strings.HasPrefix(pkg, "internal/") && pkg != "internal/bench" && strings.HasPrefix(imp, "go.temporal.io/"):
+			case command:
+			case strings.HasPrefix(pkg, "internal/") && strings.HasPrefix(imp, "go.temporal.io/"):
 				t.Errorf("%s imports %s: the engine must not depend on Temporal", pkg, imp)
 			case pkg == "workflows" && (imp == "os" || (strings.HasPrefix(imp, "net") && imp != "net/url") ||
 				strings.HasPrefix(local, "internal/") || strings.Contains(imp, "duckdb")):
 				t.Errorf("workflows imports %s: workflow code must not touch the disk or the network", imp)
 			case pkg == "activities" && local == "workflows":
 				t.Errorf("activities imports workflows: dependencies point the other way")
-			case (imp == "go.temporal.io/sdk/client" || imp == "go.temporal.io/sdk/worker") &&
-				pkg != "worker" && pkg != "starter" && pkg != "internal/bench":
-				t.Errorf("%s imports %s: only the worker and the starter dial Temporal", pkg, imp)
+			case imp == "go.temporal.io/sdk/client" || imp == "go.temporal.io/sdk/worker":
+				t.Errorf("%s imports %s: only commands dial Temporal", pkg, imp)
+			}
+		}
+	}
+}
+
+// TestOperatorBinariesLinkNoTestCode keeps the in-process test logs (and the
+// database drivers Trillian pulls in) out of what operators deploy: the demo
+// and the tests start those logs, the worker and the starter never do.
+func TestOperatorBinariesLinkNoTestCode(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "../starter", "../worker").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{
+			"github.com/google/trillian", "github.com/transparency-dev/tessera", "github.com/transparency-dev/tesseract",
+			"github.com/certlake/certlake/internal/ctlogtest", "github.com/certlake/certlake/internal/scenario",
+			"github.com/go-sql-driver/mysql", "github.com/jackc/pgx",
+		} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("the starter or the worker links %s (test code)", dep)
 			}
 		}
 	}

@@ -1,3 +1,13 @@
+// Command demo runs certlake's main job end to end on the embedded default:
+// a Temporal dev server with its Web UI, two real CT logs in-process
+// (TesseraCT and Trillian+CTFE), a main table with holes, a worker process, a
+// backfill into staging and a merge. It is `make demo`.
+//
+//	go run ./internal/demo [--dir .demo] [--keep-running]
+//
+// It is a command of its own, not a starter subcommand, so that the
+// operator's CLI links none of the in-process logs' test code (Trillian,
+// Tessera, their database drivers).
 package main
 
 import (
@@ -9,8 +19,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -24,13 +36,23 @@ import (
 	"github.com/certlake/certlake/workflows"
 )
 
-// runDemo runs the main job end to end on the embedded default: a Temporal
-// dev server with its Web UI, two real CT logs in-process (TesseraCT and
-// Trillian+CTFE), a main table with holes, a worker process, a backfill into
-// staging and a merge. It stops what it started unless --keep-running.
-func runDemo(ctx context.Context, c *cli, args []string) error {
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "Error: "+err.Error())
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run does the demo and stops what it started unless --keep-running.
+func run(ctx context.Context, out, stderr io.Writer, args []string) error {
 	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs.SetOutput(stderr)
 	dir := fs.String("dir", ".demo", "working directory of the demo (wiped at start)")
 	staticEntries := fs.Int("static-entries", 3000, "certificates in the static-ct-api log")
 	rfcEntries := fs.Int("rfc6962-entries", 2000, "certificates in the RFC 6962 log")
@@ -41,14 +63,6 @@ func runDemo(ctx context.Context, c *cli, args []string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-c.interrupts:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	out := c.stdout
 	// Trillian, inside the in-process RFC 6962 log, logs through klog.
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
