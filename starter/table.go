@@ -43,9 +43,14 @@ type tableView struct {
 	Schema           []fieldView       `json:"schema"`
 	NumFiles         int               `json:"num_files"`
 	SizeBytes        int64             `json:"size_bytes"`
-	// NumRows is null when the stats do not tell and --count was not given.
-	NumRows       *int64     `json:"num_rows"`
-	NumRowsSource string     `json:"num_rows_source,omitempty"` // "stats" or "count"
+	// NumRows comes from the add actions' numRecords; files without it are
+	// counted from their Parquet footers. It is null only when such a file
+	// cannot be read (NumRowsError says why).
+	NumRows *int64 `json:"num_rows"`
+	// NumRowsSource is "stats", "footers" (no file has numRecords),
+	// "stats+footers" (some have), or "count" (--count: every footer).
+	NumRowsSource string     `json:"num_rows_source,omitempty"`
+	NumRowsError  string     `json:"num_rows_error,omitempty"`
 	Files         []fileView `json:"files"`
 	// Certstream is true for a table with the certstream schema; Logs is
 	// then filled (unless --no-logs).
@@ -102,7 +107,7 @@ func tableDescribe(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags(c, "table describe", "table describe PATH [--json] [--version N] [--count] [--files] [--no-logs]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	version := fs.Int64("version", -1, "describe this version (time travel) instead of the latest")
-	count := fs.Bool("count", false, "count rows by reading the Parquet footers (when stats do not tell)")
+	count := fs.Bool("count", false, "count every file's rows from its Parquet footer, even files whose stats tell (files without stats always are)")
 	listFiles := fs.Bool("files", false, "list the live files in the text output (always in --json)")
 	noLogs := fs.Bool("no-logs", false, "skip the per-source_url cert_index ranges of certstream tables (they read two columns of every file)")
 	if err := parse(fs, args); err != nil {
@@ -196,8 +201,19 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		v.SizeBytes += a.Size
 		v.Files = append(v.Files, fv)
 	}
-	if n, ok := snap.NumRecords(); ok {
-		v.NumRows, v.NumRowsSource = &n, "stats"
+	// Rows from the add actions' stats; files without numRecords (older
+	// delta-rs wrote none) are counted from their Parquet footers below.
+	var statRows int64
+	var unstated []lake.FileInfo
+	for _, f := range files {
+		if f.NumRecords >= 0 {
+			statRows += f.NumRecords
+		} else {
+			unstated = append(unstated, f)
+		}
+	}
+	if len(unstated) == 0 {
+		v.NumRows, v.NumRowsSource = &statRows, "stats"
 	}
 
 	// Certstream tables: role, as_der type, and per-log ranges.
@@ -229,7 +245,7 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		}
 		v.KeyIndex = kv
 	}
-	if !opts.count && !(v.Certstream && opts.logs && len(files) > 0) {
+	if !opts.count && len(unstated) == 0 && !(v.Certstream && opts.logs && len(files) > 0) {
 		return v, nil
 	}
 	db, err := lake.OpenDB(ctx, opts.db)
@@ -237,12 +253,25 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		return nil, err
 	}
 	defer db.Close()
-	if opts.count {
+	switch {
+	case opts.count:
 		n, err := countRows(ctx, db, files)
 		if err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", path, err)
 		}
 		v.NumRows, v.NumRowsSource = &n, "count"
+	case len(unstated) > 0:
+		n, err := countRows(ctx, db, unstated)
+		if err != nil {
+			// The rest of the description is still worth printing.
+			v.NumRowsError = fmt.Sprintf("count rows of %d files without stats: %v", len(unstated), err)
+			break
+		}
+		n += statRows
+		v.NumRows, v.NumRowsSource = &n, "footers"
+		if len(unstated) < len(files) {
+			v.NumRowsSource = "stats+footers"
+		}
 	}
 	if v.Certstream && opts.logs && len(files) > 0 {
 		if v.Logs, err = logRanges(ctx, db, files); err != nil {
@@ -356,7 +385,7 @@ func printTable(w io.Writer, v *tableView, listFiles bool) {
 	fmt.Fprintf(tw, "table id\t%s\n", v.TableID)
 	fmt.Fprintf(tw, "partitions\t%s\n", orDefault(strings.Join(v.PartitionColumns, ", "), "(none)"))
 	fmt.Fprintf(tw, "files\t%d (%s)\n", v.NumFiles, humanBytes(v.SizeBytes))
-	rows := "unknown (stats incomplete; use --count)"
+	rows := "unknown (" + v.NumRowsError + ")"
 	if v.NumRows != nil {
 		rows = fmt.Sprintf("%d (from %s)", *v.NumRows, v.NumRowsSource)
 	}
