@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
@@ -17,17 +19,23 @@ import (
 
 // gapsView is the output of gaps --json. Ranges are inclusive.
 type gapsView struct {
-	Items        []gaps.Range   `json:"items"`
-	TotalEntries uint64         `json:"total_entries"`
-	TotalRanges  int            `json:"total_ranges"`
-	Logs         []gapsLogView  `json:"logs"`
-	Skipped      []skippedView  `json:"skipped"`
-	Mode         string         `json:"mode"` // "catch-up" or "historical"
-	From         *uint64        `json:"from,omitempty"`
-	Ceiling      string         `json:"ceiling"` // state_file or tree_size
-	MainPath     string         `json:"main_path"`
-	StagingPath  string         `json:"staging_path,omitempty"`
-	Tables       map[string]int `json:"table_files"` // live data files read per table role
+	Items        []gaps.Range `json:"items"`
+	TotalEntries uint64       `json:"total_entries"`
+	TotalRanges  int          `json:"total_ranges"`
+	// TotalRequests and ETASeconds estimate the whole plan: logs are
+	// fetched at once, so its ETA is the longest log's.
+	TotalRequests uint64  `json:"total_requests"`
+	ETASeconds    float64 `json:"eta_seconds"`
+	// LatencySeconds is the assumed time of one request (--latency).
+	LatencySeconds float64        `json:"latency_seconds"`
+	Logs           []gapsLogView  `json:"logs"`
+	Skipped        []skippedView  `json:"skipped"`
+	Mode           string         `json:"mode"` // "catch-up" or "historical"
+	From           *uint64        `json:"from,omitempty"`
+	Ceiling        string         `json:"ceiling"` // state_file or tree_size
+	MainPath       string         `json:"main_path"`
+	StagingPath    string         `json:"staging_path,omitempty"`
+	Tables         map[string]int `json:"table_files"` // live data files read per table role
 }
 
 type gapsLogView struct {
@@ -36,6 +44,22 @@ type gapsLogView struct {
 	Ceiling   uint64 `json:"ceiling"` // exclusive
 	Ranges    int    `json:"ranges"`
 	Entries   uint64 `json:"entries"`
+	// Requests and ETASeconds are the estimate (internal/estimate) of
+	// fetching Entries at the configured limits.
+	Requests   uint64  `json:"requests"`
+	ETASeconds float64 `json:"eta_seconds"`
+	// Kind is "static-ct" (one request per data tile) or "rfc6962".
+	Kind string `json:"kind"`
+	// EntriesPerRequest is what one request brings: 256 per tile, or the
+	// smaller of ct.batch_size and what the log answers (PerRequestFrom:
+	// "tile", "batch_size", or "probed" with --probe).
+	EntriesPerRequest uint64  `json:"entries_per_request"`
+	PerRequestFrom    string  `json:"entries_per_request_from"`
+	RateLimit         float64 `json:"rate_limit"` // requests/s; 0: unlimited
+	Concurrency       int     `json:"concurrency"`
+	Operator          string  `json:"operator,omitempty"`
+	// Bound names what limits the log: rate, concurrency or operator.
+	Bound string `json:"bound,omitempty"`
 }
 
 type skippedView struct {
@@ -46,7 +70,7 @@ type skippedView struct {
 // runGaps prints the backfill plan: the missing ranges of every log, as
 // BackfillWorkflow's DetectGaps would plan them, computed locally.
 func runGaps(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--json] [--max-ranges N]")
+	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--latency D] [--probe] [--json] [--max-ranges N]")
 	fs.String("main", "", "main Delta table (default lake.main_path)")
 	bind(fs, "main", "lake.main_path")
 	fs.String("staging-path", "", "staging Delta table whose rows count as present (default lake.staging_path, when it exists)")
@@ -59,6 +83,8 @@ func runGaps(ctx context.Context, c *cli, args []string) error {
 	from := fs.Uint64("from", 0, "historical mode: plan every missing index from N up")
 	logsFilter := fs.String("logs", "", "only logs whose URL (or configured name) contains one of these comma-separated substrings")
 	frontier := fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
+	latency := fs.Duration("latency", 250*time.Millisecond, "assumed time of one request, for the estimate: a log's requests/s is at most its concurrency / latency")
+	probe := fs.Bool("probe", false, "ask each RFC 6962 log for one batch to learn how many entries it answers per request (Google's logs: 32); default on with --ceiling tree_size")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	maxRanges := fs.Int("max-ranges", 10, "ranges printed per log in the text output (0: all)")
 	if err := parse(fs, args); err != nil {
@@ -81,6 +107,13 @@ func runGaps(ctx context.Context, c *cli, args []string) error {
 	}
 	v, err := planGaps(ctx, cfg, staging, *logsFilter, opts)
 	if err != nil {
+		return err
+	}
+	doProbe := *probe
+	if !fs.Changed("probe") {
+		doProbe = cfg.Backfill.Ceiling == config.CeilingTreeSize
+	}
+	if err := estimatePlan(ctx, cfg, v, *latency, doProbe); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -148,7 +181,8 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 	per := map[string]*gapsLogView{}
 	for _, t := range targets {
 		if slices.ContainsFunc(logs, func(l gaps.LogCeiling) bool { return l.URL == t.URL }) {
-			v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling})
+			v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling,
+				Kind: kindOf(t.Static), Operator: t.Operator})
 		}
 	}
 	for i := range v.Logs {
@@ -169,6 +203,15 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 type ceilingTarget struct {
 	URL, Name string
 	Ceiling   uint64
+	Static    bool
+	Operator  string
+}
+
+func kindOf(static bool) string {
+	if static {
+		return "static-ct"
+	}
+	return "rfc6962"
 }
 
 // resolveCeilings lists the logs to plan. With state_file ceilings they are
@@ -185,15 +228,16 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 		if err != nil {
 			return nil, nil, err
 		}
-		// Names come from the configured logs only: the log list may be
-		// remote, and this mode must work offline.
-		named := ctlog.AddConfigLogs(nil, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
+		// Names, kinds and operators come from the configured logs, and
+		// from the log list only when it is a local file: this mode must
+		// work offline.
+		named := offlineCatalog(ctx, cfg)
 		var logs []ctlog.Log
 		for u := range st.Logs {
 			l := ctlog.Log{URL: u}
 			for _, n := range named {
 				if n.URL == u {
-					l.Name = n.Name
+					l.Name, l.Static, l.Operator = n.Name, n.Static, n.Operator
 				}
 			}
 			logs = append(logs, l)
@@ -201,7 +245,7 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 		logs = ctlog.Filter(logs, filter)
 		for _, l := range logs {
 			c, _ := st.Ceiling(l.URL)
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c})
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c, Static: l.Static, Operator: l.Operator})
 		}
 	case config.CeilingTreeSize:
 		logs, err := catalog(ctx, cfg)
@@ -222,7 +266,7 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 			if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < n {
 				n = *l.ReadOnlyTreeSize
 			}
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n})
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n, Static: l.Static, Operator: l.Operator})
 		}
 	default:
 		return nil, nil, fmt.Errorf("backfill.ceiling: want state_file or tree_size, got %q", cfg.Backfill.Ceiling)
@@ -284,11 +328,18 @@ func printGaps(w io.Writer, v *gapsView, maxRanges int) {
 	}
 	fmt.Fprintf(w, ":\n%d missing entries in %d ranges\n\n", v.TotalEntries, v.TotalRanges)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "log\tceiling\tranges\tmissing\t")
+	fmt.Fprintln(tw, "log\tkind\tceiling\tranges\tmissing\trequests\tper req\trate/s\tETA\t")
 	for _, l := range v.Logs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", l.SourceURL, l.Ceiling, l.Ranges, l.Entries)
+		rate := "unlimited"
+		if l.RateLimit > 0 {
+			rate = strconv.FormatFloat(l.RateLimit, 'g', 4, 64)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t\n", l.SourceURL, l.Kind, l.Ceiling, l.Ranges, l.Entries,
+			l.Requests, l.EntriesPerRequest, rate, humanDuration(time.Duration(l.ETASeconds*float64(time.Second))))
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\ntotal: %d requests, about %s (logs fetched at once by one worker at the configured limits, %s per request assumed; retries and 429s not counted)\n",
+		v.TotalRequests, humanDuration(time.Duration(v.ETASeconds*float64(time.Second))), time.Duration(v.LatencySeconds*float64(time.Second)))
 	for _, l := range v.Logs {
 		if l.Ranges == 0 {
 			continue

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
 )
 
 // TestGapsJSON plans on a real lake (main with holes, staging filling part
@@ -170,5 +172,121 @@ func TestGapsErrors(t *testing.T) {
 	r := runStarter(t, "gaps", "--json", "--state-file", state)
 	if r.code != 0 || !strings.Contains(r.stdout, `"total_entries": 0`) {
 		t.Errorf("gaps on a missing main = %d, %q, %q; want success with 0 entries", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestGapsEstimate checks the per-log requests and ETA of gaps --json
+// against the limits of the config: a static-ct log (one request per
+// tile), an RFC 6962 log with its own rate, one at the default rate.
+func TestGapsEstimate(t *testing.T) {
+	const (
+		a = "https://ct.example.com/logs/a"
+		b = "https://ct.example.com/logs/b"
+		c = "https://ct.example.com/logs/c"
+	)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "certstream_state.json")
+	stateBody := fmt.Sprintf(`{"version": 1, "logs": {
+  %q: {"current_index": 200, "tree_size": 210, "last_success": 1732550400},
+  %q: {"current_index": 1040, "tree_size": 1100, "last_success": 1732550400},
+  %q: {"current_index": 30, "tree_size": 30, "last_success": 1732550400}}}`, a, b, c)
+	if err := os.WriteFile(state, []byte(stateBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 39}, [2]uint64{50, 99})
+	appendRows(t, main, lake.RoleMain, b, [2]uint64{1000, 1014}, [2]uint64{1020, 1049})
+	workdir(t, fmt.Sprintf(`lake:
+  main_path: %s
+ct:
+  state_file: %s
+  batch_size: 4
+  rate_limit: 2
+  burst: 1
+  static_logs:
+    - {name: log a, url: %s}
+  logs:
+    %q: {rate_limit: 0.5}
+`, main, state, a, b))
+
+	r := runStarter(t, "gaps", "--json", "--from", "20", "--latency", "0s")
+	if r.code != 0 {
+		t.Fatalf("gaps --json = %d, %q", r.code, r.stderr)
+	}
+	var v gapsView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	// a: its keys start at 0, so only [40, 49], in tile 0.
+	// b: [20, 999] is 245 aligned batches of 4, [1015, 1019] two more; at
+	// 0.5/s after a burst of 1: 246 / 0.5 = 492 s.
+	// c: [20, 29] is 3 batches; at 2/s after a burst of 1: 1 s.
+	want := map[string]struct {
+		kind     string
+		requests uint64
+		eta      float64
+	}{
+		a: {"static-ct", 1, 0},
+		b: {"rfc6962", 247, 492},
+		c: {"rfc6962", 3, 1},
+	}
+	for _, l := range v.Logs {
+		w := want[l.SourceURL]
+		if l.Kind != w.kind || l.Requests != w.requests || math.Abs(l.ETASeconds-w.eta) > 0.01 {
+			t.Errorf("gaps --json log %s = %s, %d requests, eta %.2f s; want %s, %d, %.2f", l.SourceURL, l.Kind, l.Requests, l.ETASeconds, w.kind, w.requests, w.eta)
+		}
+	}
+	if v.TotalRequests != 251 || math.Abs(v.ETASeconds-492) > 0.01 {
+		t.Errorf("gaps --json totals = %d requests, eta %.2f s; want 251, 492", v.TotalRequests, v.ETASeconds)
+	}
+	var raw struct {
+		Logs []map[string]any `json:"logs"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil || len(raw.Logs) != 3 {
+		t.Fatalf("gaps --json logs = %v, %v", raw.Logs, err)
+	}
+	for _, k := range []string{"source_url", "name", "ranges", "entries", "requests", "eta_seconds"} {
+		if _, ok := raw.Logs[0][k]; !ok {
+			t.Errorf("gaps --json logs[0] lacks %q: %v", k, raw.Logs[0])
+		}
+	}
+	r = runStarter(t, "gaps", "--from", "20", "--latency", "0s")
+	for _, want := range []string{"static-ct", "8m12s", "total: 251 requests, about 8m12s"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("gaps text output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestGapsProbe learns from a log that answers two entries per request how
+// many requests its holes take.
+func TestGapsProbe(t *testing.T) {
+	srv, _ := rfc6962Log(t, fourEntries(t), 2, nil)
+	u := record.NormalizeURL(srv.URL)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(state, []byte(fmt.Sprintf(`{"version": 1, "logs": {%q: {"current_index": 4, "tree_size": 4, "last_success": 1}}}`, u)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, u, [2]uint64{3, 3})
+	workdir(t, fmt.Sprintf("lake:\n  main_path: %s\nct:\n  state_file: %s\n  batch_size: 4\n", main, state))
+	for _, tc := range []struct {
+		args     []string
+		from     string
+		per      uint64
+		requests uint64
+	}{
+		{nil, "batch_size", 4, 1},
+		{[]string{"--probe"}, "probed", 2, 2},
+	} {
+		r := runStarter(t, append([]string{"gaps", "--json", "--from", "0"}, tc.args...)...)
+		var v gapsView
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || len(v.Logs) != 1 {
+			t.Fatalf("gaps %v = %d %q %q: %v", tc.args, r.code, r.stdout, r.stderr, err)
+		}
+		if l := v.Logs[0]; l.PerRequestFrom != tc.from || l.EntriesPerRequest != tc.per || l.Requests != tc.requests {
+			t.Errorf("gaps %v log = %d per request from %q, %d requests; want %d from %q, %d", tc.args, l.EntriesPerRequest, l.PerRequestFrom, l.Requests, tc.per, tc.from, tc.requests)
+		}
 	}
 }
