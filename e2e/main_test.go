@@ -10,20 +10,18 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"k8s.io/klog/v2"
 
 	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -41,22 +39,10 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	path, err := temporalCLI()
+	var err error
+	devServer, err = devserver.Start(context.Background(), devserver.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
-		os.Exit(1)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	devServer, err = testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  path,
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: sdklog.NewStructuredLogger(quietLogger())},
-		Stdout:        io.Discard,
-		Stderr:        io.Discard,
-	})
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: start dev server:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -65,27 +51,6 @@ func TestMain(m *testing.M) {
 }
 
 // temporalCLI finds the Temporal CLI (installed by scripts/ensure-temporal.sh).
-func temporalCLI() (string, error) {
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	gopath, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(string(trimNL(gopath)), "bin", "temporal")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("temporal CLI not found on PATH or in $(go env GOPATH)/bin; run scripts/ensure-temporal.sh")
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -32,9 +31,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/scenario"
 )
@@ -345,23 +344,9 @@ func freePort(t *testing.T) string {
 // listening on hostPort.
 func startDevServer(t *testing.T, hostPort, db string) *testsuite.DevServer {
 	t.Helper()
-	path, err := temporalCLI()
+	s, err := devserver.Start(t.Context(), devserver.Options{HostPort: hostPort, DB: db})
 	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	s, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: path,
-		DBFilename:   db,
-		LogLevel:     "error",
-		ClientOptions: &client.Options{HostPort: hostPort, Namespace: "default",
-			Logger: sdklog.NewStructuredLogger(quietLogger())},
-		Stdout: io.Discard,
-		Stderr: io.Discard,
-	})
-	if err != nil {
-		t.Fatalf("start dev server on %s: %v", hostPort, err)
+		t.Fatalf("dev server on %s: %v", hostPort, err)
 	}
 	return s
 }

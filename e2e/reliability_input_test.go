@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -263,7 +264,7 @@ func diffTrees(before, after map[string]string) []string {
 // temporalCmd runs the Temporal CLI against the shared dev server.
 func temporalCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	path, err := temporalCLI()
+	path, err := devserver.CLI()
 	if err != nil {
 		t.Fatal(err)
 	}

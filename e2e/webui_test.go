@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -16,11 +15,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
 )
@@ -255,26 +253,11 @@ func webUIChromium(t *testing.T) string {
 // with the UI's base URL.
 func startWebUIDevServer(t *testing.T) (*testsuite.DevServer, string) {
 	t.Helper()
-	path, err := temporalCLI()
-	if err != nil {
-		t.Fatal(err)
-	}
 	_, uiPort, err := net.SplitHostPort(freePort(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath: path,
-		EnableUI:     true,
-		UIPort:       uiPort,
-		LogLevel:     "error",
-		ClientOptions: &client.Options{Namespace: "default",
-			Logger: sdklog.NewStructuredLogger(quietLogger())},
-		Stdout: io.Discard,
-		Stderr: io.Discard,
-	})
+	srv, err := devserver.Start(t.Context(), devserver.Options{UIPort: uiPort})
 	if err != nil {
 		t.Fatalf("start dev server with UI: %v", err)
 	}
@@ -283,7 +266,7 @@ func startWebUIDevServer(t *testing.T) (*testsuite.DevServer, string) {
 	// The UI server may come up a moment after the frontend.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := webUIGet(ctx, ui+"/")
+		resp, err := webUIGet(t.Context(), ui+"/")
 		if err == nil && resp < 500 {
 			break
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,12 +15,12 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/workflows"
 )
@@ -51,23 +50,9 @@ func devServer(t *testing.T) *testsuite.DevServer {
 	if testing.Short() {
 		t.Skip("starts a Temporal dev server")
 	}
-	path, err := exec.LookPath("temporal")
+	srv, err := devserver.Start(t.Context(), devserver.Options{})
 	if err != nil {
-		home, _ := os.UserHomeDir()
-		path = filepath.Join(home, "go", "bin", "temporal")
-		if _, err := os.Stat(path); err != nil {
-			t.Skip("temporal CLI not installed (go install github.com/temporalio/cli/cmd/temporal@v1.5.1)")
-		}
-	}
-	srv, err := testsuite.StartDevServer(t.Context(), testsuite.DevServerOptions{
-		ExistingPath:  path,
-		LogLevel:      "error",
-		Stdout:        io.Discard,
-		Stderr:        io.Discard,
-		ClientOptions: &client.Options{Namespace: "default", Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))},
-	})
-	if err != nil {
-		t.Fatalf("start dev server: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
 	return srv

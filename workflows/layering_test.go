@@ -23,9 +23,10 @@ func TestLayering(t *testing.T) {
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		pkg, name, imports := strings.TrimPrefix(f[0], mod), f[1], f[2:]
-		// Commands (the worker, the starter, the demo, the benchmarks) are
-		// edges: they may wire anything together. Only libraries are layered.
-		command := name == "main"
+		// Commands (the worker, the starter, the demo, the benchmarks) and the
+		// end to end tests' harness are edges: they may wire anything
+		// together. Only libraries are layered.
+		command := name == "main" || strings.HasPrefix(pkg, "e2e/")
 		for _, imp := range imports {
 			local := strings.TrimPrefix(imp, mod)
 			switch {

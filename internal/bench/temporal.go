@@ -6,44 +6,25 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certlake/certlake/activities"
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/workflows"
 )
 
-// temporalCLI finds the Temporal CLI the dev server runs from.
-func temporalCLI() (string, error) {
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	out, err := exec.Command("go", "env", "GOPATH").Output()
-	if err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "temporal")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("temporal CLI not found on PATH or in $(go env GOPATH)/bin (scripts/ensure-temporal.sh installs it)")
-}
-
 // temporalItem is item 4: the same historical backfill into staging, through
 // Temporal and directly.
 func (b *bench) temporalItem(ctx context.Context) error {
-	cli, err := temporalCLI()
-	if err != nil {
+	if _, err := devserver.CLI(); err != nil {
 		b.table.add(row{what: "orchestration overhead", certlake: "skipped", result: "skipped"})
 		b.note("orchestration overhead not measured: %v", err)
 		return nil
@@ -75,17 +56,9 @@ func (b *bench) temporalItem(ctx context.Context) error {
 		targets = append(targets, target{l.log, 0, l.n - 1})
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	srv, err := testsuite.StartDevServer(sctx, testsuite.DevServerOptions{
-		ExistingPath:  cli,
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: sdklog.NewStructuredLogger(quiet)},
-		Stdout:        io.Discard,
-		Stderr:        io.Discard,
-	})
-	cancel()
+	srv, err := devserver.Start(ctx, devserver.Options{})
 	if err != nil {
-		return fmt.Errorf("start Temporal dev server: %w", err)
+		return err
 	}
 	defer srv.Stop()
 	c := srv.Client()

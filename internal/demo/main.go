@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -28,10 +27,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/testsuite"
 	"k8s.io/klog/v2"
 
+	"github.com/certlake/certlake/e2e/devserver"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
 )
@@ -85,10 +83,6 @@ func run(ctx context.Context, out, stderr io.Writer, args []string) error {
 	}
 
 	step("starting the Temporal dev server")
-	temporalBin, err := findTemporal()
-	if err != nil {
-		return err
-	}
 	port := *uiPort
 	if port == 0 {
 		port = freePort()
@@ -98,16 +92,7 @@ func run(ctx context.Context, out, stderr io.Writer, args []string) error {
 		return err
 	}
 	defer srvLog.Close()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  temporalBin,
-		EnableUI:      true,
-		UIPort:        fmt.Sprint(port),
-		DBFilename:    filepath.Join(abs, "temporal.db"),
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default", Logger: quietSDKLogger()},
-		Stdout:        srvLog,
-		Stderr:        srvLog,
-	})
+	srv, err := devserver.Start(ctx, devserver.Options{UIPort: fmt.Sprint(port), DB: filepath.Join(abs, "temporal.db"), Output: srvLog})
 	if err != nil {
 		return fmt.Errorf("start dev server: %w (is port %d free? try --ui-port 0)", err, port)
 	}
@@ -286,20 +271,6 @@ func demoConfig(sc *scenario.Scenario, hostPort, uiURL string) string {
 	return b.String()
 }
 
-// findTemporal finds the Temporal CLI on PATH or in $(go env GOPATH)/bin.
-func findTemporal() (string, error) {
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		p := filepath.Join(strings.TrimSpace(string(out)), "bin", "temporal")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("the Temporal CLI is not installed; run scripts/ensure-temporal.sh (or make demo)")
-}
-
 func freePort() int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -307,8 +278,4 @@ func freePort() int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func quietSDKLogger() sdklog.Logger {
-	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
