@@ -7,6 +7,7 @@ export PATH := $(PATH):$(GOBIN)
 
 tools:
 	@scripts/ensure-temporal.sh
+	@scripts/ensure-versitygw.sh
 
 ## demo: dev server + Web UI, in-process CT logs, a lake with holes, backfill into staging, merge.
 demo: tools

@@ -25,6 +25,7 @@ type Config struct {
 	Backfill Backfill `key:"backfill"`
 	Merge    Merge    `key:"merge"`
 	Worker   Worker   `key:"worker"`
+	Storage  Storage  `key:"storage"`
 
 	// File is the configuration file that was read; empty when none was.
 	File string `key:"-"`
@@ -80,7 +81,8 @@ func (t TLS) Active() bool {
 // Lake locates the Delta tables and tunes how they are written and queried.
 type Lake struct {
 	// MainPath is the main certstream Delta table (shared with the live
-	// ingester). Default "./data/certstream". Created when missing.
+	// ingester): a local path, file:///abs/path or s3://bucket/prefix (see
+	// Storage). Default "./data/certstream". Created when missing.
 	MainPath string `key:"main_path"`
 	// StagingPath is the default staging table of the starter's backfill
 	// and gaps commands. Default "./data/staging". Merges are never aimed
@@ -88,9 +90,11 @@ type Lake struct {
 	// since a merge retires the staging table.
 	StagingPath string `key:"staging_path"`
 	// PlanDir is where large backfill and merge plans are written as files
-	// (they are too big for Temporal payloads). Every worker must see the
-	// same directory. Default: ".certlake-plans" next to the main table
-	// (the main table's parent directory), outside any Delta table.
+	// (they are too big for Temporal payloads): a path or a URI, like
+	// MainPath. Every worker must see the same location. Default:
+	// ".certlake-plans" next to the main table (the main table's parent
+	// directory, or the parent prefix in its bucket), outside any Delta
+	// table.
 	PlanDir string `key:"plan_dir"`
 	// CheckpointInterval is the number of commits between Delta
 	// checkpoints. Default 100, as delta-rs.
@@ -327,6 +331,38 @@ type Merge struct {
 	HeartbeatTimeout time.Duration `key:"heartbeat_timeout"`
 }
 
+// Storage says how to reach the object store of s3:// table locations.
+type Storage struct {
+	S3 S3 `key:"s3"`
+}
+
+// S3 configures S3-compatible storage (AWS S3, Tigris, R2, MinIO,
+// versitygw). Every empty field falls back to the standard AWS environment
+// (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...) and
+// the default credential chain. Its fields convert directly to
+// storage.S3Config. Secrets here never reach logs, workflow inputs or
+// error messages.
+type S3 struct {
+	// Endpoint is the store's URL, e.g. "http://127.0.0.1:7070" or
+	// "https://fly.storage.tigris.dev". Default "" = AWS.
+	Endpoint string `key:"endpoint"`
+	// Region signs requests. Default "" = from the environment / AWS
+	// default chain (us-east-1 when none is found).
+	Region string `key:"region"`
+	// AccessKeyID and SecretAccessKey are static credentials; set both or
+	// neither. Default "" = the AWS default credential chain (env, shared
+	// config, IMDS, web identity). Prefer CERTLAKE_STORAGE_S3_SECRET_ACCESS_KEY.
+	AccessKeyID     string `key:"access_key_id"`
+	SecretAccessKey string `key:"secret_access_key"`
+	// SessionToken goes with temporary credentials. Optional.
+	SessionToken string `key:"session_token"`
+	// PathStyle addresses buckets as endpoint/bucket (MinIO, versitygw,
+	// most self-hosted stores). Default false (virtual-hosted, as AWS).
+	PathStyle bool `key:"path_style"`
+	// AllowHTTP permits a plain http endpoint. Default false: refused.
+	AllowHTTP bool `key:"allow_http"`
+}
+
 // Worker configures the worker process.
 type Worker struct {
 	// MetricsAddress is where /metrics and /healthz are served, host:port.
@@ -350,6 +386,10 @@ type Worker struct {
 	// MiB at 96k entries, against 181 -> 239 MiB at Go's default). Default
 	// 0: Go's default (100), memory first.
 	GCPercent int `key:"gc_percent"`
+	// ScratchDir is this worker's own local scratch (downloads of remote
+	// Parquet files for DuckDB, files staged before upload). Never shared
+	// between workers. Default "" = a directory under the OS temp dir.
+	ScratchDir string `key:"scratch_dir"`
 }
 
 // Defaults returns the configuration used when nothing overrides it. PlanDir

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Ceiling modes of backfill.ceiling.
@@ -27,7 +29,11 @@ func (c *Config) derive() {
 	if c.Lake.PlanDir == "" && c.Lake.MainPath != "" {
 		// Next to the main table, not inside it: a Delta table directory
 		// should hold only the table, and the plans must outlive staging.
-		c.Lake.PlanDir = filepath.Join(filepath.Dir(filepath.Clean(c.Lake.MainPath)), PlanDirName)
+		if loc, err := storage.ParseLocation("lake.main_path", c.Lake.MainPath); err == nil && !loc.IsLocal() {
+			c.Lake.PlanDir = loc.Parent().Child(PlanDirName).String()
+		} else {
+			c.Lake.PlanDir = filepath.Join(filepath.Dir(filepath.Clean(c.Lake.MainPath)), PlanDirName)
+		}
 	}
 }
 
@@ -76,8 +82,31 @@ func (c *Config) validate() []error {
 	if lk.DuckDB.MemoryLimit != "" && !memoryLimitRE.MatchString(lk.DuckDB.MemoryLimit) {
 		bad("lake.duckdb.memory_limit", "want a size such as \"2GB\" or \"512MiB\", got %q", lk.DuckDB.MemoryLimit)
 	}
-	if lk.StagingPath != "" && lk.MainPath != "" && filepath.Clean(lk.StagingPath) == filepath.Clean(lk.MainPath) {
+	var locs [3]storage.Location
+	for i, kv := range [][2]string{{"lake.main_path", lk.MainPath}, {"lake.staging_path", lk.StagingPath}, {"lake.plan_dir", lk.PlanDir}} {
+		if kv[1] == "" {
+			continue
+		}
+		loc, err := storage.ParseLocation(kv[0], kv[1])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		locs[i] = loc
+	}
+	if lk.StagingPath != "" && lk.MainPath != "" && locs[0].String() != "" && locs[0].String() == locs[1].String() {
 		bad("lake.staging_path", "must differ from lake.main_path (%q)", lk.MainPath)
+	}
+	s3 := c.Storage.S3
+	if s3.Endpoint != "" {
+		if u, err := url.Parse(s3.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			bad("storage.s3.endpoint", "want an http(s) URL with a host and no credentials, such as https://s3.example.com or http://127.0.0.1:7070")
+		} else if u.Scheme == "http" && !s3.AllowHTTP {
+			bad("storage.s3.endpoint", "%s is plain http: use https, or set storage.s3.allow_http: true for a store on a trusted network", s3.Endpoint)
+		}
+	}
+	if (s3.AccessKeyID == "") != (s3.SecretAccessKey == "") {
+		bad("storage.s3", "access_key_id and secret_access_key go together (set both, or neither for the AWS credential chain)")
 	}
 
 	ct := c.CT

@@ -1,0 +1,199 @@
+package storage_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certlake/certlake/internal/storage"
+	"github.com/certlake/certlake/internal/storage/storagetest"
+)
+
+// TestS3Misconfigured: each mistake an operator makes is refused at the
+// first use of the bucket with an ErrConfig that names the endpoint and
+// the key to fix, never shows the secret, does not retry for long, and
+// leaves nothing in the bucket.
+func TestS3Misconfigured(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := storagetest.NewProxy(t, srv)
+	closed := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return "http://" + l.Addr().String()
+	}()
+	for _, c := range []struct {
+		name     string
+		cfg      func(*storage.S3Config)
+		uri      string
+		want     []string // substrings of the message
+		maxTries int64    // requests the proxy may see
+	}{
+		{"wrong secret", func(c *storage.S3Config) { c.SecretAccessKey = "wrong-secret-0123456789" }, "s3://" + bucket + "/main",
+			[]string{proxy.URL, "storage.s3.secret_access_key", "SignatureDoesNotMatch"}, 2},
+		{"unknown access key", func(c *storage.S3Config) { c.AccessKeyID = "NOSUCHKEY"; c.SecretAccessKey = "wrong-secret-0123456789" }, "s3://" + bucket + "/main",
+			[]string{proxy.URL, "storage.s3.access_key_id"}, 2},
+		{"missing bucket", nil, "s3://no-such-bucket/main",
+			[]string{proxy.URL, `bucket "no-such-bucket" does not exist`, "storage.s3.endpoint"}, 2},
+		{"unreachable endpoint", func(c *storage.S3Config) { c.Endpoint = closed }, "s3://" + bucket + "/main",
+			[]string{closed, "cannot reach", "storage.s3.endpoint"}, 0},
+		{"http without allow_http", func(c *storage.S3Config) { c.AllowHTTP = false }, "s3://" + bucket + "/main",
+			[]string{proxy.URL, "plain http", "storage.s3.allow_http"}, 0},
+		{"half the credentials", func(c *storage.S3Config) { c.SecretAccessKey = "" }, "s3://" + bucket + "/main",
+			[]string{"storage.s3.access_key_id", "storage.s3.secret_access_key"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := proxy.Config(srv)
+			if c.cfg != nil {
+				c.cfg(&cfg)
+			}
+			before := proxy.Requests.Load()
+			start := time.Now()
+			_, err := (&storage.Opener{S3: cfg}).OpenURI(t.Context(), "lake.main_path", c.uri)
+			if !errors.Is(err, storage.ErrConfig) {
+				t.Fatalf("Open = %v, want ErrConfig", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			for _, secret := range []string{srv.Secret, cfg.SecretAccessKey} {
+				if secret != "" && strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows a secret: %q", err)
+				}
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("refused after %v, want a quick answer without a retry storm", d)
+			}
+			if n := proxy.Requests.Load() - before; n > c.maxTries {
+				t.Errorf("%d requests reached the store, want at most %d", n, c.maxTries)
+			}
+			if keys := srv.Keys(t, bucket); len(keys) != 0 {
+				t.Errorf("bucket holds %v, want nothing written", keys)
+			}
+		})
+	}
+}
+
+// TestS3IgnoredConditionalPut: a store that drops If-None-Match (here a
+// proxy turning a real server's 412 into 200) is refused before any
+// commit, instead of silently letting writers overwrite each other.
+func TestS3IgnoredConditionalPut(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := storagetest.NewProxy(t, srv)
+	// The server refuses the second conditional put; the "store" the
+	// client sees answers 200 OK, as one ignoring the header would.
+	proxy.SetModify(func(r *http.Response) {
+		if r.StatusCode == http.StatusPreconditionFailed {
+			r.StatusCode, r.Status = http.StatusOK, "200 OK"
+			r.Body, r.ContentLength = http.NoBody, 0
+			r.Header.Del("Content-Length")
+		}
+	})
+	_, err := (&storage.Opener{S3: proxy.Config(srv)}).OpenURI(t.Context(), "lake.main_path", "s3://"+bucket+"/main")
+	if !errors.Is(err, storage.ErrConfig) || !strings.Contains(err.Error(), "ignores conditional writes") {
+		t.Fatalf("Open through a store ignoring If-None-Match = %v, want ErrConfig saying so", err)
+	}
+	if keys := srv.Keys(t, bucket); len(keys) != 0 {
+		t.Errorf("bucket holds %v after the probe, want nothing", keys)
+	}
+}
+
+// TestS3SlowDownStorm: bursts of 503 SlowDown are ridden out with backoff;
+// every write lands once and reads back whole.
+func TestS3SlowDownStorm(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := storagetest.NewProxy(t, srv)
+	s, err := (&storage.Opener{S3: proxy.Config(srv)}).OpenURI(t.Context(), "k", "s3://"+bucket+"/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetFault(storagetest.SlowDownBurst(2, 3)) // 2 of every 3 requests answered 503
+	ctx := t.Context()
+	for i := range 6 {
+		key := "_delta_log/" + strings.Repeat("0", 19) + string(rune('0'+i)) + ".json"
+		if err := s.PutIfAbsent(ctx, key, []byte(key)); err != nil {
+			t.Fatalf("PutIfAbsent %s under SlowDown: %v", key, err)
+		}
+	}
+	l, err := s.List(ctx, "_delta_log/", "")
+	if err != nil || len(l) != 6 {
+		t.Fatalf("List under SlowDown = %d objects, %v; want 6", len(l), err)
+	}
+	if proxy.Injected.Load() < 10 {
+		t.Errorf("only %d SlowDown answers injected", proxy.Injected.Load())
+	}
+	proxy.SetFault(nil)
+	if keys := srv.Keys(t, bucket); len(keys) != 6 {
+		t.Errorf("bucket holds %d keys, want 6: %v", len(keys), keys)
+	}
+}
+
+// TestS3FailedMultipartAborted: an upload whose part is refused leaves no
+// object and no pending upload.
+func TestS3FailedMultipartAborted(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := storagetest.NewProxy(t, srv)
+	s, err := (&storage.Opener{S3: proxy.Config(srv)}).OpenURI(t.Context(), "k", "s3://"+bucket+"/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetFault(func(r *http.Request) (int, string, bool) {
+		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") == "2" {
+			return http.StatusBadRequest, "InvalidDigest", true
+		}
+		return 0, "", false
+	})
+	data := bytes.Repeat([]byte("x"), 40<<20)
+	if err := s.Put(t.Context(), "part-big.parquet", bytes.NewReader(data), int64(len(data))); err == nil {
+		t.Fatal("Put with a refused part succeeded")
+	}
+	if keys := srv.Keys(t, bucket); len(keys) != 0 {
+		t.Errorf("bucket holds %v after a failed upload, want nothing", keys)
+	}
+	if n := srv.PendingUploads(t, bucket); n != 0 {
+		t.Errorf("%d multipart uploads left pending, want 0 (aborted)", n)
+	}
+}
+
+// TestS3ServerRestart: a store restarted under a writer costs a pause, not
+// an error or a lost write.
+func TestS3ServerRestart(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	s, err := (&storage.Opener{S3: srv.Config()}).OpenURI(t.Context(), "k", "s3://"+bucket+"/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := range 40 {
+			key := "obj-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			if err := storage.PutBytes(t.Context(), s, key, []byte(key)); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		done <- nil
+	}()
+	time.Sleep(200 * time.Millisecond)
+	srv.Restart(time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("write across a restart: %v", err)
+	}
+	if keys := srv.Keys(t, bucket); len(keys) != 40 {
+		t.Errorf("bucket holds %d keys, want 40", len(keys))
+	}
+}
