@@ -18,7 +18,7 @@ import (
 // the main table, the seed's behaviour without --staging-path (AC5.1), which
 // is only safe while the live ingester is stopped.
 func runBackfill(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "backfill", "backfill [--staging-path P | --to-main] [--from N] [--logs FILTER] [--ceiling state_file|tree_size] [--include-frontier] [--merge-after] [--wait] [--cancel-on-interrupt] [--id ID]")
+	fs := newFlags(c, "backfill", "backfill [--staging-path P | --to-main] [--from N] [--logs FILTER] [--ceiling state_file|tree_size] [--include-frontier] [--merge-after] [--wait [--progress-interval D] [--no-progress]] [--cancel-on-interrupt] [--id ID]")
 	fs.String("staging-path", "", "staging Delta table to fill (default lake.staging_path)")
 	bind(fs, "staging-path", "lake.staging_path")
 	toMain := fs.Bool("to-main", false, "write straight into the main table instead of staging")
@@ -32,6 +32,7 @@ func runBackfill(ctx context.Context, c *cli, args []string) error {
 	window := fs.Int("window", 0, "FetchRange activities in flight per log (default: the worker's backfill.window)")
 	waitFlag := fs.Bool("wait", false, "wait for the backfill to end and print its result as JSON")
 	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "with --wait, cancel the workflow on Ctrl-C without asking")
+	progress := progressFlags(c, fs, backfillProgress)
 	id := fs.String("id", "", "workflow id (default backfill-<UTC time>)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -89,7 +90,7 @@ func runBackfill(ctx context.Context, c *cli, args []string) error {
 		input:    in,
 		result:   &workflows.BackfillResult{},
 		wait:     *waitFlag,
-		waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt},
+		waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt, progress: progress()},
 	})
 }
 

@@ -59,6 +59,9 @@ type cli struct {
 	// stdinTerminal is true when stdin is a terminal, so a prompt can be
 	// answered.
 	stdinTerminal bool
+	// stderrTerminal is true when stderr is a terminal: --wait redraws its
+	// progress table in place there, and prints plain lines otherwise.
+	stderrTerminal bool
 }
 
 // command runs one subcommand with its arguments (after the command name).
@@ -77,11 +80,12 @@ func main() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	c := &cli{
-		stdin:         os.Stdin,
-		stdout:        os.Stdout,
-		stderr:        os.Stderr,
-		interrupts:    sigs,
-		stdinTerminal: config.IsTerminal(os.Stdin),
+		stdin:          os.Stdin,
+		stdout:         os.Stdout,
+		stderr:         os.Stderr,
+		interrupts:     sigs,
+		stdinTerminal:  config.IsTerminal(os.Stdin),
+		stderrTerminal: config.IsTerminal(os.Stderr),
 	}
 	os.Exit(run(context.Background(), c, os.Args[1:]))
 }
@@ -183,6 +187,17 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// progressFlags adds --progress-interval and --no-progress, the way
+// backfill and merge --wait show progress, and returns a function giving
+// the options after parsing.
+func progressFlags(c *cli, fs *pflag.FlagSet, kind progressKind) func() progressOptions {
+	interval := fs.Duration("progress-interval", 0, "with --wait, how often to ask the run for its progress (default 2s on a terminal, 30s otherwise)")
+	off := fs.Bool("no-progress", false, "with --wait, print no progress, only the result")
+	return func() progressOptions {
+		return progressOptions{kind: kind, live: c.stderrTerminal, interval: *interval, off: *off}
+	}
 }
 
 // newFlags returns a flag set for a command with the shared --config and

@@ -167,9 +167,11 @@ func startWorkflow(ctx context.Context, c *cli, cfg config.Temporal, l launch) e
 	return wait(ctx, c, tc, cfg, run, l.result, l.waitOpts)
 }
 
-// waitOptions says what Ctrl-C does during --wait.
+// waitOptions says what Ctrl-C does during --wait, and how progress is
+// shown meanwhile.
 type waitOptions struct {
 	cancelOnInterrupt bool
+	progress          progressOptions
 }
 
 // errCanceled reports a run that ended Canceled; the process exits 1.
@@ -184,14 +186,19 @@ func wait(ctx context.Context, c *cli, tc client.Client, cfg config.Temporal, ru
 	done := make(chan error, 1)
 	go func() { done <- run.Get(ctx, result) }()
 
+	// The progress display pauses while a prompt waits for an answer.
+	w := watchProgress(ctx, c, tc, run, opts.progress)
+	defer func() { w.stop() }()
 	cancelSent := false
 	for {
 		select {
 		case err := <-done:
+			w.finish()
 			return finish(c, id, err, result, cancelSent)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-c.interrupts:
+			w.stop()
 			if cancelSent {
 				fmt.Fprintf(c.stderr, "stopped waiting; workflow %s is being canceled\n", id)
 				return &exitError{Code: 1}
@@ -210,6 +217,7 @@ func wait(ctx context.Context, c *cli, tc client.Client, cfg config.Temporal, ru
 				cancel = answer
 				if !cancel {
 					fmt.Fprintf(c.stderr, "not canceled; still waiting for workflow %s (Ctrl-C again to ask again)\n", id)
+					w = watchProgress(ctx, c, tc, run, opts.progress)
 					continue
 				}
 			}
@@ -218,6 +226,7 @@ func wait(ctx context.Context, c *cli, tc client.Client, cfg config.Temporal, ru
 			}
 			cancelSent = true
 			fmt.Fprintf(c.stderr, "cancel requested; waiting for workflow %s to end\n", id)
+			w = watchProgress(ctx, c, tc, run, opts.progress)
 		}
 	}
 }

@@ -9,6 +9,16 @@ import (
 	"github.com/certlake/certlake/activities"
 )
 
+// MergeProgress is what the progress query of MergeWorkflow returns: the
+// result so far (its fields at the top level, as before), the phase
+// (planning, indexing main, merging, retiring staging, ...) and the
+// batches done.
+type MergeProgress struct {
+	MergeResult
+	Phase       string `json:"phase"`
+	BatchesDone int    `json:"batches_done"`
+}
+
 // MergeWorkflow merges a staging table into the worker's main table: plan
 // key-disjoint batches from a snapshot of staging, merge them in a bounded
 // window, and retire the merged staging files only when every batch
@@ -35,7 +45,9 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 			"**certlake merge** of `%s`: %s\n\n| batches | done | staging rows | inserted | skipped | staging retired |\n|---:|---:|---:|---:|---:|---|\n| %d | %d | %d | %d | %d | %t |\n",
 			in.StagingPath, phase, res.Batches, done, res.TotalStagingRows, res.TotalInserted, res.TotalSkipped, res.StagingRetired))
 	}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (MergeResult, error) { return res, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (MergeProgress, error) {
+		return MergeProgress{MergeResult: res, Phase: phase, BatchesDone: done}, nil
+	}); err != nil {
 		return res, fmt.Errorf("register progress query: %w", err)
 	}
 	refresh()
