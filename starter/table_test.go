@@ -388,7 +388,7 @@ func TestTableVacuumErrors(t *testing.T) {
 	}{
 		{"NotATable", []string{"--path", dir}, 1, "is not a Delta table (no _delta_log with a commit): give --path the table's root directory"},
 		{"Missing", []string{"--path", filepath.Join(dir, "nope")}, 1, "is not a Delta table"},
-		{"RetentionTooShort", []string{"--path", main, "--retention", "1h"}, 2, "retention 1h0m0s is under 2h0m0s"},
+		{"RetentionTooShort", []string{"--path", main, "--retention", "1h"}, 2, "retention 1h0m0s is under 24h0m0s"},
 		{"NoPath", nil, 2, "needs --path"},
 		{"Positional", []string{main}, 2, "name the table with --path"},
 	}

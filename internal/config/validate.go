@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/certlake/certlake/internal/storage"
 )
@@ -131,9 +132,11 @@ func (c *Config) validate() []error {
 	atLeast("ct.concurrency", int64(ct.Concurrency), 1)
 	for i, l := range ct.CustomLogs {
 		checkLogURL(fmt.Sprintf("ct.custom_logs[%d].url", i), l.URL, bad)
+		checkLogName(fmt.Sprintf("ct.custom_logs[%d].name", i), l.Name, bad)
 	}
 	for i, l := range ct.StaticLogs {
 		checkLogURL(fmt.Sprintf("ct.static_logs[%d].url", i), l.URL, bad)
+		checkLogName(fmt.Sprintf("ct.static_logs[%d].name", i), l.Name, bad)
 	}
 	for _, name := range sortedKeys(ct.Operators) {
 		o := ct.Operators[name]
@@ -184,6 +187,14 @@ func (c *Config) validate() []error {
 	atLeast("worker.max_concurrent_activities", int64(w.MaxConcurrentActivities), 0)
 	atLeast("worker.gc_percent", int64(w.GCPercent), 0)
 	return errs
+}
+
+// checkLogName refuses a log name that is not UTF-8: it becomes the
+// source_name string column, which Parquet requires to be UTF-8.
+func checkLogName(key, name string, bad func(string, string, ...any)) {
+	if !utf8.ValidString(name) {
+		bad(key, "is not valid UTF-8: %q", strings.ToValidUTF8(name, "\uFFFD"))
+	}
 }
 
 func checkLogURL(key, raw string, bad func(string, string, ...any)) {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // buildLog writes a table of n commits straight to disk (no put-if-absent
@@ -57,7 +59,7 @@ func buildLog(tb testing.TB, n int64, cps ...int64) string {
 		}
 		st.apply(&commit{version: v, actions: acts})
 		if isCP[v] {
-			if _, err := writeCheckpoint(dir, st.checkpointData(time.Now())); err != nil {
+			if _, err := writeCheckpoint(dir, st.checkpointData(time.Now()), memory.DefaultAllocator); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -147,11 +149,32 @@ func benchCommit(b *testing.B, noSync bool) {
 			DataChange:      true,
 			Stats:           `{"numRecords":1000,"minValues":{"cert_index":1},"maxValues":{"cert_index":1000},"nullCount":{"cert_index":0}}`,
 		}
+		placeholderFile(b, root, a.Path, a.Size)
 		res, err := tbl.Commit(b.Context(), v, []Action{{Add: &a}}, CommitOptions{Txn: &Txn{AppID: "bench", Version: int64(i)}})
 		if err != nil {
 			b.Fatal(err)
 		}
 		v = res.Version
+	}
+}
+
+// placeholderFile creates the file an add names (Commit refuses adds of
+// missing files), sparse, of the given size; its content is not read.
+func placeholderFile(tb testing.TB, root, addPath string, size int64) {
+	tb.Helper()
+	full := localPath(root, addPath)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.Create(full)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -170,6 +193,7 @@ func TestOpenReadsCheckpointAndTail(t *testing.T) {
 			Size:            1,
 			Stats:           `{"numRecords":1}`,
 		}
+		placeholderFile(t, tbl.Root(), a.Path, a.Size)
 		if _, err := tbl.Commit(ctx, int64(i), []Action{{Add: &a}}, CommitOptions{}); err != nil {
 			t.Fatal(err)
 		}

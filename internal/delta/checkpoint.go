@@ -224,6 +224,17 @@ func listAt(a arrow.Array, i int) []string {
 	return out
 }
 
+// dvAt reports whether row i of a deletionVector column names one: the
+// struct is non-null and its storageType is not empty (delta-rs 0.22-0.24
+// wrote empty structs for files without a deletion vector).
+func dvAt(dv structCol, i int) bool {
+	if !dv.valid(i) {
+		return false
+	}
+	st, _ := strAt(dv.child("storageType"), i)
+	return st != ""
+}
+
 func applyCheckpointBatch(rec arrow.RecordBatch, st *state) error {
 	n := int(rec.NumRows())
 	add, _ := topStruct(rec, "add")
@@ -258,7 +269,7 @@ func applyCheckpointBatch(rec arrow.RecordBatch, st *state) error {
 			if a.Stats == "" && aStatsParsed.valid(i) {
 				a.Stats = statsFromParsed(aStatsParsed, i)
 			}
-			if aDV.valid(i) {
+			if dvAt(aDV, i) {
 				st.dv = true
 			}
 			st.addFile(a)
@@ -276,7 +287,7 @@ func applyCheckpointBatch(rec arrow.RecordBatch, st *state) error {
 			}
 			r.DataChange, _ = boolAt(rDC, i)
 			r.ExtendedFileMetadata, _ = boolAt(rExt, i)
-			if rDV.valid(i) {
+			if dvAt(rDV, i) {
 				st.dv = true
 			}
 			st.removeFile(r)
@@ -409,20 +420,35 @@ const (
 	cpProtocol
 )
 
-// buildCheckpoint turns cp into one Arrow record: protocol, metaData, txns,
-// adds, then tombstones.
-func buildCheckpoint(cp *checkpointData) arrow.RecordBatch {
-	b := array.NewRecordBuilder(memory.DefaultAllocator, checkpointSchema)
+// checkpointBatchRows is how many actions go into one Arrow record batch
+// (and one Parquet row group) of a checkpoint, so writing one holds a
+// bounded amount of memory whatever the number of files.
+const checkpointBatchRows = 8192
+
+// writeCheckpointRows streams cp's actions into fw, checkpointBatchRows at
+// a time: protocol, metaData, txns, adds, then tombstones. It returns the
+// number of actions written.
+func writeCheckpointRows(fw *pqarrow.FileWriter, cp *checkpointData, alloc memory.Allocator) (int64, error) {
+	b := array.NewRecordBuilder(alloc, checkpointSchema)
 	defer b.Release()
-	rows := 2 + len(cp.txns) + len(cp.files) + len(cp.tombstones)
-	b.Reserve(rows)
 	cols := make([]*array.StructBuilder, 5)
 	for i := range cols {
 		cols[i] = b.Field(i).(*array.StructBuilder)
 	}
+	var total int64
+	pending := 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		pending = 0
+		return fw.Write(rec)
+	}
 	// row appends one row with only column `set` non-null; fill writes its
 	// children.
-	row := func(set int, fill func(sb *array.StructBuilder)) {
+	row := func(set int, fill func(sb *array.StructBuilder)) error {
 		for i, sb := range cols {
 			if i != set {
 				sb.AppendNull()
@@ -431,6 +457,11 @@ func buildCheckpoint(cp *checkpointData) arrow.RecordBatch {
 			sb.Append(true)
 			fill(sb)
 		}
+		total++
+		if pending++; pending >= checkpointBatchRows {
+			return flush()
+		}
+		return nil
 	}
 	str := func(fb array.Builder, s string, ok bool) {
 		if ok {
@@ -468,12 +499,14 @@ func buildCheckpoint(cp *checkpointData) arrow.RecordBatch {
 	}
 
 	p := cp.protocol
-	row(cpProtocol, func(sb *array.StructBuilder) {
+	if err := row(cpProtocol, func(sb *array.StructBuilder) {
 		sb.FieldBuilder(0).(*array.Int32Builder).Append(int32(p.MinReaderVersion))
 		sb.FieldBuilder(1).(*array.Int32Builder).Append(int32(p.MinWriterVersion))
-	})
+	}); err != nil {
+		return total, err
+	}
 	m := cp.metadata
-	row(cpMetaData, func(sb *array.StructBuilder) {
+	if err := row(cpMetaData, func(sb *array.StructBuilder) {
 		str(sb.FieldBuilder(0), m.ID, true)
 		str(sb.FieldBuilder(1), deref(m.Name), m.Name != nil)
 		str(sb.FieldBuilder(2), deref(m.Description), m.Description != nil)
@@ -489,16 +522,20 @@ func buildCheckpoint(cp *checkpointData) arrow.RecordBatch {
 		}
 		smap(sb.FieldBuilder(6), nonNilMap(m.Configuration), false)
 		i64(sb.FieldBuilder(7), deref(m.CreatedTime), m.CreatedTime != nil)
-	})
+	}); err != nil {
+		return total, err
+	}
 	for _, t := range cp.txns {
-		row(cpTxn, func(sb *array.StructBuilder) {
+		if err := row(cpTxn, func(sb *array.StructBuilder) {
 			str(sb.FieldBuilder(0), t.AppID, true)
 			i64(sb.FieldBuilder(1), t.Version, true)
 			i64(sb.FieldBuilder(2), deref(t.LastUpdated), t.LastUpdated != nil)
-		})
+		}); err != nil {
+			return total, err
+		}
 	}
 	for _, a := range cp.files {
-		row(cpAdd, func(sb *array.StructBuilder) {
+		if err := row(cpAdd, func(sb *array.StructBuilder) {
 			str(sb.FieldBuilder(0), a.Path, true)
 			smap(sb.FieldBuilder(1), nonNilMap(a.PartitionValues), true)
 			i64(sb.FieldBuilder(2), a.Size, true)
@@ -508,19 +545,23 @@ func buildCheckpoint(cp *checkpointData) arrow.RecordBatch {
 			boolean(sb.FieldBuilder(4), false)
 			smap(sb.FieldBuilder(5), a.Tags, false)
 			str(sb.FieldBuilder(6), a.Stats, a.Stats != "")
-		})
+		}); err != nil {
+			return total, err
+		}
 	}
 	for _, r := range cp.tombstones {
-		row(cpRemove, func(sb *array.StructBuilder) {
+		if err := row(cpRemove, func(sb *array.StructBuilder) {
 			str(sb.FieldBuilder(0), r.Path, true)
 			i64(sb.FieldBuilder(1), deref(r.DeletionTimestamp), r.DeletionTimestamp != nil)
 			boolean(sb.FieldBuilder(2), false)
 			boolean(sb.FieldBuilder(3), r.ExtendedFileMetadata)
 			smap(sb.FieldBuilder(4), r.PartitionValues, true)
 			i64(sb.FieldBuilder(5), deref(r.Size), r.Size != nil)
-		})
+		}); err != nil {
+			return total, err
+		}
 	}
-	return b.NewRecordBatch()
+	return total, flush()
 }
 
 func deref[T any](p *T) T {
@@ -540,10 +581,9 @@ func nonNilMap(m map[string]string) map[string]string {
 
 // writeCheckpoint writes cp as <v>.checkpoint.parquet (temp file + rename,
 // so readers never see a partial checkpoint) and then moves _last_checkpoint
-// forward the same way. It returns the number of actions written.
-func writeCheckpoint(dir string, cp *checkpointData) (int64, error) {
-	rec := buildCheckpoint(cp)
-	defer rec.Release()
+// forward the same way. It returns the number of actions written. alloc
+// holds the Arrow buffers of one batch at a time.
+func writeCheckpoint(dir string, cp *checkpointData, alloc memory.Allocator) (int64, error) {
 	name := checkpointName(cp.version)
 	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
 	if err != nil {
@@ -551,13 +591,21 @@ func writeCheckpoint(dir string, cp *checkpointData) (int64, error) {
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // no-op after the rename
-	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy))
-	fw, err := pqarrow.NewFileWriter(checkpointSchema, tmp, props, pqarrow.DefaultWriterProps())
+	// The root schema element is REQUIRED, as in certlake's data files:
+	// arrow-go's default (REPEATED) is refused by Snowflake, Impala and
+	// Velox.
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Snappy),
+		parquet.WithRootRepetition(parquet.Repetitions.Required),
+		parquet.WithAllocator(alloc),
+	)
+	fw, err := pqarrow.NewFileWriter(checkpointSchema, tmp, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(alloc)))
 	if err != nil {
 		tmp.Close()
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
-	if err := fw.Write(rec); err != nil {
+	size, err := writeCheckpointRows(fw, cp, alloc)
+	if err != nil {
 		fw.Close()
 		tmp.Close()
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
@@ -573,7 +621,6 @@ func writeCheckpoint(dir string, cp *checkpointData) (int64, error) {
 	if err := os.Rename(tmpName, filepath.Join(dir, name)); err != nil {
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
-	size := rec.NumRows()
 	if err := updateLastCheckpoint(dir, lastCheckpoint{Version: cp.version, Size: size, NumAddFiles: ptr(int64(len(cp.files)))}); err != nil {
 		return size, err
 	}

@@ -76,10 +76,10 @@ type headInfo struct {
 	protocol Protocol
 	metadata Metadata
 	schema   StructType
-	txn      *Txn // the table's txn for opts.Txn.AppID
+	txns     map[string]Txn // the table's txns for the appIds this commit carries
 }
 
-func (t *Table) head(ctx context.Context, appID string) (headInfo, error) {
+func (t *Table) head(ctx context.Context, appIDs []string) (headInfo, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err := t.refreshLocked(ctx); err != nil {
@@ -89,25 +89,43 @@ func (t *Table) head(ctx context.Context, appID string) (headInfo, error) {
 	if err := st.check(); err != nil {
 		return headInfo{}, err
 	}
-	h := headInfo{version: st.version, protocol: *st.protocol, metadata: *st.metadata, schema: st.schema}
-	if tx, ok := st.txns[appID]; ok && appID != "" {
-		h.txn = &tx
+	h := headInfo{version: st.version, protocol: *st.protocol, metadata: *st.metadata, schema: st.schema, txns: map[string]Txn{}}
+	for _, id := range appIDs {
+		if tx, ok := st.txns[id]; ok {
+			h.txns[id] = tx
+		}
 	}
 	return h, nil
+}
+
+// txnAppIDs lists the appIds of the txns a commit carries: opts.Txn and
+// any txn among the actions. Both get the same idempotence and conflict
+// rules.
+func txnAppIDs(actions []Action, opts CommitOptions) ([]string, error) {
+	var ids []string
+	for _, a := range actions {
+		if a.Txn != nil {
+			ids = append(ids, a.Txn.AppID)
+		}
+	}
+	if opts.Txn != nil {
+		if opts.Txn.AppID == "" {
+			return nil, fmt.Errorf("%w: CommitOptions.Txn without AppID", ErrInvalidAction)
+		}
+		ids = append(ids, opts.Txn.AppID)
+	}
+	return ids, nil
 }
 
 func (t *Table) commit(ctx context.Context, readVersion int64, actions []Action, opts CommitOptions) (CommitResult, error) {
 	if readVersion < 0 {
 		return CommitResult{}, fmt.Errorf("%w: read version %d (a new table is made with Create)", ErrInvalidAction, readVersion)
 	}
-	appID := ""
-	if opts.Txn != nil {
-		appID = opts.Txn.AppID
-		if appID == "" {
-			return CommitResult{}, fmt.Errorf("%w: CommitOptions.Txn without AppID", ErrInvalidAction)
-		}
+	appIDs, err := txnAppIDs(actions, opts)
+	if err != nil {
+		return CommitResult{}, err
 	}
-	h, err := t.head(ctx, appID)
+	h, err := t.head(ctx, appIDs)
 	if err != nil {
 		return CommitResult{}, err
 	}
@@ -121,9 +139,15 @@ func (t *Table) commit(ctx context.Context, readVersion int64, actions []Action,
 	if err != nil {
 		return CommitResult{}, err
 	}
-	// Idempotence: the batch this txn stands for is already in the table.
-	if opts.Txn != nil && h.txn != nil && h.txn.Version >= opts.Txn.Version {
-		return CommitResult{Version: h.version, Skipped: true}, nil
+	// Idempotence: the batch these txns stand for is already in the table.
+	if skip, err := txnsApplied(ours, h.txns, "the table"); err != nil || skip {
+		return CommitResult{Version: h.version, Skipped: skip}, err
+	}
+	if err := t.checkAddedFilesExist(ours); err != nil {
+		return CommitResult{}, err
+	}
+	if err := t.syncAddedDirs(ours); err != nil {
+		return CommitResult{}, err
 	}
 	op := opts.Operation
 	if op == "" {
@@ -175,6 +199,40 @@ func (t *Table) commit(ctx context.Context, readVersion int64, actions []Action,
 			return CommitResult{}, err
 		}
 	}
+}
+
+// txnsApplied compares the txns of ours with have (the latest txn per appId
+// of the table, or of winning commits, named by where). It is true when
+// every one of ours is already at its version or newer there: the commit
+// is a retry of one that landed. It is an ErrConflict when only some are,
+// or when have holds one of our appIds at a lower version while where is
+// winning commits: another writer is using the same appId concurrently,
+// which the protocol treats as a conflict.
+func txnsApplied(ours []Action, have map[string]Txn, where string) (bool, error) {
+	var applied, pending []string
+	for _, a := range ours {
+		if a.Txn == nil {
+			continue
+		}
+		got, ok := have[a.Txn.AppID]
+		switch {
+		case ok && got.Version >= a.Txn.Version:
+			applied = append(applied, a.Txn.AppID)
+		case ok && where != "the table":
+			return false, fmt.Errorf("%w: %s committed txn %q at version %d while this commit carries version %d: two writers share one appId",
+				ErrConflict, where, a.Txn.AppID, got.Version, a.Txn.Version)
+		default:
+			pending = append(pending, a.Txn.AppID)
+		}
+	}
+	switch {
+	case len(applied) == 0:
+		return false, nil
+	case len(pending) == 0:
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: %s already holds txn %q at this commit's version or newer but not txn %q: the commit would be applied in part",
+		ErrConflict, where, applied[0], pending[0])
 }
 
 // prepareActions validates the caller's actions against the protocol and
@@ -308,6 +366,12 @@ func prepareActions(actions []Action, opts CommitOptions, h headInfo) ([]Action,
 			return nil, nil, err
 		}
 	}
+	for p := range adds {
+		if removes[p] {
+			// PROTOCOL.md: a version holds at most one file action per path.
+			return nil, nil, fmt.Errorf("%w: add and remove of %s in one commit", ErrInvalidAction, p)
+		}
+	}
 	return out, info, nil
 }
 
@@ -381,14 +445,16 @@ func resolve(winners []*commit, ours []Action, opts CommitOptions) (skip bool, e
 			ourAdds[a.Add.Path] = true
 		}
 	}
-	if opts.Txn != nil {
-		for _, w := range winners {
-			for _, a := range w.actions {
-				if a.Txn != nil && a.Txn.AppID == opts.Txn.AppID && a.Txn.Version >= opts.Txn.Version {
-					return true, nil
-				}
+	winningTxns := map[string]Txn{}
+	for _, w := range winners {
+		for _, a := range w.actions {
+			if a.Txn != nil {
+				winningTxns[a.Txn.AppID] = *a.Txn
 			}
 		}
+	}
+	if skip, err := txnsApplied(ours, winningTxns, "a winning commit"); err != nil || skip {
+		return skip, err
 	}
 	for _, w := range winners {
 		name := commitName(w.version)
@@ -504,6 +570,9 @@ func (t *Table) sync(f *os.File) error {
 func (t *Table) syncDir(dir string) error {
 	if t.noSync {
 		return nil
+	}
+	if t.syncedDir != nil {
+		t.syncedDir(dir)
 	}
 	return syncDir(dir)
 }

@@ -232,6 +232,23 @@ func isNull(r json.RawMessage) bool {
 	return len(r) == 0 || string(r) == "null"
 }
 
+// hasDeletionVector reports whether a file action's deletionVector names
+// one. delta-rs 0.22-0.24 wrote a non-null struct with empty fields for
+// files without one; an empty storageType means none (PROTOCOL.md
+// "Deletion Vector Descriptor": storageType is 'u', 'i' or 'p').
+func hasDeletionVector(r json.RawMessage) bool {
+	if isNull(r) {
+		return false
+	}
+	var d struct {
+		StorageType *string `json:"storageType"`
+	}
+	if json.Unmarshal(r, &d) != nil {
+		return true // not an object: do not guess it away
+	}
+	return d.StorageType != nil && *d.StorageType != ""
+}
+
 // readCommit reads and parses commit v. A missing file is returned as an
 // error wrapping fs.ErrNotExist; unparsable content wraps ErrCorrupt.
 func readCommit(ctx context.Context, dir string, v int64) (*commit, error) {
@@ -275,7 +292,7 @@ func parseCommit(v int64, b []byte) (*commit, error) {
 			if w.Add.Path == "" {
 				return nil, fmt.Errorf("line %d: add without path", lineNo)
 			}
-			if !isNull(w.Add.DeletionVector) {
+			if hasDeletionVector(w.Add.DeletionVector) {
 				c.dv = true
 			}
 			a := w.Add.Add
@@ -284,7 +301,7 @@ func parseCommit(v int64, b []byte) (*commit, error) {
 			if w.Remove.Path == "" {
 				return nil, fmt.Errorf("line %d: remove without path", lineNo)
 			}
-			if !isNull(w.Remove.DeletionVector) {
+			if hasDeletionVector(w.Remove.DeletionVector) {
 				c.dv = true
 			}
 			r := w.Remove.Remove

@@ -176,7 +176,8 @@ func (s *state) checkpointData(now time.Time) *checkpointData {
 		version:  s.version,
 		protocol: *s.protocol,
 		metadata: *s.metadata,
-		files:    slices.Clone(s.sortedFiles()),
+		// Shared with the state's cache, which is replaced, never modified.
+		files: s.sortedFiles(),
 	}
 	for _, id := range slices.Sorted(maps.Keys(s.txns)) {
 		cp.txns = append(cp.txns, s.txns[id])

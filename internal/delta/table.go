@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/uuid"
 )
 
@@ -33,15 +34,28 @@ type Table struct {
 	root string
 	opts Options
 
-	mu  sync.Mutex // guards cur
-	cur *state     // latest state read, nil until first needed
+	mu    sync.Mutex  // guards cur and first
+	cur   *state      // latest state read, nil until first needed
+	first firstCommit // what commit 0 looked like when last read
 
 	// Test hooks: trace sees every log file a full load reads; beforeLink
 	// runs after a commit's temp file is written, before it is linked.
 	trace      func(name string)
 	beforeLink func(name string)
-	// noSync skips fsync in tests that make thousands of commits.
-	noSync bool
+	// noSync skips fsync in tests that make thousands of commits;
+	// syncedDir sees every directory fsynced.
+	noSync    bool
+	syncedDir func(dir string)
+	// alloc, when set, holds the Arrow buffers of checkpoints written.
+	alloc memory.Allocator
+}
+
+// firstCommit identifies commit 0 as last read: the table's identity.
+type firstCommit struct {
+	ok   bool
+	size int64
+	mod  time.Time
+	id   string // its metaData.id
 }
 
 // Open opens the table at root. errors.Is(err, ErrNotATable) when root has no
@@ -95,6 +109,9 @@ func Create(ctx context.Context, root string, meta Metadata, proto Protocol, opt
 	dir := t.logDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
+	if err := t.syncCreatedRoot(); err != nil {
+		return nil, fmt.Errorf("create table %s: fsync: %w", root, err)
 	}
 	if ok, err := hasLogFile(dir); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
@@ -151,6 +168,13 @@ func (t *Table) Root() string { return t.root }
 
 func (t *Table) logDir() string { return filepath.Join(t.root, logDirName) }
 
+func (t *Table) allocator() memory.Allocator {
+	if t.alloc == nil {
+		return memory.DefaultAllocator
+	}
+	return t.alloc
+}
+
 func (t *Table) logger() *slog.Logger {
 	if t.opts.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -184,19 +208,33 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 		return nil
 	}
 	dir := t.logDir()
-	advanced := false
+	var news []*commit
 	for {
-		c, err := readCommit(ctx, dir, t.cur.version+1)
+		c, err := readCommit(ctx, dir, t.cur.version+1+int64(len(news)))
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		t.cur.apply(c)
-		advanced = true
+		news = append(news, c)
 	}
-	if !advanced {
+	replaced, err := t.replacedSince(ctx, news)
+	if err != nil {
+		return err
+	}
+	if replaced {
+		// Another table now lives at root: its commits must not be
+		// replayed on top of the old one's state (its txns would skip
+		// commits, its files would be mixed with the old ones).
+		t.logger().WarnContext(ctx, "delta: the table was deleted and recreated; reading it from scratch", "root", t.root, "old_id", t.cur.metadata.ID)
+		t.cur = nil
+		return t.refreshLocked(ctx)
+	}
+	for _, c := range news {
+		t.cur.apply(c)
+	}
+	if len(news) == 0 {
 		// The log never loses its newest commit; if ours is gone the table
 		// was deleted or replaced, so start over.
 		_, err1 := os.Stat(filepath.Join(dir, commitName(t.cur.version)))
@@ -207,6 +245,61 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// replacedSince reports whether the table at root is no longer the one
+// t.cur was read from: a new commit carries another metaData.id, or commit
+// 0 does (the directory was deleted and a table created again). Commit 0 is
+// read again only when its size or mtime changed. A log whose commit 0 was
+// cleaned up relies on the other checks. t.mu must be held.
+func (t *Table) replacedSince(ctx context.Context, news []*commit) (bool, error) {
+	if t.cur.metadata == nil {
+		return false, nil
+	}
+	id := t.cur.metadata.ID
+	for _, c := range news {
+		for _, a := range c.actions {
+			if a.MetaData != nil && a.MetaData.ID != id {
+				return true, nil
+			}
+		}
+	}
+	first, err := t.firstCommitID(ctx)
+	if err != nil || first == "" {
+		return false, err
+	}
+	return first != id, nil
+}
+
+// firstCommitID returns the metaData.id of commit 0, "" when commit 0 is
+// gone or has no metaData. t.mu must be held.
+func (t *Table) firstCommitID(ctx context.Context) (string, error) {
+	name := filepath.Join(t.logDir(), commitName(0))
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if t.first.ok && t.first.size == fi.Size() && t.first.mod.Equal(fi.ModTime()) {
+		return t.first.id, nil
+	}
+	c, err := readCommit(ctx, t.logDir(), 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	id := ""
+	for _, a := range c.actions {
+		if a.MetaData != nil {
+			id = a.MetaData.ID
+		}
+	}
+	t.first = firstCommit{ok: true, size: fi.Size(), mod: fi.ModTime(), id: id}
+	return id, nil
 }
 
 // offer applies commits that directly follow the cached state to it, so
@@ -296,7 +389,7 @@ func (t *Table) Checkpoint(ctx context.Context) (int64, error) {
 	}
 	cp := t.cur.checkpointData(time.Now())
 	t.mu.Unlock()
-	if _, err := writeCheckpoint(t.logDir(), cp); err != nil {
+	if _, err := writeCheckpoint(t.logDir(), cp, t.allocator()); err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
 	}
 	return cp.version, nil
@@ -307,7 +400,7 @@ func (t *Table) Checkpoint(ctx context.Context) (int64, error) {
 func (t *Table) checkpointAt(ctx context.Context, v int64) {
 	cp, err := t.checkpointDataAt(ctx, v)
 	if err == nil {
-		_, err = writeCheckpoint(t.logDir(), cp)
+		_, err = writeCheckpoint(t.logDir(), cp, t.allocator())
 	}
 	if err != nil {
 		t.logger().WarnContext(ctx, "delta: checkpoint failed", "root", t.root, "version", v, "err", err)

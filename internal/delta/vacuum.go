@@ -28,8 +28,11 @@ const (
 	DefaultVacuumRetention = 7 * 24 * time.Hour
 	// MinVacuumRetention is the shortest retention Vacuum accepts. Fetch
 	// and merge activities run for up to 2 h between writing a data file
-	// and committing it; a younger uncommitted file may be in flight.
-	MinVacuumRetention = 2 * time.Hour
+	// and committing it, but age is judged by mtime alone: a writer held
+	// up (retries, a paused worker) or a skewed clock can make a file in
+	// flight look older than it is. 24 h leaves a wide margin; Commit
+	// also refuses to add a file that is gone (checkAddedFilesExist).
+	MinVacuumRetention = 24 * time.Hour
 	// ScratchDirPrefix names the scratch directories certlake's merge
 	// writes inside main (internal/merge); everything in them is
 	// uncommitted.
@@ -113,8 +116,8 @@ func vacuum(ctx context.Context, root string, opts VacuumOptions, now time.Time)
 	}
 	res := VacuumResult{Version: -1, Retention: retention, DryRun: opts.DryRun}
 	if retention < MinVacuumRetention {
-		return res, fmt.Errorf("%w: retention %s is under %s: fetch and merge activities run up to %s before they commit the files they wrote, so younger uncommitted files may still be in flight",
-			ErrRetentionTooShort, retention, MinVacuumRetention, MinVacuumRetention)
+		return res, fmt.Errorf("%w: retention %s is under %s: fetch and merge activities commit the files they wrote hours later when held up or retried, and a skewed mtime makes a new file look old, so younger uncommitted files may still be in flight",
+			ErrRetentionTooShort, retention, MinVacuumRetention)
 	}
 	log := opts.Logger
 	if log == nil {

@@ -358,11 +358,12 @@ func TestVacuumRetention(t *testing.T) {
 		wantErr   bool
 		deleted   int // of the fixture's two old orphans and old scratch file (8 days old)
 	}{
-		{0, false, 3},                        // the default, 7 days
-		{time.Hour, true, 0},                 // too short: files may be in flight
-		{2*time.Hour - time.Second, true, 0}, // just under the minimum
+		{0, false, 3},                         // the default, 7 days
+		{time.Hour, true, 0},                  // too short: files may be in flight
+		{2 * time.Hour, true, 0},              // the longest activity's timeout: a held-up writer outlives it
+		{24*time.Hour - time.Second, true, 0}, // just under the minimum
 		{-time.Hour, true, 0},
-		{2 * time.Hour, false, 3},
+		{24 * time.Hour, false, 3},
 		{9 * 24 * time.Hour, false, 0}, // the orphans are younger than that
 	}
 	for _, tt := range tests {

@@ -64,6 +64,9 @@ var (
 	ErrNotExist = errors.New("lake: table does not exist")
 	// ErrWrongRole: the table is not marked as the role asked for.
 	ErrWrongRole = errors.New("lake: table has the wrong role")
+	// ErrInvalidRow: Writer.Write refused a row (a string that is not
+	// UTF-8, a cert_index past int64, no seen time). Retrying cannot help.
+	ErrInvalidRow = errors.New("lake: invalid row")
 )
 
 // Options tune Open and OpenOrCreate. The zero value opens any existing

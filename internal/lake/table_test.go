@@ -343,6 +343,27 @@ func TestWriterAbortAndErrors(t *testing.T) {
 		w.Abort()
 	}
 
+	// A string that is not UTF-8 would make the whole data file unreadable
+	// by DuckDB and arrow-rs: refused, naming the column and the key.
+	for _, tt := range []struct {
+		col  string
+		set  func(r *record.Row)
+		want string
+	}{
+		{"source_name", func(r *record.Row) { r.SourceName = "Log \xff name" }, "ct.custom_logs[].name"},
+		{"all_domains", func(r *record.Row) { r.AllDomains = append(r.AllDomains, "a\xc3.example") }, "byte 0xc3 at offset 1"},
+		{"chain", func(r *record.Row) { r.Chain = append(r.Chain, "{\"x\":\"\xed\xa0\x80\"}") }, "chain"},
+	} {
+		r := laketest.New(8, "https://ct.example.net/log").Rows(0, 1, day)[0]
+		tt.set(&r)
+		w := tbl.NewWriter(WriterOptions{})
+		err := w.Write(r)
+		if !errors.Is(err, ErrInvalidRow) || !strings.Contains(err.Error(), "column "+tt.col+" is not valid UTF-8") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Write(row with invalid UTF-8 in %s) = %v, want ErrInvalidRow naming the column and %q", tt.col, err, tt.want)
+		}
+		w.Abort()
+	}
+
 	// An encoder failure (the partition directory cannot be created)
 	// surfaces from Write or Commit, and the table is unchanged.
 	if err := os.Remove(filepath.Join(path, "seen_date=2025-03-01")); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
@@ -251,7 +252,10 @@ func (w *Writer) Write(row record.Row) error {
 	}
 	date, err := w.partitionOf(&row)
 	if err != nil {
-		return fmt.Errorf("write row %s/%d: %w", row.SourceURL, row.CertIndex, err)
+		return fmt.Errorf("write row %s/%d: %w: %w", row.SourceURL, row.CertIndex, ErrInvalidRow, err)
+	}
+	if err := checkUTF8(&row); err != nil {
+		return fmt.Errorf("write row %q/%d: %w: %w", row.SourceURL, row.CertIndex, ErrInvalidRow, err)
 	}
 	p := w.parts[date]
 	if p == nil {
@@ -698,6 +702,53 @@ func (t *Table) Append(ctx context.Context, rows []record.Row, opts CommitOption
 		}
 	}
 	return w.Commit(ctx, opts)
+}
+
+// checkUTF8 refuses a row with a string column that is not valid UTF-8:
+// Parquet STRING is UTF-8, and one bad byte makes the whole data file
+// unreadable by DuckDB and arrow-rs (and the stats JSON would silently
+// rewrite it). source_name comes from config, the rest from the record
+// builder; the error names the column, the byte and what to fix.
+func checkUTF8(row *record.Row) error {
+	check := func(col, s string) error {
+		if utf8.ValidString(s) {
+			return nil
+		}
+		i := 0
+		for i < len(s) {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		fix := "the record builder must produce valid UTF-8"
+		if col == "source_name" {
+			fix = "fix the log's name (ct.custom_logs[].name or ct.static_logs[].name in the config, or its description in the log list)"
+		}
+		return fmt.Errorf("column %s is not valid UTF-8 (byte 0x%02x at offset %d of %q): %s", col, s[i], i, strings.ToValidUTF8(s, "\uFFFD"), fix)
+	}
+	for _, c := range [...]struct{ col, s string }{
+		{"update_type", row.UpdateType}, {"source_name", row.SourceName}, {"source_url", row.SourceURL},
+		{"cert_link", row.CertLink}, {"serial_number", row.SerialNumber}, {"fingerprint", row.Fingerprint},
+		{"sha256", row.SHA256}, {"sha1", row.SHA1}, {"signature_algorithm", row.SignatureAlgorithm},
+		{"subject_aggregated", row.SubjectAggregated}, {"issuer_aggregated", row.IssuerAggregated},
+	} {
+		if err := check(c.col, c.s); err != nil {
+			return err
+		}
+	}
+	for _, d := range row.AllDomains {
+		if err := check("all_domains", d); err != nil {
+			return err
+		}
+	}
+	for _, c := range row.Chain {
+		if err := check("chain", c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // partitionOf validates a row and returns its seen_date. The date string of

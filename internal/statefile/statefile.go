@@ -67,7 +67,7 @@ type file struct {
 func Load(path string) (State, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return State{}, fmt.Errorf("state file %s: %w: set the path of the live ingester's state file (ct_log.state_file), or use tree-size ceilings", path, ErrNotFound)
+		return State{}, fmt.Errorf("state file %s: %w: set ct.state_file to the live ingester's state file (certstream-server-rust's certstream_state.json), or use tree-size ceilings (backfill.ceiling: tree_size)", path, ErrNotFound)
 	}
 	if err != nil {
 		return State{}, fmt.Errorf("read state file %s: %w", path, err)

@@ -136,4 +136,9 @@ func TestLoadMissingFile(t *testing.T) {
 	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), path) {
 		t.Errorf("Load(absent) = %v, want ErrNotFound naming %s", err, path)
 	}
+	// The error names certlake's own config keys, not the Rust
+	// ingester's (ct_log.state_file).
+	if msg := err.Error(); !strings.Contains(msg, "ct.state_file") || !strings.Contains(msg, "backfill.ceiling") || strings.Contains(msg, "ct_log") {
+		t.Errorf("Load(absent) = %q, want it to name ct.state_file and backfill.ceiling only", msg)
+	}
 }
