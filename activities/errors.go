@@ -100,7 +100,7 @@ func classify(err error) error {
 		return fatal(ErrTypeLogList, err)
 	case errors.Is(err, gaps.ErrMalformedPlan):
 		return fatal(ErrTypeBadPlan, err)
-	case errors.Is(err, gaps.ErrFromAtCeiling):
+	case errors.Is(err, gaps.ErrFromAtCeiling), errors.Is(err, lake.ErrInvalidRow):
 		return fatal(ErrTypeInvalidInput, err)
 	}
 	return err

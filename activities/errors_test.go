@@ -35,6 +35,7 @@ func TestClassifyErrors(t *testing.T) {
 		{"state file malformed", wrap(statefile.ErrMalformed), ErrTypeStateFile, true, 0},
 		{"log list", wrap(ctlog.ErrLogList), ErrTypeLogList, true, 0},
 		{"from at ceiling", wrap(gaps.ErrFromAtCeiling), ErrTypeInvalidInput, true, 0},
+		{"invalid row", wrap(lake.ErrInvalidRow), ErrTypeInvalidInput, true, 0},
 		{"malformed plan", wrap(gaps.ErrMalformedPlan), ErrTypeBadPlan, true, 0},
 		{"commit conflict", wrap(delta.ErrConflict), "", false, 0},
 		{"503", &ctlog.RangeError{Start: 5, End: 9, Err: &ctlog.HTTPError{Status: 503}}, "", false, 0},

@@ -144,6 +144,42 @@ func TestGapsJSON(t *testing.T) {
 	}
 }
 
+// TestGapsCeilingRule: the issue's two examples of the seed's rule (a key
+// at or above the ceiling caps the upper bound at the ceiling), planned by
+// starter gaps over real tables.
+func TestGapsCeilingRule(t *testing.T) {
+	const (
+		d = "https://ct.example.com/logs/d" // main {10, 11, 12}, staging {13, 14, 25}, ceiling 20
+		e = "https://ct.example.com/logs/e" // main {0, 1, 5, 9}, ceiling 7
+	)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "certstream_state.json")
+	stateBody := fmt.Sprintf(`{"version": 1, "logs": {
+  %q: {"current_index": 20, "tree_size": 30, "last_success": 1732550400},
+  %q: {"current_index": 7, "tree_size": 10, "last_success": 1732550400}}}`, d, e)
+	if err := os.WriteFile(state, []byte(stateBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "lake", "main")
+	staging := filepath.Join(dir, "lake", "staging")
+	appendRows(t, main, lake.RoleMain, d, [2]uint64{10, 12})
+	appendRows(t, main, lake.RoleMain, e, [2]uint64{0, 1}, [2]uint64{5, 5}, [2]uint64{9, 9})
+	appendRows(t, staging, lake.RoleStaging, d, [2]uint64{13, 14}, [2]uint64{25, 25})
+	workdir(t, fmt.Sprintf("lake:\n  main_path: %s\n  staging_path: %s\nct:\n  state_file: %s\n", main, staging, state))
+	r := runStarter(t, "gaps", "--json")
+	if r.code != 0 {
+		t.Fatalf("gaps = %d, %q", r.code, r.stderr)
+	}
+	var v gapsView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	want := []gaps.Range{{SourceURL: d, Start: 15, End: 19}, {SourceURL: e, Start: 2, End: 4}, {SourceURL: e, Start: 6, End: 6}}
+	if !reflect.DeepEqual(v.Items, want) {
+		t.Errorf("gaps items = %+v, want %+v", v.Items, want)
+	}
+}
+
 func TestGapsErrors(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.json")

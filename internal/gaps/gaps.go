@@ -90,8 +90,11 @@ func CheckFrom(from uint64, logs []LogCeiling) error {
 //   - historical from N: the holes in [N, max(K)], including one starting at N
 //     (the original missed it, quirk Q5); [N, ceiling-1] if the log has no
 //     key below its ceiling at all, nothing if its keys all lie below N;
-//   - IncludeFrontier adds [max(N, max+1), ceiling-1] for each log with a
-//     key below its ceiling (max being its highest such key).
+//   - a log with a key at or above its ceiling has its upper bound capped
+//     at the ceiling (the seed's rule, AC2.3): the holes run up to
+//     ceiling-1, [max(N, max+1), ceiling-1] included;
+//   - otherwise IncludeFrontier adds [max(N, max+1), ceiling-1] for each
+//     log with a key below its ceiling (max being its highest such key).
 //
 // Keys of logs not listed are ignored, but still aggregated: when most of the
 // lake is not listed, filter source_url in keys. DuckDB holds one 8-byte word
@@ -121,7 +124,12 @@ func Detect(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opt
 	// at most) without DuckDB keeping words below From.
 	index := "k.cert_index"
 	if lo > 0 {
-		index = fmt.Sprintf("greatest(k.cert_index, %d)", min(lo-1, math.MaxInt64))
+		index = fmt.Sprintf("greatest(%s, %d)", index, min(lo-1, math.MaxInt64))
+	}
+	// Keys above every ceiling count as one index past the highest: they
+	// only tell that the log has a key at or above its ceiling.
+	if top < math.MaxInt64 {
+		index = fmt.Sprintf("least(%s, %d)", index, top+1)
 	}
 	// One pass over the keys: a hash aggregate into one presence word per 64
 	// indices (bit i of word w is index 64w+i). The shift operands are both
@@ -139,8 +147,12 @@ raw AS (
 	SELECT k.source_url AS u, ` + index + `::UBIGINT >> 6 AS w,
 		bit_or(1::UBIGINT << (` + index + `::UBIGINT & 63::UBIGINT)) AS m
 	FROM ` + keys + ` AS k
-	WHERE k.cert_index >= 0 AND k.cert_index <= ` + fmt.Sprint(min(top, math.MaxInt64)) + `
+	WHERE k.cert_index >= 0
 	GROUP BY ALL
+),
+above AS (
+	SELECT DISTINCT u FROM raw JOIN c ON raw.u = c.url
+	WHERE w > c.ceil >> 6 OR (w = c.ceil >> 6 AND m >> (c.ceil & 63::UBIGINT) <> 0::UBIGINT)
 ),
 capped AS (
 	SELECT u, w, CASE WHEN w < c.ceil >> 6 THEN m
@@ -155,7 +167,7 @@ marked AS (
 		lead(w) OVER (PARTITION BY u ORDER BY w) AS nw
 	FROM words
 )
-SELECT u, w, m, pw FROM marked
+SELECT u, w, m, pw, u IN (SELECT u FROM above) AS a FROM marked
 WHERE m <> 18446744073709551615::UBIGINT -- not full
 	OR pw IS NULL OR nw IS NULL OR pw <> w - 1::UBIGINT
 ORDER BY u, w`
@@ -175,12 +187,14 @@ ORDER BY u, w`
 			u    string
 			w, m uint64
 			pw   sql.Null[uint64]
+			a    bool
 		)
-		if err := rows.Scan(&u, &w, &m, &pw); err != nil {
+		if err := rows.Scan(&u, &w, &m, &pw, &a); err != nil {
 			return nil, fmt.Errorf("detect gaps over %s: scan: %w", keys, err)
 		}
 		if cur == nil || u != cur.url {
 			cur = newWalker(u, opts.From)
+			cur.above = a
 			found[u] = cur
 		} else if pw.V > lastW {
 			// Words lastW+1..pw were left out: all full and contiguous.
@@ -236,7 +250,8 @@ func ceilingValues(logs []LogCeiling, lo uint64, unsigned bool) (string, []any) 
 	return b.String(), args
 }
 
-// finish turns the walked logs into the sorted plan: frontiers when asked,
+// finish turns the walked logs into the sorted plan: the holes up to the
+// ceiling of logs with a key at or above it, frontiers when asked,
 // and in historical mode the whole [from, ceiling-1] of logs with no keys.
 func finish(logs []LogCeiling, found map[string]*walker, opts Options) []Range {
 	sorted := slices.Clone(logs)
@@ -247,7 +262,7 @@ func finish(logs []LogCeiling, found map[string]*walker, opts Options) []Range {
 		switch {
 		case w != nil:
 			out = append(out, w.holes...)
-			if opts.IncludeFrontier && w.next < l.Ceiling {
+			if (opts.IncludeFrontier || w.above) && w.next < l.Ceiling {
 				out = append(out, Range{l.URL, w.next, l.Ceiling - 1})
 			}
 		case opts.From != nil && *opts.From < l.Ceiling:
@@ -263,6 +278,7 @@ type walker struct {
 	url     string
 	started bool   // next is meaningful: a run was seen, or From was given
 	next    uint64 // first index not yet classified
+	above   bool   // the log has a key at or above its ceiling
 	holes   []Range
 }
 

@@ -144,11 +144,14 @@ func TestDetectSeedCriteria(t *testing.T) {
 			want:    []Range{{logA, 14, 14}},
 		},
 		{
+			// The seed's rule: MAX (25) capped at the ceiling, so the holes
+			// run up to 19; the frontier rule does not apply when a key is
+			// at or above the ceiling.
 			name:    "AC2.3CeilingCapsMaxIndex",
 			main:    keysOf(logA, 10, 11, 12),
 			staging: keysOf(logA, 13, 14, 25),
 			logs:    ceil20,
-			want:    nil,
+			want:    []Range{{logA, 15, 19}},
 		},
 		{
 			name:    "AC2.3CeilingCapsWithFrontier",
@@ -157,6 +160,38 @@ func TestDetectSeedCriteria(t *testing.T) {
 			logs:    ceil20,
 			opts:    Options{IncludeFrontier: true},
 			want:    []Range{{logA, 15, 19}},
+		},
+		{
+			name: "CeilingInsideTheKeys",
+			main: keysOf(logA, 0, 1, 5, 9),
+			logs: []LogCeiling{{logA, 7}},
+			want: []Range{{logA, 2, 4}, {logA, 6, 6}},
+		},
+		{
+			name: "CeilingInsideTheKeysHistorical",
+			main: keysOf(logA, 0, 1, 5, 9),
+			logs: []LogCeiling{{logA, 7}},
+			opts: Options{From: from(3)},
+			want: []Range{{logA, 3, 4}, {logA, 6, 6}},
+		},
+		{
+			name: "KeyAtTheCeiling",
+			main: keysOf(logA, 10, 12, 20),
+			logs: ceil20,
+			want: []Range{{logA, 11, 11}, {logA, 13, 19}},
+		},
+		{
+			name: "NoKeyAtOrAboveTheCeilingNoFrontier",
+			main: keysOf(logA, 10, 12, 19),
+			logs: []LogCeiling{{logA, 30}},
+			want: []Range{{logA, 11, 11}, {logA, 13, 18}},
+		},
+		{
+			// Another log's keys above this one's ceiling change nothing.
+			name: "OtherLogAboveItsCeiling",
+			main: append(keysOf(logA, 10, 12), keysOf(logB, 1, 3, 90)...),
+			logs: []LogCeiling{{logA, 20}, {logB, 50}},
+			want: []Range{{logA, 11, 11}, {logB, 2, 2}, {logB, 4, 49}},
 		},
 		{
 			name: "AC2.4MainOnly",
@@ -286,6 +321,34 @@ func TestDetectHistorical(t *testing.T) {
 	}
 }
 
+// TestReferenceOriginalCapsAtCeiling: the original's planner (the seed's
+// rule) plans the holes up to the ceiling when a key lies at or above it,
+// as Detect does.
+func TestReferenceOriginalCapsAtCeiling(t *testing.T) {
+	db := openDB(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		keys []key
+		ceil uint64
+		want []Range
+	}{
+		{"AC2.3", keysOf(logA, 10, 11, 12, 13, 14, 25), 20, []Range{{logA, 15, 19}}},
+		{"CeilingInsideTheKeys", keysOf(logA, 0, 1, 5, 9), 7, []Range{{logA, 2, 4}, {logA, 6, 6}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rel := union(writeKeys(t, db, dir, tc.name, tc.keys))
+			got, err := DetectReference(t.Context(), db, rel, []LogCeiling{{logA, tc.ceil}}, ReferenceOptions{Original: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("DetectReference(original) = %s, want %s", fmtRanges(got), fmtRanges(tc.want))
+			}
+		})
+	}
+}
+
 // TestReferenceOriginalMissesStartHole shows that DetectReference with
 // Original reproduces quirk Q5 on the data Detect gets right.
 func TestReferenceOriginalMissesStartHole(t *testing.T) {
@@ -323,7 +386,7 @@ func TestDetectFrontierAndMultipleLogs(t *testing.T) {
 		{
 			name: "LogNotListedIsIgnored", main: main, staging: staging,
 			logs: []LogCeiling{{logB, 160}},
-			want: []Range{{logB, 101, 149}},
+			want: []Range{{logB, 101, 149}, {logB, 151, 159}}, // keys above 160: up to the ceiling
 		},
 		{
 			name: "NoLogs", main: main, staging: staging, logs: nil, want: nil,
@@ -442,8 +505,11 @@ func bruteForce(keys []key, logs []LogCeiling, opts Options) []Range {
 	var out []Range
 	for _, l := range sorted {
 		present := map[uint64]bool{}
-		first, last, any, below := uint64(0), uint64(0), false, false
+		first, last, any, below, above := uint64(0), uint64(0), false, false, false
 		for _, k := range keys {
+			if k.url == l.URL && k.index >= l.Ceiling {
+				above = true
+			}
 			if k.url != l.URL || k.index >= l.Ceiling {
 				continue
 			}
@@ -461,7 +527,7 @@ func bruteForce(keys []key, logs []LogCeiling, opts Options) []Range {
 			any = true
 		}
 		if !any {
-			if opts.From != nil && lo < l.Ceiling && (!below || opts.IncludeFrontier) {
+			if opts.From != nil && lo < l.Ceiling && (!below || opts.IncludeFrontier || above) {
 				out = append(out, Range{l.URL, lo, l.Ceiling - 1})
 			}
 			continue
@@ -471,7 +537,7 @@ func bruteForce(keys []key, logs []LogCeiling, opts Options) []Range {
 			start = lo
 		}
 		end := last
-		if opts.IncludeFrontier {
+		if opts.IncludeFrontier || above {
 			end = l.Ceiling - 1
 		}
 		for i := start; i <= end; i++ {

@@ -38,23 +38,28 @@ func DetectReference(ctx context.Context, db *sql.DB, keys string, logs []LogCei
 	}
 	type stats struct {
 		min, max, count uint64
-		inWindow        bool // keys at or above from exist
+		inWindow        bool // keys at or above from (and below the ceiling) exist
+		below           bool // keys below the ceiling exist
+		above           bool // keys at or above the ceiling exist
 	}
 	found := make(map[string]stats)
 	values, args := ceilingValues(logs, lo, false)
 	if len(args) > 0 {
-		// Keys below from only mark the log as present (see Detect).
+		// Keys below from only mark the log as present (see Detect); keys
+		// at or above the ceiling only cap its upper bound at the ceiling.
 		q := `WITH c(url, ceil) AS (VALUES ` + values + `)
 SELECT k.source_url,
-	min(k.cert_index) FILTER (WHERE k.cert_index >= ?),
-	max(k.cert_index) FILTER (WHERE k.cert_index >= ?),
-	count(DISTINCT k.cert_index) FILTER (WHERE k.cert_index >= ?)
+	min(k.cert_index) FILTER (WHERE k.cert_index >= ? AND k.cert_index < c.ceil),
+	max(k.cert_index) FILTER (WHERE k.cert_index >= ? AND k.cert_index < c.ceil),
+	count(DISTINCT k.cert_index) FILTER (WHERE k.cert_index >= ? AND k.cert_index < c.ceil),
+	bool_or(k.cert_index < c.ceil),
+	bool_or(k.cert_index >= c.ceil)
 FROM ` + keys + ` AS k JOIN c ON k.source_url = c.url
-WHERE k.cert_index >= 0 AND k.cert_index < c.ceil
+WHERE k.cert_index >= 0
 GROUP BY k.source_url`
 		if opts.Original {
 			// The original aggregates every key of the log, whatever its ceiling.
-			q = `SELECT source_url, min(cert_index), max(cert_index), count(DISTINCT cert_index)
+			q = `SELECT source_url, min(cert_index), max(cert_index), count(DISTINCT cert_index), true, false
 FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 			args = nil
 		} else {
@@ -67,15 +72,16 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 		}
 		for rows.Next() {
 			var (
-				u      string
-				mn, mx sql.NullInt64
-				count  int64
+				u            string
+				mn, mx       sql.NullInt64
+				count        int64
+				below, above bool
 			)
-			if err := rows.Scan(&u, &mn, &mx, &count); err != nil {
+			if err := rows.Scan(&u, &mn, &mx, &count, &below, &above); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("reference log stats over %s: scan: %w", keys, err)
 			}
-			found[u] = stats{uint64(mn.Int64), uint64(mx.Int64), uint64(count), mn.Valid}
+			found[u] = stats{uint64(mn.Int64), uint64(mx.Int64), uint64(count), mn.Valid, below, above}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -86,22 +92,27 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 	var out []Range
 	for _, l := range logs {
 		s, ok := found[l.URL]
-		if !ok || (!opts.Original && l.Ceiling <= lo) {
+		if !ok || !s.below || (!opts.Original && l.Ceiling <= lo) {
 			if opts.From != nil && *opts.From < l.Ceiling {
 				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
 			}
 			continue
 		}
 		if !s.inWindow {
-			// Every key of the log lies below from: only the frontier.
-			if opts.IncludeFrontier {
+			// Every key of the log below its ceiling lies below from: only
+			// the frontier, or up to the ceiling when a key is at or above.
+			if opts.IncludeFrontier || s.above {
 				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
 			}
 			continue
 		}
 		lower, upper := s.min, s.max // the fixed form already filtered by ceiling and from
+		sentinel := false
 		if opts.Original {
+			// The seed caps MAX at the ceiling: a key at or above it makes
+			// the search run up to the ceiling.
 			upper = min(s.max, l.Ceiling)
+			sentinel = s.max >= l.Ceiling
 			if opts.From != nil {
 				lower = max(*opts.From, s.min)
 			}
@@ -110,13 +121,13 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 			out = append(out, Range{l.URL, *opts.From, s.min - 1})
 		}
 		if s.count < s.max-s.min+1 {
-			holes, err := leadHoles(ctx, db, keys, l.URL, lower, upper)
+			holes, err := leadHoles(ctx, db, keys, l.URL, lower, upper, sentinel)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, holes...)
 		}
-		if opts.IncludeFrontier && s.max+1 < l.Ceiling {
+		if (opts.IncludeFrontier || s.above) && s.max+1 < l.Ceiling {
 			out = append(out, Range{l.URL, s.max + 1, l.Ceiling - 1})
 		}
 	}
@@ -130,20 +141,27 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 }
 
 // leadHoles is the original's internal-gap query for one log over
-// [lower, upper] inclusive.
-func leadHoles(ctx context.Context, db *sql.DB, keys, url string, lower, upper uint64) ([]Range, error) {
+// [lower, upper] inclusive. With sentinel, upper counts as present (the
+// seed's MAX capped at the ceiling), so a hole can end at upper-1.
+func leadHoles(ctx context.Context, db *sql.DB, keys, url string, lower, upper uint64, sentinel bool) ([]Range, error) {
 	if lower > upper {
 		return nil, nil
+	}
+	input := `SELECT cert_index FROM ` + keys + ` AS k
+		WHERE source_url = ? AND cert_index >= ? AND cert_index <= ?`
+	args := []any{url, int64(min(lower, math.MaxInt64)), int64(min(upper, math.MaxInt64))}
+	if sentinel {
+		input += ` UNION ALL SELECT ?::BIGINT`
+		args = append(args, int64(min(upper, math.MaxInt64)))
 	}
 	q := `SELECT cert_index + 1 AS gap_start, next_index - 1 AS gap_end
 FROM (
 	SELECT cert_index, lead(cert_index) OVER (ORDER BY cert_index) AS next_index
-	FROM ` + keys + ` AS k
-	WHERE source_url = ? AND cert_index >= ? AND cert_index <= ?
+	FROM (` + input + `)
 )
 WHERE next_index - cert_index > 1
 ORDER BY gap_start`
-	rows, err := db.QueryContext(ctx, q, url, int64(min(lower, math.MaxInt64)), int64(min(upper, math.MaxInt64)))
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reference holes of %s over %s: %w", url, keys, err)
 	}
