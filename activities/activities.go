@@ -6,6 +6,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,16 +19,20 @@ import (
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // LakeSettings locate and tune the tables.
 type LakeSettings struct {
 	MainPath           string         // the main table (shared with the live ingester)
-	PlanDir            string         // where plans are written; must be shared by all workers
+	PlanDir            string         // where plans are written (path or URI); must be shared by all workers
 	CheckpointInterval int            // commits between Delta checkpoints; 0 = 100
 	AsDERBinary        bool           // as_der type of tables certlake creates
 	CompactStaging     bool           // zstd on every staging column (lake.CompressionSpec)
 	DB                 lake.DBOptions // DuckDB limits
+	// Storage opens table and plan locations (local paths, file:// and
+	// s3:// URIs); nil opens local paths and s3 with the AWS defaults.
+	Storage *storage.Opener
 	// Buffers is the Parquet writers' buffer pool shared by every table
 	// the activities open, so a FetchRange starts with warm buffers
 	// instead of growing its own; nil gives each table its own.
@@ -115,6 +120,26 @@ func (NopMetrics) RowsStaged(string, int64)   {}
 func (NopMetrics) BadEntries(string, int)     {}
 func (NopMetrics) FailedRange(string)         {}
 func (NopMetrics) RowsMerged(int64)           {}
+
+// opener is the Opener of the settings, or a default one.
+func (l LakeSettings) opener() *storage.Opener {
+	if l.Storage != nil {
+		return l.Storage
+	}
+	return &storage.Opener{}
+}
+
+// planStore opens lake.plan_dir/<safe plan key> and returns the store with
+// the location it names (for plan file references in payloads).
+func (l LakeSettings) planStore(ctx context.Context, planKey string) (storage.Store, storage.Location, error) {
+	loc, err := storage.ParseLocation("lake.plan_dir", l.PlanDir)
+	if err != nil {
+		return nil, loc, err
+	}
+	loc = loc.Child(safeName(planKey))
+	s, err := l.opener().Open(ctx, loc)
+	return s, loc, err
+}
 
 // checkTableDir refuses to create a table in a directory that already holds
 // something else: certlake must never write into, or later delete, a

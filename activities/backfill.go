@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -156,10 +154,11 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 			return res, toTemporal(classify(fmt.Errorf("detect gaps: %w", err)))
 		}
 	}
-	res.PlanDir = filepath.Join(b.Lake.PlanDir, safeName(in.PlanKey))
-	if err := os.MkdirAll(res.PlanDir, 0o755); err != nil {
-		return res, fmt.Errorf("create plan directory: %w", err)
+	plans, planLoc, err := b.Lake.planStore(ctx, in.PlanKey)
+	if err != nil {
+		return res, toTemporal(classify(err))
 	}
+	res.PlanDir = planLoc.String()
 	byLog := map[string][]gaps.Range{}
 	for _, r := range ranges {
 		byLog[r.SourceURL] = append(byLog[r.SourceURL], r)
@@ -168,9 +167,10 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		lp := LogPlan{URL: l.URL}
 		rs := byLog[l.URL]
 		if len(rs) > 0 {
-			lp.PlanFile = filepath.Join(res.PlanDir, fmt.Sprintf("log-%03d.jsonl", i))
-			if err := gaps.WritePlan(lp.PlanFile, rs); err != nil {
-				return res, fmt.Errorf("write plan of %s: %w", l.URL, err)
+			name := fmt.Sprintf("log-%03d.jsonl", i)
+			lp.PlanFile = planLoc.Child(name).String()
+			if err := gaps.WritePlan(ctx, plans, name, rs); err != nil {
+				return res, toTemporal(classify(fmt.Errorf("write plan of %s: %w", l.URL, err)))
 			}
 		}
 		for _, r := range rs {
@@ -208,9 +208,9 @@ func (b *Backfill) ReadPlan(ctx context.Context, in ReadPlanInput) (ReadPlanResu
 	if in.Limit <= 0 || in.Offset < 0 {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "read plan: offset %d, limit %d", in.Offset, in.Limit))
 	}
-	all, err := b.plan(in.PlanFile)
+	all, err := b.plan(ctx, in.PlanFile)
 	if err != nil {
-		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+		return res, toTemporal(planError(err))
 	}
 	start := min(in.Offset, len(all))
 	end := min(start+in.Limit, len(all))
@@ -224,13 +224,17 @@ func (b *Backfill) ReadPlan(ctx context.Context, in ReadPlanInput) (ReadPlanResu
 
 // plan reads a plan file, keeping the recent ones: each log's workflow pages
 // through its file many times.
-func (b *Backfill) plan(path string) ([]gaps.Range, error) {
+func (b *Backfill) plan(ctx context.Context, path string) ([]gaps.Range, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if rs, ok := b.plans[path]; ok {
 		return rs, nil
 	}
-	rs, err := gaps.ReadPlan(path)
+	s, key, err := b.Lake.opener().OpenObject(ctx, "plan_file", path)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := gaps.ReadPlan(ctx, s, key)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/merge"
 	"github.com/certlake/certlake/internal/statefile"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Application error types. They name what the user must fix, and the
@@ -26,6 +27,7 @@ const (
 	ErrTypeLogList      = "LogList"          // unreachable or malformed log list
 	ErrTypeUnknownLog   = "UnknownLog"       // a log that is not configured or listed
 	ErrTypeBadPlan      = "BadPlan"          // a missing or malformed plan file
+	ErrTypeStorage      = "StorageConfig"    // wrong credentials, bucket, endpoint or location (storage.ErrConfig)
 	// ErrTypeRateLimited is retryable: a log asked for a long wait.
 	ErrTypeRateLimited = "RateLimited"
 )
@@ -33,7 +35,7 @@ const (
 // NonRetryable lists the error types that retrying cannot fix.
 var NonRetryable = []string{
 	ErrTypeInvalidInput, ErrTypeBadTable, ErrTypeUnsupported, ErrTypeNotStaging,
-	ErrTypeStateFile, ErrTypeLogList, ErrTypeUnknownLog, ErrTypeBadPlan,
+	ErrTypeStateFile, ErrTypeLogList, ErrTypeUnknownLog, ErrTypeBadPlan, ErrTypeStorage,
 }
 
 // classified is an error with its application error type decided.
@@ -100,8 +102,19 @@ func classify(err error) error {
 		return fatal(ErrTypeLogList, err)
 	case errors.Is(err, gaps.ErrMalformedPlan):
 		return fatal(ErrTypeBadPlan, err)
+	case errors.Is(err, storage.ErrConfig):
+		return fatal(ErrTypeStorage, err)
 	case errors.Is(err, gaps.ErrFromAtCeiling), errors.Is(err, lake.ErrInvalidRow):
 		return fatal(ErrTypeInvalidInput, err)
 	}
 	return err
+}
+
+// planError classifies a failure to read a plan: a missing or malformed
+// plan is fatal, a store that did not answer is retried.
+func planError(err error) error {
+	if errors.Is(err, storage.ErrNotFound) || errors.Is(err, gaps.ErrMalformedPlan) {
+		return fatal(ErrTypeBadPlan, err)
+	}
+	return classify(err)
 }

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // PlanMerge takes a snapshot of the staging table and cuts it into
@@ -52,13 +53,13 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 		activity.GetLogger(ctx).Info("staging table is empty; nothing to merge", "staging_path", in.StagingPath)
 		return res, nil
 	}
-	dir := filepath.Join(m.Lake.PlanDir, safeName(in.PlanKey))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, fmt.Errorf("create plan directory: %w", err)
+	plans, planLoc, err := m.Lake.planStore(ctx, in.PlanKey)
+	if err != nil {
+		return res, toTemporal(classify(err))
 	}
-	res.PlanFile = filepath.Join(dir, "merge-plan.json")
-	if err := writeJSON(res.PlanFile, plan); err != nil {
-		return res, fmt.Errorf("write merge plan: %w", err)
+	res.PlanFile = planLoc.Child(mergePlanName).String()
+	if err := writeJSON(ctx, plans, mergePlanName, plan); err != nil {
+		return res, toTemporal(classify(fmt.Errorf("write merge plan: %w", err)))
 	}
 	activity.GetLogger(ctx).Info("merge planned", "staging_path", in.StagingPath, "version", plan.StagingVersion,
 		"batches", len(plan.Batches), "rows", plan.StagingRows, "files", plan.StagingFiles)
@@ -111,8 +112,8 @@ func (m *Merge) IndexMain(ctx context.Context, in IndexMainInput) (IndexMainResu
 func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchResult, error) {
 	var res MergeBatchResult
 	var plan merge.Plan
-	if err := readJSON(in.PlanFile, &plan); err != nil {
-		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+	if err := m.readPlan(ctx, in.PlanFile, &plan); err != nil {
+		return res, toTemporal(planError(err))
 	}
 	if in.BatchID < 0 || in.BatchID >= len(plan.Batches) {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "batch %d not in plan %s (%d batches)", in.BatchID, in.PlanFile, len(plan.Batches)))
@@ -157,8 +158,8 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (RetireStagingResult, error) {
 	var res RetireStagingResult
 	var plan merge.Plan
-	if err := readJSON(in.PlanFile, &plan); err != nil {
-		return res, toTemporal(fatal(ErrTypeBadPlan, err))
+	if err := m.readPlan(ctx, in.PlanFile, &plan); err != nil {
+		return res, toTemporal(planError(err))
 	}
 	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
 	if err != nil {
@@ -173,7 +174,7 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 		return res, toTemporal(classify(err))
 	}
 	res = RetireStagingResult{RemovedFiles: rr.RemovedFiles, DirectoryDeleted: rr.DirectoryDeleted}
-	if err := os.RemoveAll(filepath.Dir(in.PlanFile)); err != nil {
+	if err := m.removePlan(ctx, in.PlanFile); err != nil {
 		activity.GetLogger(ctx).Warn("remove merge plan", "err", err)
 	}
 	return res, nil
@@ -184,39 +185,50 @@ func isNonEmptyDir(p string) bool {
 	return err == nil && len(ents) > 0
 }
 
-// writeJSON writes v to path atomically (temp file, fsync, rename), so a
-// reader never sees half a plan.
-func writeJSON(path string, v any) error {
+// mergePlanName is the merge plan's object under its plan directory.
+const mergePlanName = "merge-plan.json"
+
+// writeJSON writes v as the object key of s (a store's Put is atomic: a
+// reader never sees half a plan).
+func writeJSON(ctx context.Context, s storage.Store, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	return storage.PutBytes(ctx, s, key, b)
+}
+
+// readPlan reads the merge plan at ref (a path or URI).
+func (m *Merge) readPlan(ctx context.Context, ref string, v any) error {
+	s, key, err := m.Lake.opener().OpenObject(ctx, "plan_file", ref)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := storage.ReadAll(ctx, s, key)
 	if err != nil {
 		return fmt.Errorf("read plan: %w", err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("plan %s: %w", path, err)
+		return fmt.Errorf("plan %s: %w: %v", ref, gaps.ErrMalformedPlan, err)
+	}
+	return nil
+}
+
+// removePlan deletes the objects of the plan directory holding ref, one
+// by one (never a prefix blindly: only what the listing shows there).
+func (m *Merge) removePlan(ctx context.Context, ref string) error {
+	s, _, err := m.Lake.opener().OpenObject(ctx, "plan_file", ref)
+	if err != nil {
+		return err
+	}
+	objs, err := s.List(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := s.Delete(ctx, o.Key); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // New builds the activity structs from the worker's configuration. metrics
@@ -28,6 +29,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 			TempDir:     cfg.Lake.DuckDB.TempDir,
 		},
 		Buffers: lake.NewBufferPool(),
+		Storage: &storage.Opener{S3: storage.S3Config(cfg.Storage.S3), Logger: logger},
 	}
 	ops := map[string]ctlog.Limit{}
 	for name, o := range cfg.CT.Operators {

@@ -2,14 +2,16 @@ package gaps
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // A plan file holds one Range per line as JSON (JSON Lines), in plan order:
@@ -17,51 +19,32 @@ import (
 //	{"source_url":"https://ct.example.com/logs/a","start":14,"end":14}
 //
 // A path ending in ".gz" is gzip-compressed. A plan of millions of ranges is
-// too big for a Temporal payload (2 MB), so it travels by path.
+// too big for a Temporal payload (2 MB), so it travels by path or URI
+// (lake.plan_dir may be a prefix in an object store).
 
-// WritePlan writes ranges to path atomically: to a temporary file in the same
-// directory, synced, then renamed over path. A reader sees the old plan or the
-// new one, never part of one.
-func WritePlan(path string, ranges []Range) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write plan %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	var w io.Writer = tmp
+// WritePlan writes ranges as the object key of s. The store's Put is
+// atomic: a reader sees the old plan or the new one, never part of one.
+func WritePlan(ctx context.Context, s storage.Store, key string, ranges []Range) error {
+	var buf bytes.Buffer
+	var w io.Writer = &buf
 	var zw *gzip.Writer
-	if strings.HasSuffix(path, ".gz") {
-		zw = gzip.NewWriter(tmp)
+	if strings.HasSuffix(key, ".gz") {
+		zw = gzip.NewWriter(&buf)
 		w = zw
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	enc := json.NewEncoder(bw)
+	enc := json.NewEncoder(w)
 	for _, r := range ranges {
 		if err := enc.Encode(r); err != nil {
-			return fmt.Errorf("write plan %s: %w", path, err)
+			return fmt.Errorf("write plan %s: %w", storage.Join(s.Location(), key), err)
 		}
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write plan %s: %w", path, err)
 	}
 	if zw != nil {
 		if err := zw.Close(); err != nil {
-			return fmt.Errorf("write plan %s: %w", path, err)
+			return fmt.Errorf("write plan %s: %w", storage.Join(s.Location(), key), err)
 		}
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write plan %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write plan %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write plan %s: %w", path, err)
+	if err := s.Put(ctx, key, bytes.NewReader(buf.Bytes()), int64(buf.Len())); err != nil {
+		return fmt.Errorf("write plan: %w", err)
 	}
 	return nil
 }
@@ -72,14 +55,15 @@ var ErrMalformedPlan = errors.New("malformed plan")
 // ReadPlan reads a plan WritePlan wrote. A line that is not a range with a
 // source_url and start <= end is an error wrapping ErrMalformedPlan that
 // names the line.
-func ReadPlan(path string) ([]Range, error) {
-	f, err := os.Open(path)
+func ReadPlan(ctx context.Context, s storage.Store, key string) ([]Range, error) {
+	path := storage.Join(s.Location(), key)
+	f, err := s.Get(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
+		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	defer f.Close()
 	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
+	if strings.HasSuffix(key, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
 			return nil, fmt.Errorf("read plan %s: %w", path, err)

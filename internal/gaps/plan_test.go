@@ -7,30 +7,44 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/certlake/certlake/internal/storage"
+	"github.com/certlake/certlake/internal/storage/storagetest"
 )
 
 func TestPlanRoundTrip(t *testing.T) {
 	plan := []Range{{logA, 14, 14}, {logA, 20, 1 << 40}, {logB, 0, math.MaxUint64}}
-	for _, name := range []string{"plan.jsonl", "plan.jsonl.gz"} {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), name)
-			for _, p := range [][]Range{{{logC, 1, 2}}, plan} { // the second write replaces the first
-				if err := WritePlan(path, p); err != nil {
-					t.Fatalf("WritePlan(%s) = %v", name, err)
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	for _, where := range []string{"dir", "s3"} {
+		for _, name := range []string{"plan.jsonl", "plan.jsonl.gz"} {
+			t.Run(where+"/"+name, func(t *testing.T) {
+				var s storage.Store = storage.NewDir(t.TempDir())
+				if where == "s3" {
+					var err error
+					s, err = (&storage.Opener{S3: srv.Config()}).OpenURI(t.Context(), "lake.plan_dir", "s3://"+bucket+"/plans/"+name)
+					if err != nil {
+						t.Fatal(err)
+					}
 				}
-			}
-			got, err := ReadPlan(path)
-			if err != nil {
-				t.Fatalf("ReadPlan(%s) = %v", name, err)
-			}
-			if !slices.Equal(got, plan) {
-				t.Errorf("ReadPlan(%s) = %s, want %s", name, fmtRanges(got), fmtRanges(plan))
-			}
-			entries, _ := os.ReadDir(filepath.Dir(path))
-			if len(entries) != 1 {
-				t.Errorf("directory holds %d files after WritePlan, want 1 (no temporary left)", len(entries))
-			}
-		})
+				for _, p := range [][]Range{{{logC, 1, 2}}, plan} { // the second write replaces the first
+					if err := WritePlan(t.Context(), s, "k/"+name, p); err != nil {
+						t.Fatalf("WritePlan(%s) = %v", name, err)
+					}
+				}
+				got, err := ReadPlan(t.Context(), s, "k/"+name)
+				if err != nil {
+					t.Fatalf("ReadPlan(%s) = %v", name, err)
+				}
+				if !slices.Equal(got, plan) {
+					t.Errorf("ReadPlan(%s) = %s, want %s", name, fmtRanges(got), fmtRanges(plan))
+				}
+				l, err := s.List(t.Context(), "", "")
+				if err != nil || len(l) != 1 {
+					t.Errorf("store holds %v (%v) after WritePlan, want 1 object (no temporary left)", l, err)
+				}
+			})
+		}
 	}
 }
 
@@ -42,11 +56,11 @@ func TestReadPlanRejectsMalformed(t *testing.T) {
 		{"Negative", `{"source_url":"a","start":-1,"end":2}` + "\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "plan.jsonl")
-			if err := os.WriteFile(path, []byte(tc.text), 0o644); err != nil {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "plan.jsonl"), []byte(tc.text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := ReadPlan(path); !errors.Is(err, ErrMalformedPlan) {
+			if _, err := ReadPlan(t.Context(), storage.NewDir(dir), "plan.jsonl"); !errors.Is(err, ErrMalformedPlan) {
 				t.Errorf("ReadPlan(%q) = %v, want ErrMalformedPlan", tc.text, err)
 			}
 		})
@@ -94,11 +108,12 @@ func TestPlanLarge(t *testing.T) {
 	for i := range plan {
 		plan[i] = Range{logA, uint64(i) * 100, uint64(i)*100 + 37}
 	}
-	path := filepath.Join(t.TempDir(), "plan.jsonl.gz")
-	if err := WritePlan(path, plan); err != nil {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "plan.jsonl.gz")
+	if err := WritePlan(t.Context(), storage.NewDir(dir), "plan.jsonl.gz", plan); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadPlan(path)
+	got, err := ReadPlan(t.Context(), storage.NewDir(dir), "plan.jsonl.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,15 +112,24 @@ func (d *Dir) Stat(ctx context.Context, key string) (Info, error) {
 // reports them, even left behind by a crash.
 func (d *Dir) writeTemp(p string, body io.ReaderAt, size int64) (string, error) {
 	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".*.tmp")
-	if err != nil {
-		return "", err
+	var f *os.File
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		var err error
+		f, err = os.CreateTemp(dir, "."+filepath.Base(p)+".*.tmp")
+		if err == nil {
+			break
+		}
+		// A Delete emptying the directory may remove it between the two
+		// calls: make it again.
+		if !errors.Is(err, fs.ErrNotExist) || attempt >= 3 {
+			return "", err
+		}
 	}
 	name := f.Name()
-	_, err = io.Copy(f, io.NewSectionReader(body, 0, size))
+	_, err := io.Copy(f, io.NewSectionReader(body, 0, size))
 	if err == nil && !d.NoSync {
 		err = f.Sync() // the content is durable before a name shows it
 	}
@@ -267,6 +276,13 @@ func (d *Dir) Delete(ctx context.Context, key string) error {
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return d.wrap("delete", key, err)
+	}
+	// A store has no directories: remove the ones left empty, up to the
+	// root (rmdir fails on a directory that is not empty, which stops it).
+	for dir := filepath.Dir(p); dir != d.root && strings.HasPrefix(dir, d.root+string(filepath.Separator)); dir = filepath.Dir(dir) {
+		if os.Remove(dir) != nil {
+			break
+		}
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -147,4 +149,28 @@ func (o *Opener) check(ctx context.Context, s *S3) error {
 	o.checked[s.bucket] = true
 	o.mu.Unlock()
 	return nil
+}
+
+// OpenObject opens the store holding the single object ref (a path or URI
+// of a file, given under the name name: "plan_file") and returns it with
+// the object's key in it.
+func (o *Opener) OpenObject(ctx context.Context, name, ref string) (Store, string, error) {
+	loc, err := ParseLocation(name, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	var key string
+	if loc.IsLocal() {
+		key = filepath.Base(loc.Dir)
+	} else {
+		key = path.Base(loc.Prefix)
+	}
+	if key == "" || key == "." || key == "/" {
+		return nil, "", configError(fmt.Sprintf("%s: %q names no file", name, ref))
+	}
+	s, err := o.Open(ctx, loc.Parent())
+	if err != nil {
+		return nil, "", err
+	}
+	return s, key, nil
 }
