@@ -35,7 +35,7 @@ func BenchmarkStaticEntries(b *testing.B) {
 			s := &staticServer{size: size, gzipBody: c.gzipBody, gzipCE: c.gzipCE}
 			u := s.start(b)
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: c.conc, RequestTimeout: time.Minute}
-			r := New(Log{URL: u, Static: true}, cfg)
+			r := New(Log{Unverified: true, URL: u, Static: true}, cfg)
 			// Build (and gzip) the tiles and warm the reader before timing.
 			timeEntries(b, r, size)
 		})
@@ -51,7 +51,7 @@ func BenchmarkRFC6962Entries(b *testing.B) {
 	for _, conc := range []int{1, 4} {
 		b.Run(map[int]string{1: "concurrency1", 4: "concurrency4"}[conc], func(b *testing.B) {
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: conc, RequestTimeout: time.Minute}
-			r := New(Log{URL: srvURL}, cfg)
+			r := New(Log{Unverified: true, URL: srvURL}, cfg)
 			// Warm the server's answer cache outside the timing.
 			timeEntries(b, r, size)
 		})
@@ -111,7 +111,7 @@ func BenchmarkGeneratedEntries(b *testing.B) {
 			srv := httptest.NewServer(rec)
 			b.Cleanup(srv.Close)
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: 4, RequestTimeout: time.Minute}
-			r := New(Log{URL: srv.URL, Static: kind == "static"}, cfg)
+			r := New(Log{Unverified: true, URL: srv.URL, Static: kind == "static"}, cfg)
 			// The first read records the answers and warms the reader's
 			// buffers and issuers.
 			timeEntries(b, r, size)

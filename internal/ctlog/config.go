@@ -57,11 +57,21 @@ type Config struct {
 	// BatchSize is the number of entries asked for in one get-entries
 	// request. Default 256.
 	BatchSize int
-	// MaxResponseBytes caps a response body (after gunzip). Default 64 MiB.
+	// MaxResponseBytes caps a get-entries answer or a data tile (after
+	// gunzip). Default 8 MiB. Tree heads, proofs, hash tiles and issuers
+	// have smaller limits of their own (16 KiB to 64 KiB).
 	MaxResponseBytes int64
-	// IssuerCacheSize is the number of static-ct-api issuers kept per
-	// Reader. Default 10 000.
-	IssuerCacheSize int
+	// IssuerCacheBytes bounds the static-ct-api issuers kept per Reader,
+	// in bytes of DER. Default 16 MiB.
+	IssuerCacheBytes int
+	// HashTileCacheBytes bounds the verified hash tiles (above level 0)
+	// kept per static-ct-api Reader. Default 4 MiB (512 tiles: the parents
+	// of 33M entries).
+	HashTileCacheBytes int
+	// VerifyGroup is the number of RFC 6962 entries proven by one
+	// consistency proof (get-sth-consistency): entries are emitted once
+	// their group is proven. Default 16 × BatchSize.
+	VerifyGroup int
 	// Logger receives debug lines about retries. Default: discard.
 	Logger *slog.Logger
 	// Metrics, if set, is told about responses, retries and rate limits.
@@ -88,6 +98,9 @@ type Metrics interface {
 	RateLimited(log string)
 	// Malformed reports n entries emitted as BadEntry.
 	Malformed(log string, n int)
+	// VerificationFailed reports something the log served that was not
+	// proven (a range, a tree head), or the log contradicting itself.
+	VerificationFailed(log string)
 }
 
 // DefaultUserAgent returns "certlake/<version> (+https://github.com/certlake/certlake)",
@@ -133,10 +146,16 @@ func (c Config) withDefaults() Config {
 		c.BatchSize = 256
 	}
 	if c.MaxResponseBytes <= 0 {
-		c.MaxResponseBytes = 64 << 20
+		c.MaxResponseBytes = 8 << 20
 	}
-	if c.IssuerCacheSize <= 0 {
-		c.IssuerCacheSize = 10_000
+	if c.IssuerCacheBytes <= 0 {
+		c.IssuerCacheBytes = 16 << 20
+	}
+	if c.HashTileCacheBytes <= 0 {
+		c.HashTileCacheBytes = 4 << 20
+	}
+	if c.VerifyGroup <= 0 {
+		c.VerifyGroup = 16 * c.BatchSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -222,6 +224,23 @@ func scanGetEntries(body []byte, dst []entryText) ([]entryText, bool) {
 // precertificate (its TBSCertificate) and the chains repeated in every
 // extra_data are neither allocated nor held by the entries.
 func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, chains *chainCache) []byte {
+	scratch, _ = decodeEntriesChecked(b, texts, first, scratch, chains, nil)
+	return scratch
+}
+
+// entryChecks are what verification adds to decoding get-entries: the
+// leaf hash of every entry (into Batch.hashes, for the range proof) and
+// the issuer_key_hash of precertificates against their chains.
+type entryChecks struct {
+	log  string
+	lh   *leafHasher
+	keys *issuerKeys
+}
+
+// decodeEntriesChecked is decodeEntries with checks, if not nil. A leaf
+// that cannot be hashed or a precertificate whose chain does not hold its
+// issuer makes it fail with a *VerificationError.
+func decodeEntriesChecked(b *Batch, texts []entryText, first uint64, scratch []byte, chains *chainCache, checks *entryChecks) ([]byte, error) {
 	size := 0
 	for _, t := range texts {
 		size += base64.StdEncoding.DecodedLen(len(t.leaf)) + base64.StdEncoding.DecodedLen(len(t.extra))
@@ -242,13 +261,37 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 		return out, nil
 	}
 	b.Entries = make([]record.Entry, 0, len(texts))
+	if checks != nil {
+		b.hashes = make([]tlog.Hash, 0, len(texts))
+	}
 	certSize := 0
 	for i, t := range texts {
 		idx := first + uint64(i)
-		ent, err := decodeEntryCached(idx, t, decode, chains)
+		leaf, err := decode(t.leaf)
+		if err != nil {
+			if checks != nil {
+				return scratch, verificationErr(checks.log, "entry %d: leaf_input is not base64, so it cannot be proven: %v", idx, err)
+			}
+			b.Bad = append(b.Bad, BadEntry{Index: idx, Err: fmt.Errorf("entry %d: leaf_input: %w", idx, err)})
+			continue
+		}
+		if checks != nil {
+			b.hashes = append(b.hashes, checks.lh.leaf(leaf))
+		}
+		ent, err := decodeEntryCached(idx, leaf, t.extra, decode, chains)
 		if err != nil {
 			b.Bad = append(b.Bad, BadEntry{Index: idx, Err: err})
 			continue
+		}
+		if checks != nil && ent.Type == record.PrecertEntry {
+			// MerkleTreeLeaf: version(1) leaf_type(1) timestamp(8)
+			// entry_type(2) issuer_key_hash(32) ...
+			if len(leaf) < 44 {
+				return scratch, verificationErr(checks.log, "entry %d: precert_entry leaf of %d bytes has no issuer_key_hash", idx, len(leaf))
+			}
+			if err := checks.keys.check([32]byte(leaf[12:44]), ent.Chain); err != nil {
+				return scratch, verificationErr(checks.log, "entry %d: %v", idx, err)
+			}
 		}
 		b.Entries = append(b.Entries, ent)
 		certSize += len(ent.Cert)
@@ -261,7 +304,7 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 		n := copy(certs, e.Cert)
 		e.Cert, certs = certs[:n:n], certs[n:]
 	}
-	return scratch
+	return scratch, nil
 }
 
 // decodeEntryCached is decodeEntry with the chain from chains: an
@@ -269,14 +312,10 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 // a given issuer signed, so the text already seen is not decoded again and
 // its entries share one chain list. A precert_entry's extra_data starts
 // with the precertificate itself and is decoded every time.
-func decodeEntryCached(idx uint64, t entryText, decode func([]byte) ([]byte, error), chains *chainCache) (record.Entry, error) {
-	leaf, err := decode(t.leaf)
-	if err != nil {
-		return record.Entry{}, fmt.Errorf("entry %d: leaf_input: %w", idx, err)
-	}
+func decodeEntryCached(idx uint64, leaf, extraText []byte, decode func([]byte) ([]byte, error), chains *chainCache) (record.Entry, error) {
 	x509 := len(leaf) >= 12 && record.EntryType(uint16(leaf[10])<<8|uint16(leaf[11])) == record.X509Entry
 	if x509 {
-		if chain, ok := chains.list(t.extra); ok {
+		if chain, ok := chains.list(extraText); ok {
 			typ, cert, _, err := record.DecodeRFC6962(leaf, nil)
 			if err != nil {
 				return record.Entry{}, fmt.Errorf("entry %d: %w", idx, err)
@@ -284,7 +323,7 @@ func decodeEntryCached(idx uint64, t entryText, decode func([]byte) ([]byte, err
 			return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain}, nil
 		}
 	}
-	extra, err := decode(t.extra)
+	extra, err := decode(extraText)
 	if err != nil {
 		return record.Entry{}, fmt.Errorf("entry %d: extra_data: %w", idx, err)
 	}
@@ -297,7 +336,7 @@ func decodeEntryCached(idx uint64, t entryText, decode func([]byte) ([]byte, err
 	}
 	chain = chain[:len(chain):len(chain)]
 	if x509 {
-		chains.keepList(t.extra, chain)
+		chains.keepList(extraText, chain)
 	}
 	return record.Entry{Index: idx, Type: typ, Cert: cert, Chain: chain}, nil
 }

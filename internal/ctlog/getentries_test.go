@@ -338,7 +338,7 @@ func TestReadCapped(t *testing.T) {
 // entries read later are still intact (they never alias a body).
 func TestGetEntriesBuffersReused(t *testing.T) {
 	s := &rfcServer{size: 64, maxBatch: 8}
-	r := New(Log{URL: s.start(t)}, testConfig(t)).(*rfc6962)
+	r := New(Log{Unverified: true, URL: s.start(t)}, testConfig(t)).(*rfc6962)
 	first := fetchRange(t, r, 0, 31)
 	if first.err != nil {
 		t.Fatal(first.err)

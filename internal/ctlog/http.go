@@ -62,7 +62,14 @@ func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
 // get retries 429, 5xx, 408, timeouts, transport errors and truncated bodies
 // up to MaxAttempts, never after ctx is done.
 func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) ([]byte, time.Time, error) {
-	return f.fetch(ctx, u, check, nil)
+	return f.fetch(ctx, u, f.cfg.MaxResponseBytes, check, nil)
+}
+
+// getCapped is get with a body limit of its own, for endpoints whose
+// answers are small (tree heads, proofs, issuers, hash tiles): a hostile
+// log cannot make them cost more.
+func (f *fetcher) getCapped(ctx context.Context, u string, limit int64, check func([]byte) error) ([]byte, time.Time, error) {
+	return f.fetch(ctx, u, min(limit, f.cfg.MaxResponseBytes), check, nil)
 }
 
 // use is get for a body that is not needed once use (get's check) has
@@ -72,16 +79,16 @@ func (f *fetcher) get(ctx context.Context, u string, check func([]byte) error) (
 func (f *fetcher) use(ctx context.Context, u string, use func([]byte) error) (time.Time, error) {
 	bb := f.takeBuffers()
 	defer f.putBuffers(bb)
-	_, seen, err := f.fetch(ctx, u, use, bb)
+	_, seen, err := f.fetch(ctx, u, f.cfg.MaxResponseBytes, use, bb)
 	return seen, err
 }
 
 // fetch implements get and use. When bb is not nil, bodies are read into
 // its buffers, which are updated to the (possibly grown) ones of the last
 // body.
-func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error, bb *bodyBuffers) ([]byte, time.Time, error) {
+func (f *fetcher) fetch(ctx context.Context, u string, limit int64, check func([]byte) error, bb *bodyBuffers) ([]byte, time.Time, error) {
 	for attempt := 1; ; attempt++ {
-		body, seen, err := f.once(ctx, u, bb)
+		body, seen, err := f.once(ctx, u, limit, bb)
 		if err == nil && check != nil {
 			if err = check(body); err != nil && !isRetryable(err) {
 				return nil, time.Time{}, fmt.Errorf("GET %s: %w", u, err)
@@ -113,7 +120,7 @@ func (f *fetcher) fetch(ctx context.Context, u string, check func([]byte) error,
 
 // once makes one attempt, reading the body into bb's buffers if bb is not
 // nil, or else into new ones that the caller may keep.
-func (f *fetcher) once(ctx context.Context, u string, bb *bodyBuffers) ([]byte, time.Time, error) {
+func (f *fetcher) once(ctx context.Context, u string, limit int64, bb *bodyBuffers) ([]byte, time.Time, error) {
 	release, err := f.acquire(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -153,7 +160,7 @@ func (f *fetcher) once(ctx context.Context, u string, bb *bodyBuffers) ([]byte, 
 		// are alike), the buffer rarely has to grow.
 		buf = make([]byte, 0, f.sizeHint.Load()+bytes.MinRead)
 	}
-	body, err := readCapped(resp.Body, f.cfg.MaxResponseBytes, resp.ContentLength, buf)
+	body, err := readCapped(resp.Body, limit, resp.ContentLength, buf)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("read body: %w", err)
 	}
@@ -164,7 +171,7 @@ func (f *fetcher) once(ctx context.Context, u string, bb *bodyBuffers) ([]byte, 
 	// Content-Encoding; 1f 8b can never start a tile leaf (it would be a
 	// timestamp far in the future) nor a JSON document.
 	if len(body) >= 2 && body[0] == 0x1f && body[1] == 0x8b {
-		if body, err = f.gunzip(body, bb); err != nil {
+		if body, err = f.gunzip(body, limit, bb); err != nil {
 			return nil, time.Time{}, retryableError{fmt.Errorf("gunzip body: %w", err)}
 		}
 	}
@@ -174,14 +181,14 @@ func (f *fetcher) once(ctx context.Context, u string, bb *bodyBuffers) ([]byte, 
 
 // gunzip decompresses body (at most MaxResponseBytes) into bb's buffer
 // with bb's reader if bb is not nil, or else into a new buffer.
-func (f *fetcher) gunzip(body []byte, bb *bodyBuffers) ([]byte, error) {
+func (f *fetcher) gunzip(body []byte, limit int64, bb *bodyBuffers) ([]byte, error) {
 	// The gzip trailer ends with the size of the (last member's)
 	// uncompressed data: a hint that spares the buffer its regrowth,
 	// bounded since the body may lie.
 	hint := 0
 	if len(body) >= 4 {
 		hint = int(binary.LittleEndian.Uint32(body[len(body)-4:]))
-		hint = int(min(int64(hint), f.cfg.MaxResponseBytes, maxHintBytes))
+		hint = int(min(int64(hint), limit, maxHintBytes))
 	}
 	var (
 		zr   *gzip.Reader
@@ -208,7 +215,7 @@ func (f *fetcher) gunzip(body []byte, bb *bodyBuffers) ([]byte, error) {
 	if cap(into) < hint+1 {
 		into = make([]byte, 0, hint+1)
 	}
-	plain, err := readCapped(zr, f.cfg.MaxResponseBytes, -1, into)
+	plain, err := readCapped(zr, limit, -1, into)
 	if err != nil {
 		return nil, err
 	}

@@ -107,6 +107,7 @@ func TestLimits(t *testing.T) {
 			t0 := time.Now()
 			for i, l := range tc.logs {
 				l.URL = srv.URL + "/log" + string(rune('a'+i))
+				l.Unverified = true
 				r := New(l, cfg)
 				for range tc.calls {
 					wg.Go(func() {
@@ -149,7 +150,7 @@ func TestRateLimitPausesWholeLog(t *testing.T) {
 		w.Write([]byte(`{"tree_size":10}`))
 	}))
 	defer srv.Close()
-	r := New(Log{URL: srv.URL, Concurrency: 4}, testConfig(t))
+	r := New(Log{Unverified: true, URL: srv.URL, Concurrency: 4}, testConfig(t))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if _, err := r.TreeSize(t.Context()); err != nil {

@@ -3,34 +3,49 @@ package ctlog
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
+
+	ctx509 "github.com/google/certificate-transparency-go/x509"
 )
 
 // issuerCache keeps the DER of recently used static-ct-api issuers, by
-// fingerprint, evicting the least recently used beyond max. Concurrent
-// lookups of the same fingerprint share one fetch, so each issuer is
-// fetched once however many workers need it. Transient failures are not
-// cached; an issuer the log does not have (errIssuerUnavailable) is, since
-// a static-ct-api log stores issuers before it sequences the entries
-// that need them.
+// fingerprint, evicting the least recently used beyond maxBytes of DER.
+// Concurrent lookups of the same fingerprint share one fetch, so each
+// issuer is fetched once however many workers need it. Transient failures
+// are not cached. An issuer the log did not serve (errIssuerUnavailable) is
+// remembered for unavailableFor only: a log stores issuers before it
+// sequences the entries that need them, but a proxy, an outage or a
+// permissions slip may have answered for it.
 type issuerCache struct {
-	max int
+	maxBytes       int
+	unavailableFor time.Duration
+	now            func() time.Time
 
 	mu    sync.Mutex
 	items map[[32]byte]*list.Element // value: *issuerItem; guarded by mu
 	lru   *list.List                 // front: most recently used; guarded by mu
+	bytes int                        // DER bytes held; guarded by mu
 }
 
 type issuerItem struct {
-	fp   [32]byte
-	done chan struct{} // closed when der and err are set
-	der  []byte
-	err  error
+	fp      [32]byte
+	done    chan struct{} // closed when der, err and expires are set
+	der     []byte
+	err     error
+	expires time.Time // for an unavailable issuer: when to ask again
 }
 
-func newIssuerCache(max int) *issuerCache {
-	return &issuerCache{max: max, items: map[[32]byte]*list.Element{}, lru: list.New()}
+// defaultUnavailableFor is how long an issuer the log did not serve is
+// taken as unavailable before it is asked for again.
+const defaultUnavailableFor = time.Minute
+
+func newIssuerCache(maxBytes int) *issuerCache {
+	return &issuerCache{maxBytes: maxBytes, unavailableFor: defaultUnavailableFor, now: time.Now,
+		items: map[[32]byte]*list.Element{}, lru: list.New()}
 }
 
 // get returns the issuer with fingerprint fp, calling fetch if it is
@@ -39,8 +54,17 @@ func (c *issuerCache) get(ctx context.Context, fp [32]byte, fetch func(context.C
 	for {
 		c.mu.Lock()
 		if el, ok := c.items[fp]; ok {
-			c.lru.MoveToFront(el)
 			it := el.Value.(*issuerItem)
+			select {
+			case <-it.done:
+				if it.err != nil && !it.expires.IsZero() && c.now().After(it.expires) {
+					c.removeLocked(el)
+					c.mu.Unlock()
+					continue
+				}
+			default:
+			}
+			c.lru.MoveToFront(el)
 			c.mu.Unlock()
 			select {
 			case <-it.done:
@@ -57,23 +81,40 @@ func (c *issuerCache) get(ctx context.Context, fp [32]byte, fetch func(context.C
 		}
 		it := &issuerItem{fp: fp, done: make(chan struct{})}
 		c.items[fp] = c.lru.PushFront(it)
-		for c.lru.Len() > c.max {
-			old := c.lru.Remove(c.lru.Back()).(*issuerItem)
-			delete(c.items, old.fp)
-		}
 		c.mu.Unlock()
 
-		it.der, it.err = fetch(ctx, fp)
-		if it.err != nil && !errors.Is(it.err, errIssuerUnavailable) {
-			c.mu.Lock()
-			if el, ok := c.items[fp]; ok && el.Value == it {
-				c.lru.Remove(el)
-				delete(c.items, fp)
+		der, err := fetch(ctx, fp)
+		c.mu.Lock()
+		it.der, it.err = der, err
+		el, held := c.items[fp]
+		held = held && el.Value == it
+		switch {
+		case err != nil && !errors.Is(err, errIssuerUnavailable):
+			if held {
+				c.removeLocked(el)
 			}
-			c.mu.Unlock()
+		case err != nil:
+			it.expires = c.now().Add(c.unavailableFor)
+		case held:
+			c.bytes += len(der)
 		}
+		for c.bytes > c.maxBytes && c.lru.Len() > 1 {
+			c.removeLocked(c.lru.Back())
+		}
+		c.mu.Unlock()
 		close(it.done)
-		return it.der, it.err
+		return der, err
+	}
+}
+
+// removeLocked drops el; c.mu is held.
+func (c *issuerCache) removeLocked(el *list.Element) {
+	it := c.lru.Remove(el).(*issuerItem)
+	delete(c.items, it.fp)
+	select {
+	case <-it.done:
+		c.bytes -= len(it.der)
+	default: // in flight: its bytes were not counted yet
 	}
 }
 
@@ -82,4 +123,82 @@ func (c *issuerCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.lru.Len()
+}
+
+// issuerKeys checks a precertificate's issuer_key_hash against its chain
+// (RFC 6962 section 3.2): the SHA-256 of the issuer's SubjectPublicKeyInfo,
+// where the issuer is chain[0], or chain[1] when chain[0] is a
+// Precertificate Signing Certificate. What it learns of each issuer is kept
+// (bounded), since a log's entries share a handful of issuers. It is safe
+// for concurrent use.
+type issuerKeys struct {
+	mu    sync.Mutex
+	info  map[string]issuerInfo // by DER; guarded by mu
+	bytes int                   // key bytes; guarded by mu
+}
+
+type issuerInfo struct {
+	keyHash       [32]byte
+	precertSigner bool
+	err           error
+}
+
+// Bounds of issuerKeys; when either would be exceeded, it is emptied.
+const (
+	maxIssuerKeys      = 1024
+	maxIssuerKeysBytes = 4 << 20
+)
+
+func newIssuerKeys() *issuerKeys { return &issuerKeys{info: map[string]issuerInfo{}} }
+
+func (k *issuerKeys) check(ikh [32]byte, chain [][]byte) error {
+	if len(chain) == 0 {
+		return errors.New("precertificate without an issuer in its chain")
+	}
+	in := k.get(chain[0])
+	if in.err == nil && in.precertSigner {
+		if len(chain) < 2 {
+			return errors.New("precertificate signed by a Precertificate Signing Certificate without its issuer")
+		}
+		in = k.get(chain[1])
+	}
+	if in.err != nil {
+		return fmt.Errorf("issuer: %w", in.err)
+	}
+	if in.keyHash != ikh {
+		return fmt.Errorf("issuer_key_hash %x does not match the issuer's key %x", ikh[:8], in.keyHash[:8])
+	}
+	return nil
+}
+
+func (k *issuerKeys) get(der []byte) issuerInfo {
+	k.mu.Lock()
+	in, ok := k.info[string(der)]
+	k.mu.Unlock()
+	if ok {
+		return in
+	}
+	// ct-go's parser is lenient: it returns the certificate with its
+	// non-fatal errors, and only the key and usages are needed here.
+	cert, err := ctx509.ParseCertificate(der)
+	switch {
+	case cert != nil:
+		in.keyHash = sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+		for _, u := range cert.ExtKeyUsage {
+			if u == ctx509.ExtKeyUsageCertificateTransparency {
+				in.precertSigner = true
+			}
+		}
+	default:
+		in.err = fmt.Errorf("unparseable issuer: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.info) >= maxIssuerKeys || k.bytes+len(der) > maxIssuerKeysBytes {
+		clear(k.info)
+		k.bytes = 0
+	}
+	k.info[string(der)] = in
+	k.bytes += len(der)
+	return in
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,6 +43,18 @@ type Log struct {
 	RateLimit   float64
 	Burst       int
 	Concurrency int
+	// Key is the log's public key, DER SubjectPublicKeyInfo: it verifies
+	// STH and checkpoint signatures. Required unless Unverified.
+	Key []byte
+	// Origin is a static-ct-api log's checkpoint origin. Default: its
+	// submission prefix (log list) or URL without scheme (config).
+	Origin string
+	// ReadOnlyRoot is final_tree_head.sha256_root_hash of a read-only log,
+	// or nil.
+	ReadOnlyRoot *[32]byte
+	// Unverified reads the log without checking signatures or proofs
+	// (ct.verify: false). Its rows are then only as good as the network.
+	Unverified bool
 }
 
 // Source returns the identity that rows of this log carry.
@@ -54,6 +67,8 @@ func (l Log) Source() record.Source {
 type ConfigLog struct {
 	Name        string
 	URL         string
+	Key         []byte // DER SubjectPublicKeyInfo; see ParseKey
+	Origin      string // static-ct-api checkpoint origin; default DefaultOrigin(URL)
 	Operator    string  // optional; selects the operator's limits
 	RateLimit   float64 // optional, requests per second
 	Burst       int     // optional
@@ -71,6 +86,9 @@ type ListOptions struct {
 	UserAgent string
 	// Timeout bounds one attempt at fetching the list. Default 30 s.
 	Timeout time.Duration
+	// Logger is told about malformed logs, which are skipped. Default:
+	// discard.
+	Logger *slog.Logger
 }
 
 // LoadList reads a v3 log list from location, an http(s) URL, a file://
@@ -125,17 +143,20 @@ func readList(ctx context.Context, location string, opts ListOptions) ([]byte, e
 type logListV3 struct {
 	Operators []struct {
 		Name string `json:"name"`
-		Logs []struct {
-			Description string          `json:"description"`
-			URL         string          `json:"url"`
-			State       json.RawMessage `json:"state"`
-		} `json:"logs"`
-		TiledLogs []struct {
-			Description   string          `json:"description"`
-			MonitoringURL string          `json:"monitoring_url"`
-			State         json.RawMessage `json:"state"`
-		} `json:"tiled_logs"`
+		Logs      []json.RawMessage `json:"logs"`
+		TiledLogs []json.RawMessage `json:"tiled_logs"`
 	} `json:"operators"`
+}
+
+// listedLog is one element of logs[] or tiled_logs[]. Elements are decoded
+// one by one, so a malformed one costs only itself.
+type listedLog struct {
+	Description   string          `json:"description"`
+	Key           []byte          `json:"key"`
+	URL           string          `json:"url"`            // logs[]
+	SubmissionURL string          `json:"submission_url"` // tiled_logs[]
+	MonitoringURL string          `json:"monitoring_url"` // tiled_logs[]
+	State         json.RawMessage `json:"state"`
 }
 
 // ParseList parses a v3 log list: operators[].logs[] (RFC 6962) and
@@ -159,20 +180,40 @@ func parseList(data []byte, opts ListOptions) ([]Log, error) {
 	if len(list.Operators) == 0 {
 		return nil, errors.New("no operators")
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	var logs []Log
 	seen := map[string]bool{}
-	add := func(op, desc, rawURL string, static bool, rawState json.RawMessage) error {
-		if rawURL == "" {
-			return fmt.Errorf("log %q of %q: no URL", desc, op)
+	add := func(op string, raw json.RawMessage, static bool) error {
+		var e listedLog
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return err
 		}
-		state, size, err := parseState(rawState)
+		rawURL := e.URL
+		if static {
+			rawURL = e.MonitoringURL
+		}
+		if rawURL == "" {
+			return errors.New("no URL")
+		}
+		state, size, root, err := parseState(e.State)
 		if err != nil {
-			return fmt.Errorf("log %q of %q: %w", desc, op, err)
+			return err
 		}
 		if state == "rejected" || state == "retired" && !opts.IncludeRetired {
 			return nil
 		}
-		l := Log{URL: record.NormalizeURL(rawURL), Name: desc, Operator: op, Static: static, State: state, ReadOnlyTreeSize: size}
+		l := Log{URL: record.NormalizeURL(rawURL), Name: e.Description, Operator: op, Static: static, State: state,
+			ReadOnlyTreeSize: size, ReadOnlyRoot: root, Key: e.Key}
+		if static {
+			sub := e.SubmissionURL
+			if sub == "" {
+				sub = rawURL
+			}
+			l.Origin = DefaultOrigin(sub)
+		}
 		if !seen[l.URL] {
 			seen[l.URL] = true
 			logs = append(logs, l)
@@ -180,14 +221,13 @@ func parseList(data []byte, opts ListOptions) ([]Log, error) {
 		return nil
 	}
 	for _, op := range list.Operators {
-		for _, l := range op.Logs {
-			if err := add(op.Name, l.Description, l.URL, false, l.State); err != nil {
-				return nil, err
-			}
-		}
-		for _, l := range op.TiledLogs {
-			if err := add(op.Name, l.Description, l.MonitoringURL, true, l.State); err != nil {
-				return nil, err
+		for kind, ls := range [][]json.RawMessage{op.Logs, op.TiledLogs} {
+			for i, raw := range ls {
+				if err := add(op.Name, raw, kind == 1); err != nil {
+					// One bad element is that log's problem, not the list's.
+					logger.Warn("log list: malformed log skipped", "operator", op.Name,
+						"element", fmt.Sprintf("%s[%d]", []string{"logs", "tiled_logs"}[kind], i), "err", err)
+				}
 			}
 		}
 	}
@@ -197,36 +237,41 @@ func parseList(data []byte, opts ListOptions) ([]Log, error) {
 // parseState reads a v3 state object such as {"usable":{"timestamp":...}}
 // or {"readonly":{"final_tree_head":{"tree_size":N,...},...}}. A null or
 // absent state is "".
-func parseState(raw json.RawMessage) (string, *uint64, error) {
+func parseState(raw json.RawMessage) (string, *uint64, *[32]byte, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil, nil
+		return "", nil, nil, nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return "", nil, fmt.Errorf("state: %w", err)
+		return "", nil, nil, fmt.Errorf("state: %w", err)
 	}
 	if len(m) == 0 {
-		return "", nil, nil
+		return "", nil, nil, nil
 	}
 	// The schema allows one key; should a list ever carry more, the most
 	// final state wins.
 	for _, s := range []string{"rejected", "retired", "readonly"} {
 		if _, ok := m[s]; ok {
 			if s != "readonly" {
-				return s, nil, nil
+				return s, nil, nil, nil
 			}
 			var ro struct {
 				FinalTreeHead *struct {
 					TreeSize *uint64 `json:"tree_size"`
+					Root     []byte  `json:"sha256_root_hash"`
 				} `json:"final_tree_head"`
 			}
 			if err := json.Unmarshal(m[s], &ro); err != nil {
-				return "", nil, fmt.Errorf("readonly state: %w", err)
+				return "", nil, nil, fmt.Errorf("readonly state: %w", err)
 			}
 			if ro.FinalTreeHead == nil || ro.FinalTreeHead.TreeSize == nil {
-				return "", nil, errors.New("readonly state without final_tree_head.tree_size")
+				return "", nil, nil, errors.New("readonly state without final_tree_head.tree_size")
 			}
-			return s, ro.FinalTreeHead.TreeSize, nil
+			var root *[32]byte
+			if len(ro.FinalTreeHead.Root) == 32 {
+				root = (*[32]byte)(ro.FinalTreeHead.Root)
+			}
+			return s, ro.FinalTreeHead.TreeSize, root, nil
 		}
 	}
 	keys := make([]string, 0, len(m))
@@ -234,7 +279,7 @@ func parseState(raw json.RawMessage) (string, *uint64, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return keys[0], nil, nil
+	return keys[0], nil, nil, nil
 }
 
 // AddConfigLogs returns logs followed by the configured custom (RFC 6962)
@@ -249,11 +294,21 @@ func AddConfigLogs(logs []Log, custom, static []ConfigLog) []Log {
 	}
 	add := func(c ConfigLog, isStatic bool) {
 		l := Log{URL: record.NormalizeURL(c.URL), Name: c.Name, Operator: c.Operator, Static: isStatic,
-			RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency}
+			RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency, Key: c.Key, Origin: c.Origin}
+		if isStatic && l.Origin == "" {
+			l.Origin = DefaultOrigin(c.URL)
+		}
 		if i, ok := pos[l.URL]; ok {
 			if l.Operator == "" {
 				l.Operator = out[i].Operator
 			}
+			if len(l.Key) == 0 {
+				l.Key = out[i].Key
+			}
+			if c.Origin == "" && out[i].Origin != "" {
+				l.Origin = out[i].Origin
+			}
+			l.ReadOnlyRoot = out[i].ReadOnlyRoot
 			l.State, l.ReadOnlyTreeSize = out[i].State, out[i].ReadOnlyTreeSize
 			if l.Name == "" {
 				l.Name = out[i].Name

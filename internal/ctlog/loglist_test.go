@@ -74,14 +74,29 @@ func TestParseListErrors(t *testing.T) {
 		{"notJSON", `<html>`, "parse JSON"},
 		{"truncated", `{"operators":[{"name":"x","logs":[`, "parse JSON"},
 		{"noOperators", `{"operators":[]}`, "no operators"},
-		{"noURL", `{"operators":[{"name":"x","logs":[{"description":"d","state":{"usable":{}}}]}]}`, "no URL"},
-		{"stateNotObject", `{"operators":[{"name":"x","logs":[{"description":"d","url":"u","state":"usable"}]}]}`, "state"},
-		{"readonlyWithoutSize", `{"operators":[{"name":"x","logs":[{"description":"d","url":"u","state":{"readonly":{"timestamp":"t"}}}]}]}`, "final_tree_head"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseList([]byte(tc.data), ListOptions{})
 			if !errors.Is(err, ErrLogList) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ParseList(%s) = %v, want ErrLogList mentioning %q", tc.name, err, tc.want)
+			}
+		})
+	}
+}
+
+// One malformed log costs that log only: the others are kept.
+func TestParseListSkipsMalformedLogs(t *testing.T) {
+	for _, tc := range []struct{ name, bad string }{
+		{"noURL", `{"description":"d","state":{"usable":{}}}`},
+		{"stateNotObject", `{"description":"d","url":"https://bad.example/","state":"usable"}`},
+		{"readonlyWithoutSize", `{"description":"d","url":"https://bad.example/","state":{"readonly":{"timestamp":"t"}}}`},
+		{"urlNotString", `{"description":"d","url":42}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := `{"operators":[{"name":"x","logs":[` + tc.bad + `,{"description":"good","url":"https://good.example/log/","key":"AAAA"}]}]}`
+			logs, err := ParseList([]byte(data), ListOptions{})
+			if err != nil || len(logs) != 1 || logs[0].URL != "https://good.example/log" || string(logs[0].Key) != "\x00\x00\x00" {
+				t.Errorf("ParseList(%s) = %v, %v, want the good log alone", tc.name, logs, err)
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -46,6 +48,10 @@ type Batch struct {
 	// Seen is when the response was read; every entry of the batch carries
 	// the same time in Entry.Seen.
 	Seen time.Time
+
+	// hashes are the leaf hashes of [Start, End] while the batch waits
+	// for its range proof (RFC 6962); nil once emitted.
+	hashes []tlog.Hash
 }
 
 // BadEntry is an index the log served but that could not be decoded (or,

@@ -33,7 +33,7 @@ func TestRFC6962EntriesExactRanges(t *testing.T) {
 			s := &rfcServer{size: size, maxBatch: tc.maxBatch, ignoreEnd: tc.name == "ignoresEndAndOverserves"}
 			cfg := testConfig(t)
 			cfg.BatchSize, cfg.DefaultConcurrency = tc.batchSize, tc.concurrency
-			r := New(Log{URL: s.start(t), Name: "test"}, cfg)
+			r := New(Log{Unverified: true, URL: s.start(t), Name: "test"}, cfg)
 			f := fetchRange(t, r, tc.start, tc.end)
 			if f.err != nil {
 				t.Fatalf("Entries(%d, %d) = %v, want nil", tc.start, tc.end, f.err)
@@ -57,7 +57,7 @@ func TestRFC6962ShortReadsContinueFromLastIndex(t *testing.T) {
 	s := &rfcServer{size: 100, maxBatch: 3}
 	cfg := testConfig(t)
 	cfg.DefaultConcurrency = 1
-	r := New(Log{URL: s.start(t)}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t)}, cfg)
 	f := fetchRange(t, r, 0, 99)
 	if f.err != nil {
 		t.Fatal(f.err)
@@ -80,8 +80,8 @@ func TestRFC6962TreeSize(t *testing.T) {
 		log  Log
 		want uint64
 	}{
-		{"getSTH", Log{URL: u}, 4242},
-		{"readOnly", Log{URL: u, ReadOnlyTreeSize: &ro}, 77},
+		{"getSTH", Log{Unverified: true, URL: u}, 4242},
+		{"readOnly", Log{Unverified: true, URL: u, ReadOnlyTreeSize: &ro}, 77},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := New(tc.log, testConfig(t)).TreeSize(t.Context())
@@ -95,12 +95,12 @@ func TestRFC6962TreeSize(t *testing.T) {
 func TestRFC6962UserAgent(t *testing.T) {
 	s := &rfcServer{size: 10}
 	cfg := testConfig(t)
-	r := New(Log{URL: s.start(t)}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t)}, cfg)
 	if _, err := r.TreeSize(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	cfg.UserAgent = "probe/1"
-	if _, err := New(Log{URL: s.start(t)}, cfg).TreeSize(t.Context()); err != nil {
+	if _, err := New(Log{Unverified: true, URL: s.start(t)}, cfg).TreeSize(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for _, ua := range []string{DefaultUserAgent(), "probe/1"} {
@@ -126,7 +126,7 @@ func TestRFC6962GarbageEntriesBecomeBad(t *testing.T) {
 	m := &countingMetrics{}
 	cfg := testConfig(t)
 	cfg.Metrics = m
-	r := New(Log{URL: s.start(t)}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t)}, cfg)
 	f := fetchRange(t, r, 0, 49)
 	if f.err != nil {
 		t.Fatalf("Entries(0, 49) = %v, want nil: bad entries must not stop the range", f.err)
@@ -253,7 +253,7 @@ func TestRFC6962Faults(t *testing.T) {
 			cfg.MaxAttempts = 4
 			cfg.DefaultConcurrency = 2
 			cfg.MaxRetryAfter = 3 * time.Second
-			r := New(Log{URL: s.start(t)}, cfg)
+			r := New(Log{Unverified: true, URL: s.start(t)}, cfg)
 			t0 := time.Now()
 			f := fetchRange(t, r, tc.start, tc.end)
 			elapsed := time.Since(t0)
@@ -313,7 +313,7 @@ func TestRFC6962CancelMidRangeReturnsPromptly(t *testing.T) {
 	cfg.DefaultConcurrency = 4
 	cfg.BatchSize = 50
 	cfg.RequestTimeout = time.Minute
-	r := New(Log{URL: s.start(t)}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t)}, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var emitted atomic.Int64
@@ -345,7 +345,7 @@ func TestRFC6962CancelMidRangeReturnsPromptly(t *testing.T) {
 
 func TestEntriesEmitErrorAborts(t *testing.T) {
 	s := &rfcServer{size: 1000, maxBatch: 10}
-	r := New(Log{URL: s.start(t)}, testConfig(t))
+	r := New(Log{Unverified: true, URL: s.start(t)}, testConfig(t))
 	stop := errors.New("stop")
 	calls := 0
 	err := r.Entries(t.Context(), 0, 999, func(b Batch) error {
@@ -363,7 +363,7 @@ func TestEntriesEmitErrorAborts(t *testing.T) {
 
 func TestEntriesInvalidRange(t *testing.T) {
 	for _, static := range []bool{false, true} {
-		r := New(Log{URL: "https://example.invalid/log", Static: static}, testConfig(t))
+		r := New(Log{Unverified: true, URL: "https://example.invalid/log", Static: static}, testConfig(t))
 		if err := r.Entries(t.Context(), 5, 4, func(Batch) error { return nil }); err == nil {
 			t.Errorf("Entries(5, 4) static=%v = nil, want error", static)
 		}

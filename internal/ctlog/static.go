@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -25,74 +27,160 @@ type static struct {
 	workers int
 	f       *fetcher
 	issuers *issuerCache
+	keys    *issuerKeys
+
+	// With verification (the default): cp checks checkpoints, heads
+	// keeps the verified ones and tiles proves data tiles. keyErr, if
+	// set, refuses every call (no or bad key).
+	cp     checkpointVerifier
+	heads  *heads
+	tiles  *hashTiles
+	keyErr error
 
 	mu   sync.Mutex
-	size uint64 // largest tree size seen; guarded by mu
+	size uint64 // without verification: the last tree size read; guarded by mu
 }
 
 func newStatic(l Log, cfg Config, workers int, f *fetcher) *static {
-	s := &static{log: l, cfg: cfg, workers: workers, f: f, issuers: newIssuerCache(cfg.IssuerCacheSize)}
+	s := &static{log: l, cfg: cfg, workers: workers, f: f, issuers: newIssuerCache(cfg.IssuerCacheBytes),
+		keys: newIssuerKeys(), heads: &heads{log: l.URL}}
 	if l.ReadOnlyTreeSize != nil {
 		s.size = *l.ReadOnlyTreeSize
+	}
+	if l.Unverified {
+		return s
+	}
+	key, err := publicKey(l)
+	if err == nil {
+		s.cp, err = newCheckpointVerifier(l.Origin, key)
+	}
+	if err != nil {
+		s.keyErr = fmt.Errorf("%s: %w", l.URL, err)
+		return s
+	}
+	s.tiles = newHashTiles(cfg.HashTileCacheBytes, s.fetchHashTile)
+	if l.ReadOnlyTreeSize != nil && l.ReadOnlyRoot != nil {
+		// The log list's final tree head: no checkpoint needed.
+		s.heads.accept(treeHead{size: *l.ReadOnlyTreeSize, root: *l.ReadOnlyRoot}) //nolint:errcheck // first head
 	}
 	return s
 }
 
+// maxCheckpointBytes bounds a checkpoint body (c2sp.org/tlog-checkpoint
+// notes are a few hundred bytes).
+const maxCheckpointBytes = 16 << 10
+
 // TreeSize implements Reader with the checkpoint, a signed note whose
-// second line is the tree size (c2sp.org/tlog-checkpoint). The signature
-// is not verified: entries are not checked against the tree either.
+// second line is the tree size (c2sp.org/tlog-checkpoint). Unless the log
+// is Unverified, its origin and signature are checked against the log's
+// key and the head is compared with the heads verified before.
 func (s *static) TreeSize(ctx context.Context) (uint64, error) {
-	if s.log.ReadOnlyTreeSize != nil {
-		return *s.log.ReadOnlyTreeSize, nil
+	if s.keyErr != nil {
+		return 0, s.keyErr
 	}
-	var size uint64
-	_, _, err := s.f.get(ctx, s.log.URL+"/checkpoint", func(body []byte) error {
-		lines := bytes.SplitN(body, []byte("\n"), 3)
-		if len(lines) < 3 {
-			return retryableError{errors.New("checkpoint: fewer than three lines")}
+	if s.log.ReadOnlyTreeSize != nil {
+		if s.log.Unverified || s.log.ReadOnlyRoot != nil {
+			return *s.log.ReadOnlyTreeSize, nil
 		}
-		n, err := strconv.ParseUint(string(lines[1]), 10, 64)
-		if err != nil {
-			return fmt.Errorf("checkpoint tree size: %w", err)
-		}
-		size = n
-		return nil
-	})
+	}
+	head, err := s.readCheckpoint(ctx)
 	if err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	s.size = max(s.size, size)
-	s.mu.Unlock()
-	return size, nil
+	return head.size, nil
 }
 
-func (s *static) knownSize() uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.size
+// readCheckpoint fetches the checkpoint and, unless the log is Unverified,
+// verifies it and records it as the latest head.
+func (s *static) readCheckpoint(ctx context.Context) (treeHead, error) {
+	var head treeHead
+	_, _, err := s.f.getCapped(ctx, s.log.URL+"/checkpoint", maxCheckpointBytes, func(body []byte) error {
+		if s.log.Unverified {
+			lines := bytes.SplitN(body, []byte("\n"), 3)
+			if len(lines) < 3 {
+				return retryableError{errors.New("checkpoint: fewer than three lines")}
+			}
+			n, err := strconv.ParseUint(string(lines[1]), 10, 64)
+			if err != nil {
+				return fmt.Errorf("checkpoint tree size: %w", err)
+			}
+			head.size = n
+			return nil
+		}
+		var err error
+		head, err = s.cp.parse(s.log.URL, body)
+		return err
+	})
+	if err == nil && !s.log.Unverified {
+		err = s.heads.accept(head)
+	}
+	if err != nil {
+		s.noteVerification(err)
+		return treeHead{}, err
+	}
+	if s.log.Unverified {
+		s.mu.Lock()
+		s.size = head.size
+		s.mu.Unlock()
+	}
+	return head, nil
+}
+
+// noteVerification counts a verification failure.
+func (s *static) noteVerification(err error) {
+	noteVerification(s.cfg, s.log.URL, err)
+}
+
+// knownHead returns the tree head to read against: the latest verified one
+// (or, Unverified, the last size read), refreshed when it does not cover
+// end.
+func (s *static) knownHead(ctx context.Context, end uint64) (treeHead, error) {
+	var head treeHead
+	if s.log.Unverified {
+		s.mu.Lock()
+		head.size = s.size
+		s.mu.Unlock()
+	} else {
+		head, _ = s.heads.current()
+	}
+	// The width of the last tile depends on the tree size: refresh it
+	// unless the range lies within full tiles of a size already known.
+	if head.size/tileWidth > end/tileWidth {
+		return head, nil
+	}
+	if s.log.ReadOnlyTreeSize != nil && (s.log.Unverified || s.log.ReadOnlyRoot != nil) {
+		return head, nil
+	}
+	return s.readCheckpoint(ctx)
 }
 
 // Entries implements Reader with data tiles. Tiles overlapping the range
 // are fetched whole (the log's partial last tile as .p/W) and only indices
-// inside [start, end] are emitted (quirk Q1).
+// inside [start, end] are emitted (quirk Q1). Unless the log is
+// Unverified, each tile is proven against the hash tiles of a verified
+// checkpoint before any of it is emitted.
 func (s *static) Entries(ctx context.Context, start, end uint64, emit func(Batch) error) error {
 	if err := checkRange(start, end); err != nil {
 		return err
 	}
-	// The width of the last tile depends on the tree size: refresh it
-	// unless the range lies within full tiles of a size already known.
-	lastTile := end / tileWidth
-	size := s.knownSize()
-	if size/tileWidth <= lastTile {
-		var err error
-		if size, err = s.TreeSize(ctx); err != nil {
-			return &RangeError{Start: start, End: end, Err: err}
-		}
+	if s.keyErr != nil {
+		return &RangeError{Start: start, End: end, Err: s.keyErr}
 	}
+	head, err := s.knownHead(ctx, end)
+	if err != nil {
+		return &RangeError{Start: start, End: end, Err: err}
+	}
+	size := head.size
 	if end >= size {
 		return &RangeError{Start: start, End: end,
 			Err: fmt.Errorf("%s: %w %d", s.log.URL, ErrBeyondTree, size)}
+	}
+	var pt *provenTree
+	if !s.log.Unverified {
+		if pt, err = s.tiles.prove(ctx, s.log.URL, tlog.Tree{N: int64(head.size), Hash: head.root}); err != nil {
+			s.noteVerification(err)
+			return &RangeError{Start: start, End: end, Err: err}
+		}
 	}
 	tile, done := start/tileWidth, false
 	next := func() (span, bool) {
@@ -104,23 +192,28 @@ func (s *static) Entries(ctx context.Context, start, end uint64, emit func(Batch
 		return sp, true
 	}
 	fetch := func(ctx context.Context, sp span) jobResult {
-		return s.fetchTile(ctx, sp, size)
+		return s.fetchTile(ctx, sp, size, pt)
 	}
-	return runOrdered(ctx, s.workers, start, end, next, fetch, emit)
+	err = runOrdered(ctx, s.workers, start, end, next, fetch, emit)
+	s.noteVerification(err)
+	return err
 }
 
 // fetchTile fetches the tile holding sp (within one tile) for a log of the
-// given tree size, and returns sp as one Batch.
-func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult {
+// given tree size, proves it against pt unless pt is nil, and returns sp
+// as one Batch.
+func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *provenTree) jobResult {
 	tile := sp.start / tileWidth
 	first := tile * tileWidth
 	width := min(uint64(tileWidth), size-first)
-	need := int(sp.end - first + 1) // leaves needed from the start of the tile
 
-	leaves, decodeErr, seen, err := s.getTile(ctx, tile, width, need)
+	leaves, hashes, seen, err := s.getTile(ctx, tile, width, pt != nil)
 	if errors.Is(err, ErrNotFound) && width < tileWidth {
 		// The log grew and dropped the partial tile: the full one exists.
-		leaves, decodeErr, seen, err = s.getTile(ctx, tile, tileWidth, need)
+		leaves, hashes, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
+	}
+	if err == nil && pt != nil {
+		err = s.proveTile(ctx, pt, tile, leaves[:width], hashes[:width])
 	}
 	if err != nil {
 		return jobResult{next: sp.start, err: err}
@@ -130,21 +223,12 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 	// The chains of the batch share one backing array, each capped so
 	// that appending to one cannot reach the next.
 	nfp := 0
-	for off := int(sp.start - first); off < min(need, len(leaves)); off++ {
+	for off := sp.start - first; off <= sp.end-first; off++ {
 		nfp += len(leaves[off].ChainFingerprints)
 	}
 	chains := make([][]byte, nfp)
 	for idx := sp.start; idx <= sp.end; idx++ {
-		off := int(idx - first)
-		if off >= len(leaves) {
-			err := decodeErr
-			if err == nil {
-				err = fmt.Errorf("tile has %d leaves, want at least %d", len(leaves), need)
-			}
-			b.Bad = append(b.Bad, BadEntry{Index: idx, Err: fmt.Errorf("entry %d: tile %d: %w", idx, tile, err)})
-			continue
-		}
-		l := leaves[off]
+		l := leaves[idx-first]
 		n := len(l.ChainFingerprints)
 		chain, err := s.chain(ctx, l.ChainFingerprints, chains[:n:n])
 		chains = chains[n:]
@@ -154,6 +238,11 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 				continue
 			}
 			return jobResult{next: sp.start, err: err}
+		}
+		if pt != nil && l.Type == record.PrecertEntry {
+			if err := s.keys.check(l.IssuerKeyHash, chain); err != nil {
+				return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
+			}
 		}
 		b.Entries = append(b.Entries, record.Entry{Index: idx, Type: l.Type, Cert: l.Cert, Chain: chain, Seen: seen})
 	}
@@ -166,46 +255,99 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64) jobResult 
 	return jobResult{batches: []Batch{b}}
 }
 
-// getTile fetches and decodes data tile n of the given width (256: full).
-// A body that does not decode into at least need leaves is fetched again,
-// since the transport may have cut it; only when the log serves the same
-// bytes twice is it taken as malformed, and decodeErr says why.
+// proveTile checks data tile n (its leaves and their hashes, in order)
+// against the tree of pt: each leaf hashes to the tree's level-0 hash at
+// its index, and its leaf_index extension names that index.
+func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, leaves []record.TileLeaf, hashes []tlog.Hash) error {
+	level0, err := s.tiles.level0(ctx, s.log.URL, pt, n)
+	if err != nil {
+		return err
+	}
+	if len(level0) != len(hashes)*tlog.HashSize {
+		return verificationErr(s.log.URL, "data tile %d: %d leaves, hash tile has %d", n, len(hashes), len(level0)/tlog.HashSize)
+	}
+	for i, h := range hashes {
+		idx := n*tileWidth + uint64(i)
+		if string(h[:]) != string(level0[i*tlog.HashSize:(i+1)*tlog.HashSize]) {
+			return verificationErr(s.log.URL, "entry %d (data tile %d) does not hash into the tree of size %d", idx, n, pt.tree.N)
+		}
+		li, ok := leafIndex(leaves[i].Extensions)
+		if !ok {
+			return verificationErr(s.log.URL, "entry %d (data tile %d) has no leaf_index extension", idx, n)
+		}
+		if li != idx {
+			return verificationErr(s.log.URL, "entry %d (data tile %d) has leaf_index %d", idx, n, li)
+		}
+	}
+	return nil
+}
+
+// leafIndex reads the leaf_index extension of static-ct-api CtExtensions
+// (c2sp.org/static-ct-api: extension_type 0, a 40-bit index).
+func leafIndex(ext []byte) (uint64, bool) {
+	for len(ext) >= 3 {
+		typ, n := ext[0], int(ext[1])<<8|int(ext[2])
+		ext = ext[3:]
+		if len(ext) < n {
+			return 0, false
+		}
+		if typ == 0 /* leaf_index */ {
+			if n != 5 {
+				return 0, false
+			}
+			var v uint64
+			for _, b := range ext[:5] {
+				v = v<<8 | uint64(b)
+			}
+			return v, true
+		}
+		ext = ext[n:]
+	}
+	return 0, false
+}
+
+// getTile fetches and decodes data tile n of the given width (256: full),
+// and with hash set returns the leaf hashes too. A body that does not
+// decode into exactly width leaves is a failed attempt, retried like a cut
+// body (an empty or short tile is never taken for fewer entries).
 //
 // The body is read into a reused buffer: the certificates of the leaves
 // are copied out of it into one buffer of their size, which spares the
 // rest of the tile (a precertificate's TBSCertificate, extensions,
 // fingerprints) an allocation and keeps it from being held by the entries.
-func (s *static) getTile(ctx context.Context, n, width uint64, need int) ([]record.TileLeaf, error, time.Time, error) {
+func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]record.TileLeaf, []tlog.Hash, time.Time, error) {
 	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
 		u += ".p/" + strconv.FormatUint(width, 10)
 	}
 	var (
-		leaves    []record.TileLeaf
-		decodeErr error
-		lastBad   *[32]byte
+		leaves []record.TileLeaf
+		hashes []tlog.Hash
 	)
 	seen, err := s.f.use(ctx, u, func(body []byte) error {
-		leaves, decodeErr = record.DecodeTile(body)
-		if decodeErr == nil && len(leaves) >= need {
-			copyCerts(leaves)
-			return nil
+		var err error
+		leaves, err = record.DecodeTile(body)
+		if err != nil {
+			return retryableError{fmt.Errorf("decode tile: %w", err)}
 		}
-		sum := sha256.Sum256(body)
-		if lastBad != nil && *lastBad == sum {
-			copyCerts(leaves)
-			return nil // the same bytes again: the tile itself is malformed
+		if uint64(len(leaves)) != width {
+			return retryableError{fmt.Errorf("tile has %d leaves, want %d", len(leaves), width)}
 		}
-		lastBad = &sum
-		if decodeErr != nil {
-			return retryableError{fmt.Errorf("decode tile: %w", decodeErr)}
+		if hash {
+			lh := newLeafHasher()
+			hashes = make([]tlog.Hash, len(leaves))
+			for i := range leaves {
+				hashes[i] = lh.timestamped(leaves[i].Timestamped)
+				leaves[i].Timestamped = nil // aliases the body
+			}
 		}
-		return retryableError{fmt.Errorf("tile has %d leaves, want at least %d", len(leaves), need)}
+		copyCerts(leaves)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, time.Time{}, err // leaves would alias the body
 	}
-	return leaves, decodeErr, seen, nil
+	return leaves, hashes, seen, nil
 }
 
 // copyCerts points the certificates of leaves to copies in one new buffer.
@@ -244,13 +386,18 @@ func (s *static) chain(ctx context.Context, fps [][32]byte, chain [][]byte) ([][
 	return chain, nil
 }
 
+// maxIssuerBytes bounds an issuer certificate.
+const maxIssuerBytes = 64 << 10
+
 // fetchIssuer fetches <prefix>/issuer/<hex fingerprint> and checks that the
 // body hashes to the fingerprint.
 func (s *static) fetchIssuer(ctx context.Context, fp [32]byte) ([]byte, error) {
 	u := s.log.URL + "/issuer/" + hex.EncodeToString(fp[:])
-	body, _, err := s.f.get(ctx, u, func(body []byte) error {
+	// A body with another hash may have been cut or changed on the way:
+	// it is asked for again, and only then is the issuer unavailable.
+	body, _, err := s.f.getCapped(ctx, u, maxIssuerBytes, func(body []byte) error {
 		if sha256.Sum256(body) != fp {
-			return errIssuerMismatch
+			return retryableError{errIssuerMismatch}
 		}
 		return nil
 	})

@@ -33,7 +33,7 @@ func TestStaticEntriesExactRanges(t *testing.T) {
 			s := &staticServer{size: size}
 			cfg := testConfig(t)
 			cfg.DefaultConcurrency = tc.concurrency
-			r := New(Log{URL: s.start(t), Static: true}, cfg)
+			r := New(Log{Unverified: true, URL: s.start(t), Static: true}, cfg)
 			f := fetchRange(t, r, tc.start, tc.end)
 			if f.err != nil {
 				t.Fatalf("Entries(%d, %d) = %v, want nil", tc.start, tc.end, f.err)
@@ -56,7 +56,7 @@ func TestStaticPartialTileFallsBackToFullTile(t *testing.T) {
 	// The checkpoint says 300 but the log has grown to 600 and dropped the
 	// partial tile 001.p/44: the full tile 001 must be used.
 	s := &staticServer{size: 300, stored: 600}
-	r := New(Log{URL: s.start(t), Static: true}, testConfig(t))
+	r := New(Log{Unverified: true, URL: s.start(t), Static: true}, testConfig(t))
 	f := fetchRange(t, r, 250, 299)
 	if f.err != nil {
 		t.Fatalf("Entries(250, 299) = %v, want nil", f.err)
@@ -79,7 +79,7 @@ func TestStaticGzipTiles(t *testing.T) {
 		{"contentEncoding", &staticServer{size: 600, gzipCE: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := New(Log{URL: tc.s.start(t), Static: true}, testConfig(t))
+			r := New(Log{Unverified: true, URL: tc.s.start(t), Static: true}, testConfig(t))
 			f := fetchRange(t, r, 100, 599)
 			if f.err != nil || len(f.entries) != 500 {
 				t.Fatalf("Entries(100, 599) = %d entries, %v, want 500, nil", len(f.entries), f.err)
@@ -102,7 +102,7 @@ func TestStaticEntriesOutliveBuffers(t *testing.T) {
 		{"contentEncoding", &staticServer{size: 1100, gzipCE: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := New(Log{URL: tc.s.start(t), Static: true}, testConfig(t)).(*static)
+			r := New(Log{Unverified: true, URL: tc.s.start(t), Static: true}, testConfig(t)).(*static)
 			first := fetchRange(t, r, 0, 511)
 			if first.err != nil || len(first.entries) != 512 {
 				t.Fatalf("Entries(0, 511) = %d entries, %v, want 512, nil", len(first.entries), first.err)
@@ -128,7 +128,7 @@ func TestStaticIssuersFetchedOncePerFingerprint(t *testing.T) {
 	s := &staticServer{size: size}
 	cfg := testConfig(t)
 	cfg.DefaultConcurrency = 4
-	r := New(Log{URL: s.start(t), Static: true}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t), Static: true}, cfg)
 	f := fetchRange(t, r, 0, size-1)
 	if f.err != nil {
 		t.Fatal(f.err)
@@ -151,41 +151,47 @@ func TestStaticIssuersFetchedOncePerFingerprint(t *testing.T) {
 	}
 }
 
-func TestStaticMalformedTileReportsRestAsBad(t *testing.T) {
-	// Tile 1 holds 40 good leaves, then garbage: indices 296.. of the
-	// range are bad, the range goes on into tile 2.
-	s := &staticServer{size: 3 * 256, corrupt: map[uint64]int{1: 40}}
-	m := &countingMetrics{}
-	cfg := testConfig(t)
-	cfg.Metrics = m
-	r := New(Log{URL: s.start(t), Static: true}, cfg)
-	f := fetchRange(t, r, 280, 600)
-	if f.err != nil {
-		t.Fatalf("Entries(280, 600) = %v, want nil", f.err)
-	}
-	if len(f.bad) != 512-296 || f.bad[0].Index != 296 || f.bad[len(f.bad)-1].Index != 511 {
-		t.Errorf("bad = %d entries from %d, want %d from 296 to 511", len(f.bad), f.bad[0].Index, 512-296)
-	}
-	if !strings.Contains(f.bad[0].Err.Error(), "entry 296") {
-		t.Errorf("bad[0].Err = %v, want it to name entry 296", f.bad[0].Err)
-	}
-	if len(f.entries) != 321-len(f.bad) {
-		t.Errorf("entries = %d, want %d", len(f.entries), 321-len(f.bad))
-	}
-	checkEntries(t, f.entries)
-	// The malformed tile was fetched twice: a cut body would differ.
-	if got := s.hitCount("/tile/data/001"); got != 2 {
-		t.Errorf("requests for the malformed tile = %d, want 2", got)
-	}
-	if m.malformed.Load() != int64(len(f.bad)) {
-		t.Errorf("Metrics.Malformed = %d, want %d", m.malformed.Load(), len(f.bad))
+// A tile that does not decode into its width of leaves (malformed, short
+// or empty) is a failed fetch, retried and then a failed range: never
+// "bad entries" in a range reported as done.
+func TestStaticMalformedOrShortTileIsAFailedFetch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		corrupt int // leaves kept before garbage
+		short   int // leaves kept, nothing after; -1: not short
+	}{
+		{"malformed", 40, -1},
+		{"short", 0, 40},
+		{"empty", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &staticServer{size: 3 * 256}
+			if tc.short >= 0 {
+				s.shortTiles = map[uint64]int{1: tc.short}
+			} else {
+				s.corrupt = map[uint64]int{1: tc.corrupt}
+			}
+			cfg := testConfig(t)
+			r := New(Log{Unverified: true, URL: s.start(t), Static: true}, cfg)
+			f := fetchRange(t, r, 200, 600)
+			var re *RangeError
+			if !errors.As(f.err, &re) || re.Start != 256 || re.End != 600 {
+				t.Fatalf("Entries(200, 600) = %v, want a RangeError [256, 600]", f.err)
+			}
+			if len(f.entries) != 56 || len(f.bad) != 0 {
+				t.Errorf("emitted %d entries, %d bad; want the 56 of tile 0 only", len(f.entries), len(f.bad))
+			}
+			if got := s.hitCount("/tile/data/001"); got != cfg.MaxAttempts {
+				t.Errorf("requests for the bad tile = %d, want %d", got, cfg.MaxAttempts)
+			}
+		})
 	}
 }
 
 func TestStaticMissingIssuerMakesBadEntries(t *testing.T) {
 	missing := expectEntry(t, 0).chain[0] // first chain cert of FourEntries[0]
 	s := &staticServer{size: 260, missingIssuer: missing}
-	r := New(Log{URL: s.start(t), Static: true}, testConfig(t))
+	r := New(Log{Unverified: true, URL: s.start(t), Static: true}, testConfig(t))
 	f := fetchRange(t, r, 0, 259)
 	if f.err != nil {
 		t.Fatalf("Entries = %v, want nil", f.err)
@@ -247,7 +253,7 @@ func TestStaticFaults(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.MaxAttempts = 4
 			cfg.DefaultConcurrency = 3
-			r := New(Log{URL: s.start(t), Static: true}, cfg)
+			r := New(Log{Unverified: true, URL: s.start(t), Static: true}, cfg)
 			f := fetchRange(t, r, 100, size-1)
 			if !tc.wantErr {
 				if f.err != nil || len(f.entries) != size-100 {
@@ -269,7 +275,7 @@ func TestStaticFaults(t *testing.T) {
 func TestStaticTreeSizeAndBeyond(t *testing.T) {
 	s := &staticServer{size: 1000}
 	u := s.start(t)
-	r := New(Log{URL: u, Static: true}, testConfig(t))
+	r := New(Log{Unverified: true, URL: u, Static: true}, testConfig(t))
 	if got, err := r.TreeSize(t.Context()); err != nil || got != 1000 {
 		t.Errorf("TreeSize() = %d, %v, want 1000, nil", got, err)
 	}
@@ -280,7 +286,7 @@ func TestStaticTreeSizeAndBeyond(t *testing.T) {
 	}
 	// A read-only log never fetches its checkpoint.
 	ro := uint64(600)
-	rr := New(Log{URL: u, Static: true, ReadOnlyTreeSize: &ro}, testConfig(t))
+	rr := New(Log{Unverified: true, URL: u, Static: true, ReadOnlyTreeSize: &ro}, testConfig(t))
 	before := s.hitCount("/checkpoint")
 	f := fetchRange(t, rr, 590, 599)
 	if f.err != nil || len(f.entries) != 10 {
@@ -306,7 +312,7 @@ func TestStaticCancelMidRangeReturnsPromptly(t *testing.T) {
 	}}
 	cfg := testConfig(t)
 	cfg.RequestTimeout = time.Minute
-	r := New(Log{URL: s.start(t), Static: true}, cfg)
+	r := New(Log{Unverified: true, URL: s.start(t), Static: true}, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	var cancelled atomic.Int64

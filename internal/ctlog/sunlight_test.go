@@ -44,7 +44,7 @@ func TestStaticRealSunlightTiles(t *testing.T) {
 				http.ServeFile(w, r, filepath.Join(dir, filepath.FromSlash(r.URL.Path)))
 			}))
 			defer srv.Close()
-			r := New(Log{URL: srv.URL, Static: true}, testConfig(t))
+			r := New(Log{Unverified: true, URL: srv.URL, Static: true}, testConfig(t))
 			f := fetchRange(t, r, 0, size-1)
 			if f.err != nil {
 				t.Fatalf("Entries(0, %d) = %v", size-1, f.err)

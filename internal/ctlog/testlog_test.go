@@ -113,6 +113,8 @@ type staticServer struct {
 	gzipCE    bool   // tiles gzipped with Content-Encoding: gzip
 	// corrupt makes tile t end with garbage after its first corrupt[t] leaves.
 	corrupt map[uint64]int
+	// shortTiles makes tile t hold only its first shortTiles[t] leaves.
+	shortTiles map[uint64]int
 	// missingIssuer makes the issuer with this DER answer 404.
 	missingIssuer []byte
 	fault         func(w http.ResponseWriter, r *http.Request, n int64) bool
@@ -233,6 +235,9 @@ func (s *staticServer) tile(path string) ([]byte, bool) {
 	for i := range width {
 		if k, ok := s.corrupt[n]; ok && int(i) == k {
 			b = append(b, 0, 0, 0, 0, 0, 0, 0, 1, 0, 7, 0xde, 0xad) // entry_type 7
+			break
+		}
+		if k, ok := s.shortTiles[n]; ok && int(i) == k {
 			break
 		}
 		b = append(b, expectEntryNoT(n*tileWidth+i).tileLeafBytes()...)
@@ -387,10 +392,11 @@ func checkNoLeak(t *testing.T) {
 
 // countingMetrics records Metrics calls.
 type countingMetrics struct {
-	fetched, retried, rateLimited, malformed atomic.Int64
+	fetched, retried, rateLimited, malformed, verification atomic.Int64
 }
 
 func (m *countingMetrics) Fetched(string, int)       { m.fetched.Add(1) }
 func (m *countingMetrics) Retried(string, int)       { m.retried.Add(1) }
 func (m *countingMetrics) RateLimited(string)        { m.rateLimited.Add(1) }
 func (m *countingMetrics) Malformed(_ string, n int) { m.malformed.Add(int64(n)) }
+func (m *countingMetrics) VerificationFailed(string)  { m.verification.Add(1) }

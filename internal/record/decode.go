@@ -97,6 +97,16 @@ type TileLeaf struct {
 	// certificates, in order; the certificates are served at
 	// <prefix>/issuer/<lowercase hex>.
 	ChainFingerprints [][32]byte
+	// Timestamped is the leaf's RFC 6962 TimestampedEntry (timestamp to
+	// extensions): the MerkleTreeLeaf hashed into the log's tree is
+	// version 0, leaf_type 0 and these bytes. It aliases the tile.
+	Timestamped []byte
+	// Extensions are the CtExtensions (static-ct-api: leaf_index). They
+	// alias the tile.
+	Extensions []byte
+	// IssuerKeyHash is a precert_entry's issuer_key_hash: the SHA-256 of
+	// the issuing CA's SubjectPublicKeyInfo. Zero for an x509_entry.
+	IssuerKeyHash [32]byte
 }
 
 // TileError reports where the decoding of a data tile stopped. Leaves are
@@ -238,11 +248,13 @@ func decodeTileLeaf(b []byte) (TileLeaf, int, error) {
 	switch typ {
 	case X509Entry:
 		leaf.Cert = r.prefixed(3, "certificate")
-		r.prefixed(2, "extensions")
+		leaf.Extensions = r.prefixed(2, "extensions")
+		leaf.Timestamped = r.b[:r.off:r.off]
 	case PrecertEntry:
-		r.take(32, "issuer_key_hash", "")
+		copy(leaf.IssuerKeyHash[:], r.take(32, "issuer_key_hash", ""))
 		r.prefixed(3, "tbs_certificate")
-		r.prefixed(2, "extensions")
+		leaf.Extensions = r.prefixed(2, "extensions")
+		leaf.Timestamped = r.b[:r.off:r.off]
 		leaf.Cert = r.prefixed(3, "pre_certificate")
 	default:
 		return TileLeaf{}, 0, fmt.Errorf("unknown entry type %d", uint16(typ))
