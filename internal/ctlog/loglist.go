@@ -67,8 +67,8 @@ func (l Log) Source() record.Source {
 type ConfigLog struct {
 	Name        string
 	URL         string
-	Key         []byte // DER SubjectPublicKeyInfo; see ParseKey
-	Origin      string // static-ct-api checkpoint origin; default DefaultOrigin(URL)
+	Key         []byte  // DER SubjectPublicKeyInfo; see ParseKey
+	Origin      string  // static-ct-api checkpoint origin; default DefaultOrigin(URL)
 	Operator    string  // optional; selects the operator's limits
 	RateLimit   float64 // optional, requests per second
 	Burst       int     // optional
@@ -142,7 +142,7 @@ func readList(ctx context.Context, location string, opts ListOptions) ([]byte, e
 // (https://www.gstatic.com/ct/log_list/v3/log_list_schema.json) that is read.
 type logListV3 struct {
 	Operators []struct {
-		Name string `json:"name"`
+		Name      string            `json:"name"`
 		Logs      []json.RawMessage `json:"logs"`
 		TiledLogs []json.RawMessage `json:"tiled_logs"`
 	} `json:"operators"`

@@ -399,4 +399,4 @@ func (m *countingMetrics) Fetched(string, int)       { m.fetched.Add(1) }
 func (m *countingMetrics) Retried(string, int)       { m.retried.Add(1) }
 func (m *countingMetrics) RateLimited(string)        { m.rateLimited.Add(1) }
 func (m *countingMetrics) Malformed(_ string, n int) { m.malformed.Add(int64(n)) }
-func (m *countingMetrics) VerificationFailed(string)  { m.verification.Add(1) }
+func (m *countingMetrics) VerificationFailed(string) { m.verification.Add(1) }
