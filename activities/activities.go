@@ -48,6 +48,7 @@ type LogSettings struct {
 	StateFile      string                 // the live ingester's state file
 	Client         ctlog.Config           // HTTP, retries, rate limits
 	Overrides      map[string]LogOverride // per-log tuning by normalized URL
+	Verify         bool                   // prove what logs serve (ct.verify); a LogOverride may turn it off
 }
 
 // LogOverride tunes one log; zero fields keep the defaults.
@@ -55,7 +56,8 @@ type LogOverride struct {
 	RateLimit   float64 // requests per second
 	Burst       int
 	Concurrency int // requests in flight
-	Window      int // FetchRange activities in flight
+	Window      int   // FetchRange activities in flight
+	Verify      *bool // overrides LogSettings.Verify; nil inherits
 }
 
 // BackfillSettings are the defaults of a backfill run.

@@ -465,7 +465,8 @@ func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
 	var logs []ctlog.Log
 	if b.Logs.LogListURL != "" {
 		listed, err := ctlog.LoadList(ctx, b.Logs.LogListURL, ctlog.ListOptions{
-			IncludeRetired: b.Logs.IncludeRetired, HTTPClient: b.Logs.Client.HTTPClient, UserAgent: b.Logs.Client.UserAgent})
+			IncludeRetired: b.Logs.IncludeRetired, HTTPClient: b.Logs.Client.HTTPClient, UserAgent: b.Logs.Client.UserAgent,
+			Logger: b.Logs.Client.Logger})
 		if err != nil {
 			return nil, fatal(ErrTypeLogList, err)
 		}
@@ -473,9 +474,11 @@ func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
 	}
 	logs = ctlog.AddConfigLogs(logs, b.Logs.Custom, b.Logs.Static)
 	for i, l := range logs {
+		l.Unverified = !b.Logs.Verify
 		if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok {
-			logs[i] = o.apply(l)
+			l = o.apply(l)
 		}
+		logs[i] = l
 	}
 	sort.Slice(logs, func(i, j int) bool { return logs[i].URL < logs[j].URL })
 	return logs, nil
@@ -502,7 +505,7 @@ func (b *Backfill) lookup(ctx context.Context, t LogTarget) ctlog.Log {
 			return l
 		}
 	}
-	return ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static}
+	return ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static, Unverified: !b.Logs.Verify}
 }
 
 func (o LogOverride) apply(l ctlog.Log) ctlog.Log {
@@ -514,6 +517,9 @@ func (o LogOverride) apply(l ctlog.Log) ctlog.Log {
 	}
 	if o.Concurrency > 0 {
 		l.Concurrency = o.Concurrency
+	}
+	if o.Verify != nil {
+		l.Unverified = !*o.Verify
 	}
 	return l
 }

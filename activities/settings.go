@@ -40,7 +40,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 	overrides := map[string]LogOverride{}
 	for u, o := range cfg.CT.Logs {
 		overrides[strings.ToLower(record.NormalizeURL(u))] = LogOverride{RateLimit: o.RateLimit, Burst: o.Burst,
-			Concurrency: o.Concurrency, Window: o.Window}
+			Concurrency: o.Concurrency, Window: o.Window, Verify: o.Verify}
 	}
 	// In the config, a rate limit of 0 means unlimited; ctlog spells that -1.
 	rateLimit := cfg.CT.RateLimit
@@ -50,7 +50,8 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 	configLogs := func(ls []config.Log) []ctlog.ConfigLog {
 		var out []ctlog.ConfigLog
 		for _, l := range ls {
-			out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL})
+			key, _ := config.LogKeyDER(l.Key) // validated by config.Load
+			out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL, Key: key, Origin: l.Origin})
 		}
 		return out
 	}
@@ -62,6 +63,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 			Custom:         configLogs(cfg.CT.CustomLogs),
 			Static:         configLogs(cfg.CT.StaticLogs),
 			StateFile:      cfg.CT.StateFile,
+			Verify:         cfg.CT.Verify,
 			Overrides:      overrides,
 			Client: ctlog.Config{
 				UserAgent:          cfg.CT.UserAgent,

@@ -109,7 +109,7 @@ func defaultConfig(sc *scenario.Scenario, queue string) *config.Config {
 	cfg.CT.LogListURL = ""
 	cfg.CT.StateFile = sc.StateFile
 	for _, l := range sc.Logs {
-		cl := config.Log{Name: l.Source.Name, URL: l.Source.URL}
+		cl := l.ConfigLog()
 		if l.Source.Static {
 			cfg.CT.StaticLogs = append(cfg.CT.StaticLogs, cl)
 		} else {

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/scenario"
 	"github.com/certlake/certlake/workflows"
@@ -83,7 +82,8 @@ func route(t *testing.T, e *env, urls map[*scenario.Log]string) map[string]uint6
 		if !ok {
 			u = l.Source.URL
 		}
-		cl := config.Log{Name: l.Source.Name, URL: u}
+		cl := l.ConfigLog()
+		cl.URL = u
 		if l.Source.Static {
 			e.cfg.CT.StaticLogs = append(e.cfg.CT.StaticLogs, cl)
 		} else {

@@ -165,10 +165,12 @@ func resolveLog(ctx context.Context, c *cli, cfg *config.Config, rawURL, name st
 			known = ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
 		}
 	}
+	l.Unverified = !cfg.CT.VerifyFor(u)
 	for _, k := range known {
 		if k.URL != u {
 			continue
 		}
+		k.Unverified = l.Unverified
 		k.Name = orDefault(name, k.Name)
 		if staticGiven {
 			k.Static = static
@@ -186,7 +188,8 @@ func resolveLog(ctx context.Context, c *cli, cfg *config.Config, rawURL, name st
 func configLogs(ls []config.Log) []ctlog.ConfigLog {
 	var out []ctlog.ConfigLog
 	for _, l := range ls {
-		out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL})
+		key, _ := config.LogKeyDER(l.Key) // validated by config.Load
+		out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL, Key: key, Origin: l.Origin})
 	}
 	return out
 }
@@ -197,7 +200,11 @@ func catalog(ctx context.Context, cfg *config.Config) ([]ctlog.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs)), nil
+	logs := ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
+	for i := range logs {
+		logs[i].Unverified = !cfg.CT.VerifyFor(logs[i].URL)
+	}
+	return logs, nil
 }
 
 // ctlogConfig turns the ct section into the log client's settings.

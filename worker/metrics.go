@@ -34,8 +34,8 @@ func sdkMetricsHandler(reg prometheus.Registerer, logger *slog.Logger) (client.M
 // certlakeMetrics are certlake's own counters. It implements
 // activities.Metrics and ctlog.Metrics.
 type certlakeMetrics struct {
-	fetched, staged, bad, failed, retried, rateLimited *prometheus.CounterVec
-	merged                                             prometheus.Counter
+	fetched, staged, bad, failed, retried, rateLimited, verification *prometheus.CounterVec
+	merged                                                           prometheus.Counter
 }
 
 func newCertlakeMetrics(reg prometheus.Registerer) *certlakeMetrics {
@@ -51,6 +51,8 @@ func newCertlakeMetrics(reg prometheus.Registerer) *certlakeMetrics {
 		failed:      perLog("failed_ranges_total", "FetchRange attempts that ended in an error."),
 		retried:     perLog("log_retries_total", "Requests to a log that were retried."),
 		rateLimited: perLog("rate_limited_total", "429 responses from a log."),
+		verification: perLog("verification_failures_total",
+			"Ranges or tree heads a log served that failed verification (signature, Merkle proof, leaf_index, issuer_key_hash), and log misbehaviour."),
 		merged: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "certlake", Name: "rows_merged_total",
 			Help: "Rows inserted into the main table by merges."}),
 	}
@@ -74,3 +76,4 @@ func (m *certlakeMetrics) Fetched(string, int)            {}
 func (m *certlakeMetrics) Malformed(string, int)          {}
 func (m *certlakeMetrics) Retried(log string, status int) { m.retried.WithLabelValues(log).Inc() }
 func (m *certlakeMetrics) RateLimited(log string)         { m.rateLimited.WithLabelValues(log).Inc() }
+func (m *certlakeMetrics) VerificationFailed(log string)  { m.verification.WithLabelValues(log).Inc() }

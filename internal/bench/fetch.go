@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,14 +152,20 @@ func (b *bench) startLogChild(ctx context.Context, kind, name string, n int) (*s
 		return nil, err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "READY ")
-	if err != nil || !ok {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "READY ")
+	f := strings.Fields(rest)
+	var key []byte
+	if ok && len(f) == 3 {
+		key, err = base64.StdEncoding.DecodeString(f[1])
+	}
+	if err != nil || !ok || len(f) != 3 {
 		stdin.Close()
 		cmd.Wait()
 		return nil, fmt.Errorf("%s log child: no READY line (%q, %v)", kind, line, err)
 	}
 	return &servedLog{
-		log:   ctlog.Log{URL: url, Name: "Bench " + kind + " " + name, Static: kind == "static"},
+		log: ctlog.Log{URL: f[0], Name: "Bench " + kind + " " + name, Static: kind == "static",
+			Key: key, Origin: strings.TrimPrefix(f[2], "-")},
 		n:     uint64(n),
 		cmd:   cmd,
 		stdin: stdin,
@@ -229,7 +236,8 @@ func childServeLog(ctx context.Context, a childArgs, seed uint64) error {
 	if err := l.AddBulk(ctx, a.n, gen, nil); err != nil {
 		return err
 	}
-	fmt.Printf("READY %s\n", l.URL)
+	// The key and origin let the parent verify what the log serves.
+	fmt.Printf("READY %s %s %s\n", l.URL, l.KeyBase64(), cmp.Or(l.Origin, "-"))
 	io.Copy(io.Discard, os.Stdin) // until the parent closes it
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,7 +75,8 @@ func (b *bench) temporalItem(ctx context.Context) error {
 	cfg.CT.BackoffInitial = 50 * time.Millisecond
 	cfg.CT.BackoffMax = time.Second
 	for _, l := range logs {
-		cfg.CT.StaticLogs = append(cfg.CT.StaticLogs, config.Log{Name: l.log.Name, URL: l.log.URL})
+		cfg.CT.StaticLogs = append(cfg.CT.StaticLogs, config.Log{Name: l.log.Name, URL: l.log.URL,
+			Key: base64.StdEncoding.EncodeToString(l.log.Key), Origin: l.log.Origin})
 	}
 	cfg.Backfill.ChunkSize = defaultBackfill.chunk
 	cfg.Backfill.Window = defaultBackfill.window

@@ -195,6 +195,20 @@ type CT struct {
 	// Logs overrides the limits of one log, keyed by its URL
 	// (case-insensitive; wins over Operators). Optional.
 	Logs map[string]LogLimits `key:"logs"`
+	// Verify checks what every log serves against its signed tree:
+	// STH/checkpoint signatures with the log's key, Merkle proofs of every
+	// range before it is staged. A log without a key is then refused.
+	// Default true; ct.logs.<url>.verify overrides it per log.
+	Verify bool `key:"verify"`
+}
+
+// VerifyFor says whether the log at url is verified: its ct.logs override,
+// else ct.verify.
+func (c CT) VerifyFor(url string) bool {
+	if o, ok := lookupLogFold(c.Logs, url); ok && o.Verify != nil {
+		return *o.Verify
+	}
+	return c.Verify
 }
 
 // Log is a log named in the config rather than found in the log list.
@@ -205,6 +219,13 @@ type Log struct {
 	// URL is the log's base URL (RFC 6962) or monitoring prefix
 	// (static-ct-api). Required.
 	URL string `key:"url"`
+	// Key is the log's public key: base64 of its DER SubjectPublicKeyInfo
+	// (the "key" of the log list), or PEM. Required when the log is
+	// verified (ct.verify) and not in the log list.
+	Key string `key:"key"`
+	// Origin is a static-ct-api log's checkpoint origin. Optional;
+	// default the URL without scheme and trailing slash.
+	Origin string `key:"origin"`
 }
 
 // Limits are per-log request limits. Zero fields inherit.
@@ -228,6 +249,8 @@ type LogLimits struct {
 	// Window is FetchRange activities in flight for this log. Optional; 0
 	// inherits backfill.window.
 	Window int `key:"window"`
+	// Verify overrides ct.verify for this log. Optional.
+	Verify *bool `key:"verify"`
 }
 
 // LimitsFor resolves the limits of the log at url run by operator: the log's
@@ -410,6 +433,7 @@ func Defaults() Config {
 		},
 		CT: CT{
 			LogListURL:     "https://www.gstatic.com/ct/log_list/v3/all_logs_list.json",
+			Verify:         true,
 			StateFile:      "certstream_state.json",
 			UserAgent:      "certlake/1 (+https://github.com/certlake/certlake)",
 			RequestTimeout: 30 * time.Second,

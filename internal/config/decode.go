@@ -31,6 +31,12 @@ func setValue(fv reflect.Value, raw any, path []string) error {
 		return nil
 	}
 	switch fv.Kind() {
+	case reflect.Pointer: // an optional value: set means given
+		v := reflect.New(fv.Type().Elem())
+		if err := setValue(v.Elem(), raw, path); err != nil {
+			return err
+		}
+		fv.Set(v)
 	case reflect.String:
 		s, ok := raw.(string)
 		if !ok {

@@ -1,6 +1,10 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -133,10 +137,12 @@ func (c *Config) validate() []error {
 	for i, l := range ct.CustomLogs {
 		checkLogURL(fmt.Sprintf("ct.custom_logs[%d].url", i), l.URL, bad)
 		checkLogName(fmt.Sprintf("ct.custom_logs[%d].name", i), l.Name, bad)
+		checkLogKey(fmt.Sprintf("ct.custom_logs[%d].key", i), l.Key, bad)
 	}
 	for i, l := range ct.StaticLogs {
 		checkLogURL(fmt.Sprintf("ct.static_logs[%d].url", i), l.URL, bad)
 		checkLogName(fmt.Sprintf("ct.static_logs[%d].name", i), l.Name, bad)
+		checkLogKey(fmt.Sprintf("ct.static_logs[%d].key", i), l.Key, bad)
 	}
 	for _, name := range sortedKeys(ct.Operators) {
 		o := ct.Operators[name]
@@ -206,6 +212,37 @@ func checkLogURL(key, raw string, bad func(string, string, ...any)) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad(key, "want an http(s) URL, got %q", raw)
 	}
+}
+
+// checkLogKey checks that a log key, if given, is a public key.
+func checkLogKey(key, raw string, bad func(string, string, ...any)) {
+	if raw == "" {
+		return
+	}
+	if _, err := LogKeyDER(raw); err != nil {
+		bad(key, "want the log's public key as base64 DER (the log list's \"key\") or PEM: %v", err)
+	}
+}
+
+// LogKeyDER decodes a log key given as base64 of its DER
+// SubjectPublicKeyInfo or as a PEM "PUBLIC KEY" block.
+func LogKeyDER(raw string) ([]byte, error) {
+	s := strings.TrimSpace(raw)
+	if strings.HasPrefix(s, "-----BEGIN") {
+		b, _ := pem.Decode([]byte(s))
+		if b == nil {
+			return nil, errors.New("malformed PEM")
+		}
+		s = base64.StdEncoding.EncodeToString(b.Bytes)
+	}
+	der, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errors.New("not base64")
+	}
+	if _, err := x509.ParsePKIXPublicKey(der); err != nil {
+		return nil, fmt.Errorf("not a SubjectPublicKeyInfo: %w", err)
+	}
+	return der, nil
 }
 
 func checkLimits(key string, rate float64, burst, conc, window int, bad func(string, string, ...any)) {

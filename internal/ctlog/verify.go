@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,27 +52,6 @@ func verificationErr(log, format string, args ...any) *VerificationError {
 
 func misbehaviour(log, format string, args ...any) *VerificationError {
 	return &VerificationError{Log: log, Reason: fmt.Sprintf(format, args...), Misbehaviour: true}
-}
-
-// ParseKey reads a log's public key: base64 of its DER SubjectPublicKeyInfo
-// (the log list's "key"), or a PEM "PUBLIC KEY" block.
-func ParseKey(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "-----BEGIN") {
-		b, _ := pem.Decode([]byte(s))
-		if b == nil {
-			return nil, errors.New("key: malformed PEM")
-		}
-		s = base64.StdEncoding.EncodeToString(b.Bytes)
-	}
-	der, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("key: not base64: %w", err)
-	}
-	if _, err := x509.ParsePKIXPublicKey(der); err != nil {
-		return nil, fmt.Errorf("key: not a SubjectPublicKeyInfo: %w", err)
-	}
-	return der, nil
 }
 
 // treeHead is a verified tree head: size, root hash.

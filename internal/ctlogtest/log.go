@@ -517,3 +517,16 @@ func poll(ctx context.Context, interval time.Duration, f func() (bool, error)) e
 		}
 	}
 }
+
+// KeyDER returns the log's public key as a DER SubjectPublicKeyInfo, the
+// form of the log list's "key" (base64) and of ctlog.Log.Key.
+func (l *Log) KeyDER() []byte {
+	der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
+	if err != nil {
+		panic(fmt.Sprintf("ctlogtest: marshal the key of %s: %v", l.Name, err)) // the log's own key: cannot happen
+	}
+	return der
+}
+
+// KeyBase64 is KeyDER in base64, as ct.custom_logs and ct.static_logs take it.
+func (l *Log) KeyBase64() string { return base64.StdEncoding.EncodeToString(l.KeyDER()) }

@@ -254,7 +254,13 @@ func demoConfig(sc *scenario.Scenario, hostPort, uiURL string) string {
 	fmt.Fprintf(&b, "ct:\n  log_list_url: \"\"\n  state_file: %q\n  rate_limit: 50\n  burst: 50\n", sc.StateFile)
 	var custom, static []string
 	for _, l := range sc.Logs {
-		e := fmt.Sprintf("    - name: %q\n      url: %q\n", l.Source.Name, l.Source.URL)
+		// The in-process logs' keys and origins, so that the demo verifies
+		// what it stages as a real deployment does.
+		cl := l.ConfigLog()
+		e := fmt.Sprintf("    - name: %q\n      url: %q\n      key: %q\n", cl.Name, cl.URL, cl.Key)
+		if cl.Origin != "" {
+			e += fmt.Sprintf("      origin: %q\n", cl.Origin)
+		}
 		if l.Source.Static {
 			static = append(static, e)
 		} else {

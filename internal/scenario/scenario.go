@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/ctlogtest"
 	"github.com/certlake/certlake/internal/lake"
@@ -54,6 +55,17 @@ type Log struct {
 	Source  record.Source // URL normalized, Name = LogSpec.Name
 	Entries uint64
 	Missing []Range // the holes main was left with, sorted
+}
+
+// ConfigLog is l as the worker's config names it (ct.custom_logs or
+// ct.static_logs), with its key and origin so that it is verified.
+func (l *Log) ConfigLog() config.Log {
+	return config.Log{Name: l.Source.Name, URL: l.Source.URL, Key: l.KeyBase64(), Origin: l.Origin}
+}
+
+// Reader is l as ctlog reads it, verified.
+func (l *Log) Reader() ctlog.Log {
+	return ctlog.Log{URL: l.Source.URL, Name: l.Source.Name, Static: l.Source.Static, Key: l.KeyDER(), Origin: l.Origin}
 }
 
 // Range is an inclusive range of indices.
@@ -217,8 +229,7 @@ func (s *Scenario) writeMain(ctx context.Context) error {
 		if l.Entries == 0 {
 			continue
 		}
-		r := ctlog.New(ctlog.Log{URL: l.Source.URL, Name: l.Source.Name, Static: l.Source.Static},
-			ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 8})
+		r := ctlog.New(l.Reader(), ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 8})
 		missing := l.Missing
 		w := t.NewWriter(lake.WriterOptions{})
 		rows := 0
@@ -287,8 +298,7 @@ func (s *Scenario) WriteIndices(ctx context.Context, path string, role lake.Role
 	if len(indices) == 0 {
 		return nil
 	}
-	r := ctlog.New(ctlog.Log{URL: l.Source.URL, Name: l.Source.Name, Static: l.Source.Static},
-		ctlog.Config{DefaultRateLimit: -1})
+	r := ctlog.New(l.Reader(), ctlog.Config{DefaultRateLimit: -1})
 	w := t.NewWriter(lake.WriterOptions{})
 	err = r.Entries(ctx, lo, hi, func(b ctlog.Batch) error {
 		for _, e := range b.Entries {
