@@ -55,7 +55,7 @@ type LogSettings struct {
 type LogOverride struct {
 	RateLimit   float64 // requests per second
 	Burst       int
-	Concurrency int // requests in flight
+	Concurrency int   // requests in flight
 	Window      int   // FetchRange activities in flight
 	Verify      *bool // overrides LogSettings.Verify; nil inherits
 }

@@ -412,6 +412,10 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
+		if errors.Is(err, ctlog.ErrVerification) {
+			logger.Error("range failed verification", "log", in.Log.URL, "start", in.Start, "end", in.End,
+				"rows", res.Rows, "err", err)
+		}
 		return res, toTemporal(classify(err))
 	}
 	res.Entries = in.End - in.Start + 1

@@ -28,6 +28,8 @@ const (
 	ErrTypeUnknownLog   = "UnknownLog"       // a log that is not configured or listed
 	ErrTypeBadPlan      = "BadPlan"          // a missing or malformed plan file
 	ErrTypeStorage      = "StorageConfig"    // wrong credentials, bucket, endpoint or location (storage.ErrConfig)
+	ErrTypeVerification = "Verification"     // a log served what its signed tree does not prove
+	ErrTypeNoLogKey     = "NoLogKey"         // a verified log without a public key
 	// ErrTypeRateLimited is retryable: a log asked for a long wait.
 	ErrTypeRateLimited = "RateLimited"
 )
@@ -36,6 +38,7 @@ const (
 var NonRetryable = []string{
 	ErrTypeInvalidInput, ErrTypeBadTable, ErrTypeUnsupported, ErrTypeNotStaging,
 	ErrTypeStateFile, ErrTypeLogList, ErrTypeUnknownLog, ErrTypeBadPlan, ErrTypeStorage,
+	ErrTypeVerification, ErrTypeNoLogKey,
 }
 
 // classified is an error with its application error type decided.
@@ -100,6 +103,10 @@ func classify(err error) error {
 		return fatal(ErrTypeStateFile, err)
 	case errors.Is(err, ctlog.ErrLogList):
 		return fatal(ErrTypeLogList, err)
+	case errors.Is(err, ctlog.ErrVerification):
+		return fatal(ErrTypeVerification, verificationMessage(err))
+	case errors.Is(err, ctlog.ErrNoKey):
+		return fatal(ErrTypeNoLogKey, err)
 	case errors.Is(err, gaps.ErrMalformedPlan):
 		return fatal(ErrTypeBadPlan, err)
 	case errors.Is(err, storage.ErrConfig):
@@ -117,4 +124,18 @@ func planError(err error) error {
 		return fatal(ErrTypeBadPlan, err)
 	}
 	return classify(err)
+}
+
+// verificationMessage says which entries failed verification and why,
+// starting with "verification:" (the failed range's reason).
+func verificationMessage(err error) error {
+	var ve *ctlog.VerificationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	var re *ctlog.RangeError
+	if errors.As(err, &re) {
+		return fmt.Errorf("verification: entries [%d, %d] not staged: %s", re.Start, re.End, ve.Reason)
+	}
+	return fmt.Errorf("verification: %s", ve.Reason)
 }

@@ -23,18 +23,21 @@ const progressSignal = "log-progress"
 // LogProgress is one log's progress, as the progress query and the Web UI's
 // current details show it.
 type LogProgress struct {
-	SourceURL      string    `json:"source_url"`
-	Name           string    `json:"name"`
-	State          string    `json:"state"` // planned, running, done, failed, canceled
-	PlannedEntries uint64    `json:"planned_entries"`
-	PlannedRanges  int       `json:"planned_ranges"`
-	FetchedEntries uint64    `json:"fetched_entries"` // indices covered by finished chunks
-	Rows           int64     `json:"rows"`            // rows committed
-	BadEntries     int64     `json:"bad_entries"`
-	FailedEntries  uint64    `json:"failed_entries"`
-	FailedRanges   int       `json:"failed_ranges"`
-	StartedAt      time.Time `json:"started_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	SourceURL      string `json:"source_url"`
+	Name           string `json:"name"`
+	State          string `json:"state"` // planned, running, done, failed, canceled
+	PlannedEntries uint64 `json:"planned_entries"`
+	PlannedRanges  int    `json:"planned_ranges"`
+	FetchedEntries uint64 `json:"fetched_entries"` // indices covered by finished chunks
+	Rows           int64  `json:"rows"`            // rows committed
+	BadEntries     int64  `json:"bad_entries"`
+	FailedEntries  uint64 `json:"failed_entries"`
+	FailedRanges   int    `json:"failed_ranges"`
+	// LastFailure is the range and reason of the latest failed range
+	// (e.g. "[0, 499] verification: ..."), shortened.
+	LastFailure string    `json:"last_failure,omitempty"`
+	StartedAt   time.Time `json:"started_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // BackfillProgress is what the progress query of BackfillWorkflow returns.
@@ -193,6 +196,7 @@ func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, e
 			lp.Rows, lp.BadEntries, lp.FetchedEntries = cr.Rows, cr.BadEntries, cr.FetchedEntries
 			lp.FailedRanges = len(cr.FailedRanges) + cr.FailedRangesOmitted
 			lp.FailedEntries = cr.FailedEntries
+			lp.LastFailure = lastFailure(cr.FailedRanges)
 			if lp.FailedRanges > 0 {
 				res.LogsFailed++
 				lp.State = "failed"
@@ -284,8 +288,8 @@ func renderBackfillDetails(in BackfillInput, p *BackfillProgress) string {
 	if len(p.Logs) == 0 {
 		return b.String()
 	}
-	b.WriteString("| log | state | planned | fetched | rows | failed | rate/s | ETA |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| log | state | planned | fetched | rows | failed | rate/s | ETA | last failure |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|\n")
 	logs := append([]LogProgress(nil), p.Logs...)
 	sort.SliceStable(logs, func(i, j int) bool { return logs[i].Name < logs[j].Name })
 	for _, l := range logs {
@@ -301,8 +305,9 @@ func renderBackfillDetails(in BackfillInput, p *BackfillProgress) string {
 		if name == "" {
 			name = l.SourceURL
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s |\n", name, l.State,
-			l.PlannedEntries, l.FetchedEntries, l.Rows, l.FailedEntries, rate, eta)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", name, l.State,
+			l.PlannedEntries, l.FetchedEntries, l.Rows, l.FailedEntries, rate, eta,
+			strings.ReplaceAll(l.LastFailure, "|", "\\|"))
 	}
 	// The Web UI sizes its markdown iframe without the page margins; an
 	// invisible last paragraph takes the clipped pixels instead of a row.

@@ -81,6 +81,7 @@ func LogBackfillWorkflow(ctx workflow.Context, in LogBackfillInput) (LogBackfill
 			PlannedEntries: in.PlannedEntries, FetchedEntries: tot.FetchedEntries, Rows: tot.Rows,
 			BadEntries: tot.BadEntries, FailedEntries: tot.FailedEntries,
 			FailedRanges: len(tot.FailedRanges) + tot.FailedRangesOmitted,
+			LastFailure:  lastFailure(tot.FailedRanges),
 			StartedAt:    started, UpdatedAt: workflow.Now(ctx)}
 	}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (LogProgress, error) {
@@ -250,4 +251,18 @@ func rootMessage(err error) string {
 func renderLogDetails(p LogProgress) string {
 	return fmt.Sprintf("**%s** (`%s`): %s\n\n| planned | fetched | rows | bad | failed |\n|---:|---:|---:|---:|---:|\n| %d | %d | %d | %d | %d |\n",
 		p.Name, p.SourceURL, p.State, p.PlannedEntries, p.FetchedEntries, p.Rows, p.BadEntries, p.FailedEntries)
+}
+
+// lastFailure shows the latest failed range and its reason, cut to fit a
+// table cell.
+func lastFailure(rs []FailedRange) string {
+	if len(rs) == 0 {
+		return ""
+	}
+	r := rs[len(rs)-1]
+	s := fmt.Sprintf("[%d, %d] %s", r.Start, r.End, r.Error)
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
