@@ -151,7 +151,13 @@ func (s *static) knownHead(ctx context.Context, end uint64) (treeHead, error) {
 	if s.log.ReadOnlyTreeSize != nil && (s.log.Unverified || s.log.ReadOnlyRoot != nil) {
 		return head, nil
 	}
-	return s.readCheckpoint(ctx)
+	fresh, err := s.readCheckpoint(ctx)
+	if err != nil && head.size > end {
+		// A bad new checkpoint (reported by readCheckpoint) does not stop
+		// ranges that the last verified one proves.
+		return head, nil
+	}
+	return fresh, err
 }
 
 // Entries implements Reader with data tiles. Tiles overlapping the range
