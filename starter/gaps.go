@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
@@ -67,24 +69,69 @@ type skippedView struct {
 	Reason    string `json:"reason"`
 }
 
-// runGaps prints the backfill plan: the missing ranges of every log, as
-// BackfillWorkflow's DetectGaps would plan them, computed locally.
-func runGaps(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--latency D] [--probe] [--json] [--max-ranges N]")
+// planFlags are the flags that choose a plan, shared by gaps and coverage.
+type planFlags struct {
+	fs        *pflag.FlagSet
+	noStaging *bool
+	from      *uint64
+	logs      *string
+	frontier  *bool
+	latency   *time.Duration
+	probe     *bool
+}
+
+func addPlanFlags(fs *pflag.FlagSet) *planFlags {
 	fs.String("main", "", "main Delta table (default lake.main_path)")
 	bind(fs, "main", "lake.main_path")
 	fs.String("staging-path", "", "staging Delta table whose rows count as present (default lake.staging_path, when it exists)")
 	bind(fs, "staging-path", "lake.staging_path")
-	noStaging := fs.Bool("no-staging", false, "ignore the staging table")
+	pf := &planFlags{fs: fs}
+	pf.noStaging = fs.Bool("no-staging", false, "ignore the staging table")
 	fs.String("state-file", "", "live ingester's state file (default ct.state_file)")
 	bind(fs, "state-file", "ct.state_file")
 	fs.String("ceiling", "", "ceiling source: state_file (offline) or tree_size (asks each log; default backfill.ceiling)")
 	bind(fs, "ceiling", "backfill.ceiling")
-	from := fs.Uint64("from", 0, "historical mode: plan every missing index from N up")
-	logsFilter := fs.String("logs", "", "only logs whose URL (or configured name) contains one of these comma-separated substrings")
-	frontier := fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
-	latency := fs.Duration("latency", 250*time.Millisecond, "assumed time of one request, for the estimate: a log's requests/s is at most its concurrency / latency")
-	probe := fs.Bool("probe", false, "ask each RFC 6962 log for one batch to learn how many entries it answers per request (Google's logs: 32); default on with --ceiling tree_size")
+	pf.from = fs.Uint64("from", 0, "historical mode: plan every missing index from N up")
+	pf.logs = fs.String("logs", "", "only logs whose URL (or configured name) contains one of these comma-separated substrings")
+	pf.frontier = fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
+	pf.latency = fs.Duration("latency", 250*time.Millisecond, "assumed time of one request, for the estimate: a log's requests/s is at most its concurrency / latency")
+	pf.probe = fs.Bool("probe", false, "ask each RFC 6962 log for one batch to learn how many entries it answers per request (Google's logs: 32); default on with --ceiling tree_size")
+	return pf
+}
+
+// plan computes the plan the flags choose, with its estimate.
+func (pf *planFlags) plan(ctx context.Context, cfg *config.Config) (*gapsView, error) {
+	opts := gaps.Options{IncludeFrontier: *pf.frontier}
+	if pf.fs.Changed("from") {
+		opts.From = pf.from
+	}
+	v, err := planGaps(ctx, cfg, pf.staging(cfg), *pf.logs, opts)
+	if err != nil {
+		return nil, err
+	}
+	probe := *pf.probe
+	if !pf.fs.Changed("probe") {
+		probe = cfg.Backfill.Ceiling == config.CeilingTreeSize
+	}
+	if err := estimatePlan(ctx, cfg, v, *pf.latency, probe); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// staging is the staging table whose rows count as present, or "".
+func (pf *planFlags) staging(cfg *config.Config) string {
+	if *pf.noStaging {
+		return ""
+	}
+	return cfg.Lake.StagingPath
+}
+
+// runGaps prints the backfill plan: the missing ranges of every log, as
+// BackfillWorkflow's DetectGaps would plan them, computed locally.
+func runGaps(ctx context.Context, c *cli, args []string) error {
+	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--latency D] [--probe] [--json] [--max-ranges N]")
+	pf := addPlanFlags(fs)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	maxRanges := fs.Int("max-ranges", 10, "ranges printed per log in the text output (0: all)")
 	if err := parse(fs, args); err != nil {
@@ -97,23 +144,8 @@ func runGaps(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := gaps.Options{IncludeFrontier: *frontier}
-	if fs.Changed("from") {
-		opts.From = from
-	}
-	staging := cfg.Lake.StagingPath
-	if *noStaging {
-		staging = ""
-	}
-	v, err := planGaps(ctx, cfg, staging, *logsFilter, opts)
+	v, err := pf.plan(ctx, cfg)
 	if err != nil {
-		return err
-	}
-	doProbe := *probe
-	if !fs.Changed("probe") {
-		doProbe = cfg.Backfill.Ceiling == config.CeilingTreeSize
-	}
-	if err := estimatePlan(ctx, cfg, v, *latency, doProbe); err != nil {
 		return err
 	}
 	if *asJSON {

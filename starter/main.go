@@ -34,7 +34,8 @@ Workflows (need a Temporal server and a certlake worker):
   schedule         create, describe, trigger, pause, unpause or delete the nightly merge schedule
 
 Local tools (no Temporal):
-  gaps             print the backfill plan (missing ranges per log)
+  gaps             print the backfill plan (missing ranges per log, requests, ETA)
+  coverage         write the lake's coverage per log as one HTML page
   fetch            print the rows of a range of a CT log as JSON lines
   table describe   print a Delta table's version, schema, files and per-log ranges
   table vacuum     delete files crashed writers left uncommitted (older than a retention)
@@ -72,6 +73,7 @@ var commands = map[string]command{
 	"merge":    runMerge,
 	"schedule": runSchedule,
 	"gaps":     runGaps,
+	"coverage": runCoverage,
 	"fetch":    runFetch,
 	"table":    runTable,
 }
