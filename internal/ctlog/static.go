@@ -213,13 +213,13 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 	first := tile * tileWidth
 	width := min(uint64(tileWidth), size-first)
 
-	leaves, hashes, seen, err := s.getTile(ctx, tile, width, pt != nil)
+	leaves, hashes, indexes, seen, err := s.getTile(ctx, tile, width, pt != nil)
 	if errors.Is(err, ErrNotFound) && width < tileWidth {
 		// The log grew and dropped the partial tile: the full one exists.
-		leaves, hashes, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
+		leaves, hashes, indexes, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
 	}
 	if err == nil && pt != nil {
-		err = s.proveTile(ctx, pt, tile, leaves[:width], hashes[:width])
+		err = s.proveTile(ctx, pt, tile, hashes[:width], indexes[:width])
 	}
 	if err != nil {
 		return jobResult{next: sp.start, err: err}
@@ -261,10 +261,10 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 	return jobResult{batches: []Batch{b}}
 }
 
-// proveTile checks data tile n (its leaves and their hashes, in order)
-// against the tree of pt: each leaf hashes to the tree's level-0 hash at
-// its index, and its leaf_index extension names that index.
-func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, leaves []record.TileLeaf, hashes []tlog.Hash) error {
+// proveTile checks data tile n (its leaf hashes and leaf_index extensions,
+// in order) against the tree of pt: each leaf hashes to the tree's level-0
+// hash at its index, and its leaf_index extension names that index.
+func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, indexes []int64) error {
 	level0, err := s.tiles.level0(ctx, s.log.URL, pt, n)
 	if err != nil {
 		return err
@@ -277,11 +277,11 @@ func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, leaves
 		if string(h[:]) != string(level0[i*tlog.HashSize:(i+1)*tlog.HashSize]) {
 			return verificationErr(s.log.URL, "entry %d (data tile %d) does not hash into the tree of size %d", idx, n, pt.tree.N)
 		}
-		li, ok := leafIndex(leaves[i].Extensions)
-		if !ok {
+		li := indexes[i]
+		if li < 0 {
 			return verificationErr(s.log.URL, "entry %d (data tile %d) has no leaf_index extension", idx, n)
 		}
-		if li != idx {
+		if uint64(li) != idx {
 			return verificationErr(s.log.URL, "entry %d (data tile %d) has leaf_index %d", idx, n, li)
 		}
 	}
@@ -321,14 +321,15 @@ func leafIndex(ext []byte) (uint64, bool) {
 // are copied out of it into one buffer of their size, which spares the
 // rest of the tile (a precertificate's TBSCertificate, extensions,
 // fingerprints) an allocation and keeps it from being held by the entries.
-func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]record.TileLeaf, []tlog.Hash, time.Time, error) {
+func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]record.TileLeaf, []tlog.Hash, []int64, time.Time, error) {
 	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
 		u += ".p/" + strconv.FormatUint(width, 10)
 	}
 	var (
-		leaves []record.TileLeaf
-		hashes []tlog.Hash
+		leaves  []record.TileLeaf
+		hashes  []tlog.Hash
+		indexes []int64 // leaf_index extensions, -1 where missing
 	)
 	seen, err := s.f.use(ctx, u, func(body []byte) error {
 		var err error
@@ -342,18 +343,25 @@ func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]rec
 		if hash {
 			lh := newLeafHasher()
 			hashes = make([]tlog.Hash, len(leaves))
+			indexes = make([]int64, len(leaves))
 			for i := range leaves {
 				hashes[i] = lh.timestamped(leaves[i].Timestamped)
-				leaves[i].Timestamped = nil // aliases the body
+				indexes[i] = -1
+				if li, ok := leafIndex(leaves[i].Extensions); ok {
+					indexes[i] = int64(li)
+				}
 			}
+		}
+		for i := range leaves { // they alias the body
+			leaves[i].Timestamped, leaves[i].Extensions = nil, nil
 		}
 		copyCerts(leaves)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, time.Time{}, err // leaves would alias the body
+		return nil, nil, nil, time.Time{}, err // leaves would alias the body
 	}
-	return leaves, hashes, seen, nil
+	return leaves, hashes, indexes, seen, nil
 }
 
 // copyCerts points the certificates of leaves to copies in one new buffer.

@@ -116,9 +116,10 @@ func Start(ctx context.Context, opts Options) (s *Scenario, err error) {
 		StateFile:   filepath.Join(opts.Dir, "certstream_state.json"),
 		PlanDir:     filepath.Join(opts.Dir, "lake", "plans"),
 	}
+	started := s // the error returns set s to nil
 	defer func() {
 		if err != nil {
-			s.Close()
+			started.Close()
 		}
 	}()
 	for i, spec := range opts.Logs {
