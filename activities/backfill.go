@@ -14,6 +14,7 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/merge"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/statefile"
@@ -562,12 +563,4 @@ func (b *Backfill) metrics() Metrics {
 }
 
 // safeName turns a workflow ID into a directory name.
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, s)
-}
+func safeName(s string) string { return plandir.SafeName(s) }

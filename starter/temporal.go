@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/workflows"
 )
 
 // dial connects to the Temporal frontend of cfg: address, namespace, TLS or
@@ -65,16 +64,17 @@ func scheduleURL(cfg config.Temporal, id string) string {
 		"/schedules/" + url.PathEscape(id)
 }
 
-// mergeWorkflowID derives the merge workflow's ID from the staging table, so
-// that two merges of one staging table cannot run at once (the second start
-// is refused) while merges of different tables can.
+// mergeWorkflowID is the merge workflow's ID of a staging table
+// (workflows.MergeWorkflowID of its absolute path): the starter, the
+// schedule, merge_after and the workflow itself agree on it, so two merges
+// of one staging table cannot run at once while merges of different tables
+// can.
 func mergeWorkflowID(stagingPath string) (string, error) {
 	abs, err := filepath.Abs(stagingPath)
 	if err != nil {
 		return "", fmt.Errorf("staging path %s: %w", stagingPath, err)
 	}
-	sum := sha256.Sum256([]byte(filepath.Clean(abs)))
-	return "merge-" + filepath.Base(abs) + "-" + hex.EncodeToString(sum[:6]), nil
+	return workflows.MergeWorkflowID(abs), nil
 }
 
 // absPath makes a table path absolute: the worker may run in another

@@ -1,13 +1,11 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
-	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -17,225 +15,197 @@ import (
 // ProgressQuery is the query type that returns a run's progress as JSON.
 const ProgressQuery = "progress"
 
-// progressSignal carries a child's progress to its parent.
-const progressSignal = "log-progress"
-
-// LogProgress is one log's progress, as the progress query and the Web UI's
-// current details show it.
-type LogProgress struct {
-	SourceURL      string `json:"source_url"`
-	Name           string `json:"name"`
-	State          string `json:"state"` // planned, running, done, failed, canceled
-	PlannedEntries uint64 `json:"planned_entries"`
-	PlannedRanges  int    `json:"planned_ranges"`
-	FetchedEntries uint64 `json:"fetched_entries"` // indices covered by finished chunks
-	Rows           int64  `json:"rows"`            // rows committed
-	BadEntries     int64  `json:"bad_entries"`
-	FailedEntries  uint64 `json:"failed_entries"`
-	FailedRanges   int    `json:"failed_ranges"`
-	// LastFailure is the range and reason of the latest failed range
-	// (e.g. "[0, 499] verification: ..."), shortened.
-	LastFailure string    `json:"last_failure,omitempty"`
-	StartedAt   time.Time `json:"started_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-// BackfillProgress is what the progress query of BackfillWorkflow returns.
-type BackfillProgress struct {
-	Phase string        `json:"phase"` // resolving, planning, fetching, merging, done
-	Logs  []LogProgress `json:"logs"`
-}
-
 // BackfillWorkflow finds every missing (source_url, cert_index) range of the
-// lake and fills it, one LogBackfillWorkflow child per log.
+// lake and fills it, each log as a sequence of LogBackfillWorkflow segments.
+//
+// Its history is bounded by design: no child signals it. A log's row of the
+// progress table is refreshed when one of its segments ends (after 15 s,
+// 1 min, 4 min, 16 min, then every 30 min; the segment's own query and
+// details are live), and when the history grows long the run asks its
+// segments to wrap up and continues as new with the state it carries
+// (BackfillInput.State), so no run passes ~10,000 events however long the
+// backfill takes.
 func BackfillWorkflow(ctx workflow.Context, in BackfillInput) (BackfillResult, error) {
-	logger := workflow.GetLogger(ctx)
-	info := workflow.GetInfo(ctx)
-	res := BackfillResult{StagingPath: in.StagingPath, FailedRanges: []FailedRange{}}
 	if err := in.validate(); err != nil {
-		return res, err
+		return BackfillResult{StagingPath: in.StagingPath, FailedRanges: []FailedRange{}}, err
 	}
-
-	prog := &BackfillProgress{Phase: "resolving"}
-	byURL := map[string]*LogProgress{}
-	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackfillProgress, error) {
-		return *prog, nil
-	}); err != nil {
-		return res, fmt.Errorf("register progress query: %w", err)
+	b, err := newBackfill(ctx, in)
+	if err != nil {
+		return b.st.Result, err
 	}
-	refresh := func() { workflow.SetCurrentDetails(ctx, renderBackfillDetails(in, prog)) }
-	refresh()
+	if in.State == nil {
+		err = b.plan(ctx)
+	}
+	if err == nil {
+		err = b.fetch(ctx)
+	}
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		return b.st.Result, err
+	}
+	b.removePlans(ctx)
+	if err != nil {
+		return b.st.Result, err
+	}
+	if in.MergeAfter && in.StagingPath != "" && b.st.Result.LogsFailed == 0 {
+		if err := b.mergeAfter(ctx); err != nil {
+			return b.st.Result, err
+		}
+	}
+	b.setPhase(ctx, "done")
+	res := b.st.Result
+	workflow.GetLogger(ctx).Info("backfill complete", "rows", res.RecordsWritten, "logs_failed", res.LogsFailed,
+		"failed_ranges", len(res.FailedRanges)+res.FailedRangesOmitted, "runs", b.st.Runs+1)
+	return res, nil
+}
 
+// backfill is the state of one BackfillWorkflow run.
+type backfill struct {
+	in    BackfillInput
+	st    *BackfillState
+	phase string
+	// segments counts the segments this run started (its history budget).
+	segments int
+}
+
+func newBackfill(ctx workflow.Context, in BackfillInput) (*backfill, error) {
+	b := &backfill{in: in, st: in.State, phase: "fetching"}
+	if b.st == nil {
+		info := workflow.GetInfo(ctx)
+		b.phase = "resolving"
+		b.st = &BackfillState{PlanKey: info.WorkflowExecution.ID + "-" + info.WorkflowExecution.RunID,
+			Result: BackfillResult{StagingPath: in.StagingPath, FailedRanges: []FailedRange{}}}
+	}
+	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (BackfillProgress, error) {
+		return b.progress(), nil
+	})
+	if err != nil {
+		return b, fmt.Errorf("register progress query: %w", err)
+	}
+	b.show(ctx)
+	return b, nil
+}
+
+func (b *backfill) setPhase(ctx workflow.Context, phase string) {
+	b.phase = phase
+	b.show(ctx)
+}
+
+// show publishes the progress table as the run's current details (the Web
+// UI's User Metadata tab, `temporal workflow metadata`); no history event.
+func (b *backfill) show(ctx workflow.Context) {
+	workflow.SetCurrentDetails(ctx, renderBackfillDetails(b.in, b.progress()))
+}
+
+func (b *backfill) progress() BackfillProgress {
+	p := BackfillProgress{Phase: b.phase, Logs: make([]LogProgress, 0, len(b.st.Logs))}
+	for _, l := range b.st.Logs {
+		p.Logs = append(p.Logs, l.Progress)
+	}
+	return p
+}
+
+// plan resolves the logs and writes the plan of their missing ranges.
+func (b *backfill) plan(ctx workflow.Context) error {
 	var a *activities.Backfill
 	var resolved activities.ResolveLogsResult
 	err := workflow.ExecuteActivity(quickOptions(ctx), a.ResolveLogs, activities.ResolveLogsInput{
-		Logs: in.Logs, Ceiling: in.Ceiling, From: in.From,
+		Logs: b.in.Logs, Ceiling: b.in.Ceiling, From: b.in.From,
 	}).Get(ctx, &resolved)
 	if err != nil {
-		return res, fail("resolve logs", err)
+		return fail("resolve logs", err)
 	}
+	res := &b.st.Result
 	for _, s := range resolved.Skipped {
 		res.LogsSkipped = append(res.LogsSkipped, SkippedLog{SourceURL: s.SourceURL, Reason: s.Reason})
-		logger.Warn("log skipped", "log", s.SourceURL, "reason", s.Reason)
+		workflow.GetLogger(ctx).Warn("log skipped", "log", s.SourceURL, "reason", s.Reason)
 	}
-
-	prog.Phase = "planning"
-	refresh()
+	b.setPhase(ctx, "planning")
 	gapsIn := activities.DetectGapsInput{
-		StagingPath: in.StagingPath, From: in.From, IncludeFrontier: in.IncludeFrontier,
-		PlanKey: info.WorkflowExecution.ID + "-" + info.WorkflowExecution.RunID,
+		StagingPath: b.in.StagingPath, From: b.in.From, IncludeFrontier: b.in.IncludeFrontier, PlanKey: b.st.PlanKey,
 	}
 	for _, l := range resolved.Logs {
 		gapsIn.Logs = append(gapsIn.Logs, activities.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
 	}
 	var plan activities.DetectGapsResult
 	if err := workflow.ExecuteActivity(quickOptions(ctx), a.DetectGaps, gapsIn).Get(ctx, &plan); err != nil {
-		return res, fail("detect gaps", err)
+		return fail("detect gaps", err)
 	}
-	res.PlannedEntries, res.PlannedRanges = plan.Entries, plan.Ranges
+	res.PlannedEntries, res.PlannedRanges, res.LogsTotal = plan.Entries, plan.Ranges, len(resolved.Logs)
 	plans := map[string]activities.LogPlan{}
 	for _, p := range plan.Logs {
 		plans[p.URL] = p
 	}
+	for _, l := range resolved.Logs {
+		b.st.Logs = append(b.st.Logs, b.logState(ctx, resolved, l, plans[l.URL]))
+	}
+	return nil
+}
 
-	chunk := in.ChunkSize
+// logState is a log's starting state: its first segment's input and its
+// row of the progress table.
+func (b *backfill) logState(ctx workflow.Context, resolved activities.ResolveLogsResult, l activities.LogTarget, p activities.LogPlan) LogState {
+	parentID := workflow.GetInfo(ctx).WorkflowExecution.ID
+	chunk, window := b.in.ChunkSize, b.in.Window
 	if chunk == 0 {
 		chunk = resolved.ChunkSize
 	}
+	for _, w := range []int{l.Window, resolved.Window, 1} {
+		if window <= 0 {
+			window = w
+		}
+	}
 	now := workflow.Now(ctx)
-	type child struct {
-		log    activities.LogTarget
-		future workflow.ChildWorkflowFuture
+	ls := LogState{
+		Input: LogBackfillInput{
+			Log: l, PlanFile: p.PlanFile, TablePath: b.in.StagingPath, Staging: b.in.StagingPath != "",
+			RunKey: parentID, ChunkSize: chunk, Window: window, PlannedEntries: p.Entries,
+			HeartbeatTimeoutSeconds: resolved.HeartbeatTimeoutSeconds, FetchAttempts: resolved.FetchAttempts,
+		},
+		Progress: LogProgress{SourceURL: l.URL, Name: l.Name, State: "running", WorkflowID: childID(parentID, l.URL),
+			PlannedEntries: p.Entries, PlannedRanges: p.Ranges, StartedAt: now, UpdatedAt: now},
 	}
-	var children []child
-	for _, l := range resolved.Logs {
-		p := plans[l.URL]
-		lp := &LogProgress{SourceURL: l.URL, Name: l.Name, State: "planned",
-			PlannedEntries: p.Entries, PlannedRanges: p.Ranges, StartedAt: now, UpdatedAt: now}
-		prog.Logs = append(prog.Logs, *lp)
-		byURL[l.URL] = lp
-		if p.Ranges == 0 {
-			lp.State = "done"
-			continue
-		}
-		window := in.Window
-		if window == 0 {
-			window = l.Window
-		}
-		if window == 0 {
-			window = resolved.Window
-		}
-		cin := LogBackfillInput{
-			Log: l, PlanFile: p.PlanFile, TablePath: in.StagingPath, Staging: in.StagingPath != "",
-			RunKey: info.WorkflowExecution.ID, ChunkSize: chunk, Window: window,
-			ParentID: info.WorkflowExecution.ID, PlannedEntries: p.Entries,
-			HeartbeatTimeoutSeconds: resolved.HeartbeatTimeoutSeconds,
-			FetchAttempts:           resolved.FetchAttempts,
-		}
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            childID(info.WorkflowExecution.ID, l.URL),
-			StaticSummary:         fmt.Sprintf("%s: %d entries in %d ranges", l.Name, p.Entries, p.Ranges),
-			WaitForCancellation:   true,
-			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		})
-		lp.State = "running"
-		children = append(children, child{log: l, future: workflow.ExecuteChildWorkflow(cctx, LogBackfillWorkflowName, cin)})
+	if p.Ranges == 0 {
+		ls.Progress.State = "done"
 	}
-	syncProgress := func() {
-		prog.Logs = prog.Logs[:0]
-		for _, l := range resolved.Logs {
-			prog.Logs = append(prog.Logs, *byURL[l.URL])
-		}
-		refresh()
-	}
-	syncProgress()
-	prog.Phase = "fetching"
+	return ls
+}
 
-	// Children report progress by signal; the parent keeps the table that
-	// the Web UI shows.
-	sigCh := workflow.GetSignalChannel(ctx, progressSignal)
-	workflow.Go(ctx, func(gctx workflow.Context) {
-		for {
-			var p LogProgress
-			if !sigCh.Receive(gctx, &p) {
-				return
-			}
-			if lp, ok := byURL[p.SourceURL]; ok {
-				p.Name, p.StartedAt = lp.Name, lp.StartedAt
-				*lp = p
-				syncProgress()
-			}
-		}
+// removePlans deletes the run's plan files, whatever its outcome. It runs
+// on a disconnected context so that a canceled run still cleans up.
+func (b *backfill) removePlans(ctx workflow.Context) {
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var a *activities.Backfill
+	err := workflow.ExecuteActivity(quickOptions(dctx), a.RemovePlans, activities.RemovePlansInput{PlanKey: b.st.PlanKey}).Get(dctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("plan files not removed; table vacuum removes them after the retention", "plan_key", b.st.PlanKey, "err", err)
+	}
+}
+
+// mergeAfter merges staging once every log is done, under the staging
+// table's merge workflow id (one merge per staging table at a time).
+func (b *backfill) mergeAfter(ctx workflow.Context) error {
+	b.setPhase(ctx, "merging")
+	id := MergeWorkflowID(b.in.StagingPath)
+	mctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          id,
+		StaticSummary:       "merge " + b.in.StagingPath,
+		WaitForCancellation: true,
 	})
-
-	var canceled bool
-	for _, c := range children {
-		var cr LogBackfillResult
-		err := c.future.Get(ctx, &cr)
-		lp := byURL[c.log.URL]
-		switch {
-		case err != nil && temporal.IsCanceledError(err):
-			canceled = true
-			lp.State = "canceled"
-		case err != nil:
-			res.LogsFailed++
-			lp.State = "failed"
-			res.FailedRanges = append(res.FailedRanges, FailedRange{SourceURL: c.log.URL, Start: 0, End: 0,
-				Error: "log backfill failed: " + err.Error()})
-		default:
-			res.RecordsWritten += cr.Rows
-			res.BadEntries += cr.BadEntries
-			for _, u := range cr.Unparseable {
-				if len(res.Unparseable) < maxUnparseable {
-					res.Unparseable = append(res.Unparseable, u)
-				}
-			}
-			res.FailedRanges = append(res.FailedRanges, cr.FailedRanges...)
-			res.FailedRangesOmitted += cr.FailedRangesOmitted
-			lp.Rows, lp.BadEntries, lp.FetchedEntries = cr.Rows, cr.BadEntries, cr.FetchedEntries
-			lp.FailedRanges = len(cr.FailedRanges) + cr.FailedRangesOmitted
-			lp.FailedEntries = cr.FailedEntries
-			lp.LastFailure = lastFailure(cr.FailedRanges)
-			if lp.FailedRanges > 0 {
-				res.LogsFailed++
-				lp.State = "failed"
-			} else {
-				lp.State = "done"
-			}
-		}
-		lp.UpdatedAt = workflow.Now(ctx)
-		syncProgress()
+	var mr MergeResult
+	err := workflow.ExecuteChildWorkflow(mctx, MergeWorkflowName, MergeInput{StagingPath: b.in.StagingPath}).Get(ctx, &mr)
+	if temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		b.st.Result.MergeSkipped = fmt.Sprintf("a merge of %s is already running as workflow %s; "+
+			"it merges what was staged when it started, so merge again once it ends", b.in.StagingPath, id)
+		workflow.GetLogger(ctx).Warn("merge after backfill skipped", "reason", b.st.Result.MergeSkipped)
+		return nil
 	}
-	res.LogsTotal = len(resolved.Logs)
-	res.LogsSucceeded = res.LogsTotal - res.LogsFailed
-	if canceled || ctx.Err() != nil {
-		return res, temporal.NewCanceledError("backfill canceled")
+	if err != nil {
+		return fail("merge after backfill", err)
 	}
-	if len(res.FailedRanges) > maxFailedRanges {
-		res.FailedRangesOmitted += len(res.FailedRanges) - maxFailedRanges
-		res.FailedRanges = res.FailedRanges[:maxFailedRanges]
-	}
-
-	if in.MergeAfter && in.StagingPath != "" && res.LogsFailed == 0 {
-		prog.Phase = "merging"
-		refresh()
-		mctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:          info.WorkflowExecution.ID + "/merge",
-			StaticSummary:       "merge " + in.StagingPath,
-			WaitForCancellation: true,
-		})
-		var mr MergeResult
-		if err := workflow.ExecuteChildWorkflow(mctx, MergeWorkflowName, MergeInput{StagingPath: in.StagingPath}).Get(ctx, &mr); err != nil {
-			return res, fail("merge after backfill", err)
-		}
-		res.Merge = &mr
-	}
-	prog.Phase = "done"
-	refresh()
-	logger.Info("backfill complete", "rows", res.RecordsWritten, "logs_failed", res.LogsFailed,
-		"failed_ranges", len(res.FailedRanges)+res.FailedRangesOmitted)
-	return res, nil
+	b.st.Result.Merge = &mr
+	return nil
 }
 
 // maxFailedRanges caps the failed ranges a result carries (payload size).
@@ -250,7 +220,7 @@ func (in BackfillInput) validate() error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeInvalidInput, nil)
 	}
 	if err := inputProblem(BackfillWorkflowName, in.decodeProblem, []string{"staging_path", "from", "logs",
-		"ceiling", "include_frontier", "merge_after", "chunk_size", "window"}); err != nil {
+		"ceiling", "include_frontier", "merge_after", "chunk_size", "window", "state"}); err != nil {
 		return err
 	}
 	switch in.Ceiling {
@@ -267,7 +237,8 @@ func (in BackfillInput) validate() error {
 	return nil
 }
 
-// childID derives a stable child workflow ID from the parent's ID and the log.
+// childID derives a stable child workflow ID from the parent's ID and the
+// log; every segment of the log uses it in turn.
 func childID(parentID, logURL string) string {
 	u := logURL
 	if p, err := url.Parse(logURL); err == nil && p.Host != "" {
@@ -276,41 +247,23 @@ func childID(parentID, logURL string) string {
 	return parentID + "/log/" + strings.Trim(u, "/")
 }
 
-// renderBackfillDetails renders the progress table the Web UI shows on the
-// run's User Metadata tab (markdown).
-func renderBackfillDetails(in BackfillInput, p *BackfillProgress) string {
-	var b strings.Builder
-	target := in.StagingPath
-	if target == "" {
-		target = "main table"
+// segmentSeconds is how long a log's segment k keeps starting activities:
+// short at first, so the progress table fills in quickly, then 30 minutes,
+// so a long backfill adds a few events per log and hour to the parent.
+func segmentSeconds(k int) int {
+	s := 15
+	for ; k > 0 && s < 1800; k-- {
+		s *= 4
 	}
-	fmt.Fprintf(&b, "**certlake backfill** into `%s`: %s\n\n", target, p.Phase)
-	if len(p.Logs) == 0 {
-		return b.String()
-	}
-	b.WriteString("| log | state | planned | fetched | rows | failed | rate/s | ETA | last failure |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|---|\n")
-	logs := append([]LogProgress(nil), p.Logs...)
-	sort.SliceStable(logs, func(i, j int) bool { return logs[i].Name < logs[j].Name })
-	for _, l := range logs {
-		rate, eta := "", ""
-		if el := l.UpdatedAt.Sub(l.StartedAt).Seconds(); el > 0 && l.FetchedEntries > 0 {
-			r := float64(l.FetchedEntries) / el
-			rate = fmt.Sprintf("%.0f", r)
-			if l.State == "running" && l.PlannedEntries > l.FetchedEntries {
-				eta = (time.Duration(float64(l.PlannedEntries-l.FetchedEntries)/r) * time.Second).Round(time.Second).String()
-			}
-		}
-		name := l.Name
-		if name == "" {
-			name = l.SourceURL
-		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s | %s |\n", name, l.State,
-			l.PlannedEntries, l.FetchedEntries, l.Rows, l.FailedEntries, rate, eta,
-			strings.ReplaceAll(l.LastFailure, "|", "\\|"))
-	}
-	// The Web UI sizes its markdown iframe without the page margins; an
-	// invisible last paragraph takes the clipped pixels instead of a row.
-	b.WriteString("\n\u00a0\n")
-	return b.String()
+	return min(s, 1800)
 }
+
+// eventsPerSegment bounds the parent's history events for one segment:
+// child initiated, started and completed, and up to two workflow tasks.
+const eventsPerSegment = 9
+
+// maxSegmentsPerRun is how many segments one run of BackfillWorkflow starts
+// before it continues as new: about 4,500 events, leaving room for the
+// wrap-up of the segments still running.
+const maxSegmentsPerRun = 500
+

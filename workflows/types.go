@@ -47,6 +47,9 @@ type BackfillInput struct {
 	// Window is the number of FetchRange activities in flight per log; 0
 	// means the worker's configured default.
 	Window int `json:"window,omitempty"`
+	// State is set by the workflow itself when it continues as new (the
+	// logs' cursors and the result so far); leave it out when starting.
+	State *BackfillState `json:"state,omitempty"`
 
 	decodeProblem string // an unknown field seen when decoding (strict.go)
 }
@@ -80,6 +83,19 @@ type BackfillResult struct {
 	PlannedEntries uint64             `json:"planned_entries"`
 	PlannedRanges  int                `json:"planned_ranges"`
 	Merge          *MergeResult       `json:"merge,omitempty"`
+	// MergeSkipped says why merge_after did not merge (a merge of the
+	// staging table was already running), naming that run.
+	MergeSkipped string `json:"merge_skipped,omitempty"`
+	// FailedLogs are the logs whose backfill stopped on an error (a plan
+	// that could not be read, say), with the rows they committed before.
+	FailedLogs []FailedLog `json:"failed_logs,omitempty"`
+}
+
+// FailedLog is a log whose backfill stopped on an error.
+type FailedLog struct {
+	SourceURL string `json:"source_url"`
+	Error     string `json:"error"`
+	Rows      int64  `json:"rows"` // committed before the error, counted in RecordsWritten
 }
 
 // UnparseableEntry is one log entry that could not become a row.
@@ -106,6 +122,9 @@ type MergeInput struct {
 	// Window is the number of MergeBatch activities in flight; 0 means the
 	// worker's configured default.
 	Window int `json:"window,omitempty"`
+	// State is set by the workflow itself when it continues as new (the
+	// plan and the batches merged so far); leave it out when starting.
+	State *MergeState `json:"state,omitempty"`
 
 	decodeProblem string // an unknown field seen when decoding (strict.go)
 }
@@ -119,4 +138,10 @@ type MergeResult struct {
 	Batches          int   `json:"batches"`
 	StagingRetired   bool  `json:"staging_retired"`
 	StagingVersion   int64 `json:"staging_version"`
+	// Skipped says why this run merged nothing: another merge of the
+	// staging table was running (named here).
+	Skipped string `json:"skipped,omitempty"`
+	// Note says what happened when a cancel arrived too late to stop the
+	// merge (while staging was being retired).
+	Note string `json:"note,omitempty"`
 }
