@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
-	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -24,82 +24,72 @@ func planOf(ranges []activities.Range) func(context.Context, activities.ReadPlan
 	}
 }
 
-// A 10M-entry plan continues as new with bounded history per run, covers
-// every index exactly once across the runs, and ends with the right totals.
-func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
+// fetchAll is a FetchRange that stages every entry of its range.
+func fetchAll(_ context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
+	n := f.End - f.Start + 1
+	return activities.FetchRangeResult{Rows: int64(n), Entries: n}, nil
+}
+
+// newEnv is a test environment with the workflows and activities
+// registered, and a deadlock detector patient enough for -race.
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
+	env.RegisterWorkflowWithOptions(BackfillWorkflow, workflow.RegisterOptions{Name: BackfillWorkflowName})
+	env.RegisterWorkflowWithOptions(LogBackfillWorkflow, workflow.RegisterOptions{Name: LogBackfillWorkflowName})
+	env.RegisterWorkflowWithOptions(MergeWorkflow, workflow.RegisterOptions{Name: MergeWorkflowName})
+	var b *activities.Backfill
+	var m *activities.Merge
+	env.RegisterActivity(b)
+	env.RegisterActivity(m)
+	return env
+}
+
+func exampleLog() activities.LogTarget {
+	return activities.LogTarget{URL: "https://ct.example.net/log", Name: "Example Log", Ceiling: 20_000_000}
+}
+
+// A 10M-entry plan runs as segments of at most 1000 activities, each
+// starting where the last stopped: every index is fetched exactly once and
+// the segments' totals add up.
+func TestLogBackfillSegmentsCoverPlanOnce(t *testing.T) {
 	const total = 10_000_000
 	plan := []activities.Range{{Start: 0, End: 3_999_999}, {Start: 4_000_010, End: 10_000_009}}
-	in := LogBackfillInput{
-		Log:      activities.LogTarget{URL: "https://ct.example.net/log", Name: "Example Log", Ceiling: 20_000_000},
-		PlanFile: "plan.jsonl", TablePath: "/lake/staging", Staging: true, RunKey: "bf",
-		ChunkSize: 4_000, Window: 4, PlannedEntries: total,
-	}
+	in := LogBackfillInput{Log: exampleLog(), PlanFile: "plan.jsonl", TablePath: "/lake/staging", Staging: true,
+		RunKey: "bf", ChunkSize: 4_000, Window: 4, PlannedEntries: total}
 	var mu sync.Mutex              // mocked activities run on their own goroutines
-	covered := map[uint64]uint64{} // chunk start -> end, across all runs
-	var runs, maxActivities int
+	covered := map[uint64]uint64{} // chunk start -> end, across all segments
 	var a *activities.Backfill
-	for {
-		runs++
-		if runs > 50 {
-			t.Fatal("more than 50 runs")
+	var rows int64
+	segments := 0
+	for done := false; !done; {
+		if segments++; segments > 50 {
+			t.Fatal("more than 50 segments")
 		}
-		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
-		// The mocks run inside the workflow's turn; under -race they are slow
-		// enough to trip the 1 s deadlock detector.
-		env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
-		env.RegisterWorkflowWithOptions(LogBackfillWorkflow, workflow.RegisterOptions{Name: LogBackfillWorkflowName})
-		env.RegisterActivity(a)
-		activitiesThisRun := 0
+		env := newEnv(t)
 		env.OnActivity(a.ReadPlan, mock.Anything, mock.Anything).Return(planOf(plan))
 		env.OnActivity(a.FetchRange, mock.Anything, mock.Anything).Return(
-			func(_ context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
+			func(ctx context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
 				mu.Lock()
 				defer mu.Unlock()
-				activitiesThisRun++
 				if prev, ok := covered[f.Start]; ok {
 					t.Errorf("chunk [%d, %d] fetched twice (before: end %d)", f.Start, f.End, prev)
 				}
 				covered[f.Start] = f.End
-				n := f.End - f.Start + 1
-				return activities.FetchRangeResult{Rows: int64(n), Entries: n}, nil
+				return fetchAll(ctx, f)
 			})
 		env.ExecuteWorkflow(LogBackfillWorkflowName, in)
-		mu.Lock()
-		maxActivities = max(maxActivities, activitiesThisRun)
-		mu.Unlock()
-		// Events per run: 3 per activity (scheduled, started, completed)
-		// plus at most one workflow task (3 events) per completion.
-		if ev := 6*activitiesThisRun + 20; ev >= 10_000 {
-			t.Fatalf("run %d: %d activities, about %d history events, want < 10k", runs, activitiesThisRun, ev)
-		}
-		err := env.GetWorkflowError()
-		var can *workflow.ContinueAsNewError
-		if errors.As(err, &can) {
-			if err := env.GetWorkflowResult(nil); err == nil {
-				t.Fatal("continue-as-new without error")
-			}
-			var next LogBackfillInput
-			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
-				t.Fatalf("decode continue-as-new input: %v", err)
-			}
-			in = next
-			continue
-		}
-		if err != nil {
-			t.Fatalf("run %d: %v", runs, err)
-		}
 		var res LogBackfillResult
 		if err := env.GetWorkflowResult(&res); err != nil {
-			t.Fatal(err)
+			t.Fatalf("segment %d: %v", segments, err)
 		}
-		if res.Rows != total || res.FetchedEntries != total || res.Runs != runs || len(res.FailedRanges) != 0 {
-			t.Fatalf("result = %+v, want %d rows over %d runs", res, total, runs)
+		if res.Activities > 1000 {
+			t.Fatalf("segment %d ran %d activities, want <= 1000", segments, res.Activities)
 		}
-		break
-	}
-	if runs < 2 {
-		t.Fatalf("runs = %d, want continue-as-new", runs)
+		rows += res.Rows
+		in.Cursor, done = res.Cursor, res.Done
 	}
 	var sum uint64
 	for s, e := range covered {
@@ -108,38 +98,100 @@ func TestLogBackfillContinuesAsNewOnLargePlan(t *testing.T) {
 			t.Errorf("chunk [%d, %d] larger than chunk size", s, e)
 		}
 	}
-	if sum != total {
-		t.Fatalf("covered %d indices, want %d", sum, total)
+	if sum != total || rows != total || segments != 3 {
+		t.Fatalf("covered %d indices, %d rows in %d segments; want %d in 3 segments", sum, rows, segments, total)
 	}
-	t.Logf("10M-entry plan: %d runs, at most %d FetchRange activities per run", runs, maxActivities)
 }
 
 // A range that fails after its retries is reported, and the rest of the
 // log's plan still runs.
 func TestLogBackfillReportsFailedRanges(t *testing.T) {
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflowWithOptions(LogBackfillWorkflow, workflow.RegisterOptions{Name: LogBackfillWorkflowName})
+	env := newEnv(t)
 	var a *activities.Backfill
-	env.RegisterActivity(a)
 	env.OnActivity(a.ReadPlan, mock.Anything, mock.Anything).Return(planOf([]activities.Range{{Start: 0, End: 299}}))
 	env.OnActivity(a.FetchRange, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
+		func(ctx context.Context, f activities.FetchRangeInput) (activities.FetchRangeResult, error) {
 			if f.Start == 100 {
 				return activities.FetchRangeResult{}, errors.New("GET https://ct.example.net/log/ct/v1/get-entries: 503 Service Unavailable")
 			}
-			return activities.FetchRangeResult{Rows: int64(f.End - f.Start + 1)}, nil
+			return fetchAll(ctx, f)
 		})
 	env.ExecuteWorkflow(LogBackfillWorkflowName, LogBackfillInput{
-		Log: activities.LogTarget{URL: "https://ct.example.net/log", Name: "Example"}, PlanFile: "p",
-		RunKey: "bf", ChunkSize: 100, Window: 2, PlannedEntries: 300,
+		Log: exampleLog(), PlanFile: "p", RunKey: "bf", ChunkSize: 100, Window: 2, PlannedEntries: 300, FetchAttempts: 2,
 	})
 	var res LogBackfillResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 200 || len(res.FailedRanges) != 1 || res.FailedRanges[0].Start != 100 || res.FailedRanges[0].End != 199 ||
-		res.FailedEntries != 100 {
+		res.FailedEntries != 100 || !res.Done {
 		t.Fatalf("result = %+v, want 200 rows and failed range [100, 199]", res)
+	}
+}
+
+// A plan read that fails once is retried and the segment completes; the
+// plan is read once per page, not again on every completion.
+func TestLogBackfillPlanReadFailsOnceThenSucceeds(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Backfill
+	var mu sync.Mutex
+	reads := 0
+	env.OnActivity(a.ReadPlan, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ReadPlanInput) (activities.ReadPlanResult, error) {
+			mu.Lock()
+			reads++
+			n := reads
+			mu.Unlock()
+			if n == 1 {
+				return activities.ReadPlanResult{}, errors.New("read plan: input/output error")
+			}
+			return planOf([]activities.Range{{Start: 0, End: 999}})(ctx, in)
+		})
+	env.OnActivity(a.FetchRange, mock.Anything, mock.Anything).Return(fetchAll)
+	env.ExecuteWorkflow(LogBackfillWorkflowName, LogBackfillInput{
+		Log: exampleLog(), PlanFile: "p", RunKey: "bf", ChunkSize: 100, Window: 3, PlannedEntries: 1000,
+	})
+	var res LogBackfillResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 1000 || !res.Done || reads != 2 {
+		t.Fatalf("result = %+v after %d plan reads; want 1000 rows, done, 2 reads", res, reads)
+	}
+}
+
+// A plan that cannot be read fails the segment once its chunks in flight
+// are done, with the rows it committed as the error's details; the read is
+// not tried again on each completion.
+func TestLogBackfillPlanReadFailureCarriesCommittedRows(t *testing.T) {
+	env := newEnv(t)
+	var a *activities.Backfill
+	var mu sync.Mutex
+	reads := 0
+	env.OnActivity(a.ReadPlan, mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.ReadPlanInput) (activities.ReadPlanResult, error) {
+			mu.Lock()
+			reads++
+			mu.Unlock()
+			if in.Offset > 0 {
+				return activities.ReadPlanResult{}, temporal.NewNonRetryableApplicationError("plan p: unexpected end of JSON input", activities.ErrTypeBadPlan, nil)
+			}
+			ranges := make([]activities.Range, planPage+1)
+			for i := range ranges {
+				ranges[i] = activities.Range{Start: uint64(i) * 10, End: uint64(i)*10 + 9}
+			}
+			return planOf(ranges)(ctx, in)
+		})
+	env.OnActivity(a.FetchRange, mock.Anything, mock.Anything).Return(fetchAll)
+	env.ExecuteWorkflow(LogBackfillWorkflowName, LogBackfillInput{
+		Log: exampleLog(), PlanFile: "p", RunKey: "bf", ChunkSize: 100, Window: 3, PlannedEntries: 5010,
+	})
+	err := env.GetWorkflowError()
+	var res LogBackfillResult
+	if err == nil || !failureDetails(err, &res) {
+		t.Fatalf("error = %v, want a failure with details", err)
+	}
+	if res.Rows != planPage*10 || res.FetchedEntries != planPage*10 || reads != 2 {
+		t.Fatalf("details = %+v after %d reads; want %d rows and 2 reads", res, reads, planPage*10)
 	}
 }

@@ -63,9 +63,10 @@ func (m *merge) batchDone(ctx workflow.Context, id int, f workflow.Future) error
 	case err != nil && temporal.IsCanceledError(err) && ctx.Err() != nil:
 		return nil // the workflow is being canceled; reported by the caller
 	case err != nil && temporal.IsCanceledError(err):
+		// Not wrapped: the run failed, it was not canceled.
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("merge batch %d of %d was canceled while the merge was not; staging kept", id+1, m.st.Plan.Batches),
-			"BatchCanceled", err)
+			fmt.Sprintf("merge batch %d of %d was canceled while the merge was not (%v); staging kept", id+1, m.st.Plan.Batches, err),
+			"BatchCanceled", nil)
 	case err != nil:
 		return fail(fmt.Sprintf("merge batch %d of %d", id+1, m.st.Plan.Batches), err)
 	}
