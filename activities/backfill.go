@@ -14,8 +14,8 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/statefile"
 )

@@ -266,4 +266,3 @@ const eventsPerSegment = 9
 // before it continues as new: about 4,500 events, leaving room for the
 // wrap-up of the segments still running.
 const maxSegmentsPerRun = 500
-

@@ -183,3 +183,5 @@ func TestMergeRejectsRelativeStagingPath(t *testing.T) {
 		t.Fatalf("error = %v, want InvalidInput naming the relative path", err)
 	}
 }
+
+func clientOptions(id string) client.StartWorkflowOptions { return client.StartWorkflowOptions{ID: id} }
