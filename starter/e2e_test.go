@@ -15,6 +15,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -204,6 +205,7 @@ func TestStarterAgainstTemporal(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 			t.Fatalf("schedule describe --json = %d %q %q: %v", r.code, r.stdout, r.stderr, err)
 		}
+		checkStoredCron(t, c, "e2e-nightly", 2, 0)
 		if v.Overlap != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP.String() || v.WorkflowType != workflows.MergeWorkflowName || v.Paused || len(v.NextActionTimes) == 0 {
 			t.Errorf("schedule describe = %+v; want overlap skip, MergeWorkflow, active, next times", v)
 		}
@@ -231,6 +233,7 @@ func TestStarterAgainstTemporal(t *testing.T) {
 		if st := desc.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 			t.Errorf("scheduled merge %s status = %s, want Completed", v.Recent[0].WorkflowID, st)
 		}
+		checkScheduledMerge(t, c, v.Recent[0].WorkflowID, staging)
 		for _, op := range []string{"pause", "unpause", "delete"} {
 			if r := runStarter(t, "schedule", op, "--id", "e2e-nightly"); r.code != 0 {
 				t.Errorf("schedule %s = %d, %q", op, r.code, r.stderr)
@@ -260,6 +263,54 @@ func TestStarterAgainstTemporal(t *testing.T) {
 			t.Errorf("backfill --wait without a state file = %d, %q; want 1 and the failure", r.code, r.stderr)
 		}
 	})
+}
+
+// checkStoredCron checks that the server stored the schedule's cron as
+// "minute hour * * *" (it may keep the string or turn it into a calendar).
+func checkStoredCron(t *testing.T, c client.Client, id string, hour, minute int) {
+	t.Helper()
+	d, err := c.ScheduleClient().GetHandle(t.Context(), id).Describe(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := d.Schedule.Spec
+	want := fmt.Sprintf("%d %d * * *", minute, hour)
+	if len(spec.CronExpressions) == 1 && spec.CronExpressions[0] == want {
+		return
+	}
+	if len(spec.Calendars) == 1 {
+		cal := spec.Calendars[0]
+		if len(cal.Hour) == 1 && cal.Hour[0].Start == hour && len(cal.Minute) == 1 && cal.Minute[0].Start == minute &&
+			len(cal.DayOfMonth) == 1 && cal.DayOfMonth[0].Start == 1 && cal.DayOfMonth[0].End == 31 {
+			return
+		}
+	}
+	t.Errorf("schedule %s spec = cron %q, calendars %+v; want %q", id, spec.CronExpressions, spec.Calendars, want)
+}
+
+// checkScheduledMerge checks that a schedule's run merged the right staging
+// table, under that table's merge workflow id.
+func checkScheduledMerge(t *testing.T, c client.Client, runID, staging string) {
+	t.Helper()
+	var res workflows.MergeResult
+	if err := c.GetWorkflow(t.Context(), runID, "").Get(t.Context(), &res); err != nil || res.Skipped != "" {
+		t.Fatalf("scheduled run %s = %+v, %v", runID, res, err)
+	}
+	id, _ := mergeWorkflowID(staging)
+	hist := c.GetWorkflowHistory(t.Context(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	ev, err := hist.Next()
+	if err != nil {
+		t.Fatalf("history of %s: %v", id, err)
+	}
+	attrs := ev.GetWorkflowExecutionStartedEventAttributes()
+	var in workflows.MergeInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.StagingPath != staging || attrs.GetParentWorkflowExecution().GetWorkflowId() != runID {
+		t.Errorf("merge %s: staging %q, parent %q; want %q started by %s", id, in.StagingPath,
+			attrs.GetParentWorkflowExecution().GetWorkflowId(), staging, runID)
+	}
 }
 
 // waitRunning waits until the workflow id has started running.

@@ -89,7 +89,11 @@ func scheduleCreate(ctx context.Context, c *cli, args []string) error {
 			Jitter:          *jitter,
 		},
 		Action: &client.ScheduleWorkflowAction{
-			// Temporal appends the scheduled time to this id per run.
+			// Temporal appends the scheduled time to this id per run;
+			// the run then merges under wid itself (MergeWorkflow runs
+			// the merge as a child under its table's id), so a
+			// scheduled merge and one started by hand or by merge_after
+			// never run at once: the later one is skipped, naming wid.
 			ID:            wid,
 			Workflow:      workflows.MergeWorkflowName,
 			Args:          []any{workflows.MergeInput{StagingPath: path}},

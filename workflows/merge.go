@@ -118,6 +118,9 @@ func mergeUnder(ctx workflow.Context, id string, in MergeInput) (MergeResult, er
 		workflow.GetLogger(ctx).Warn("merge skipped", "reason", res.Skipped)
 		return res, nil
 	}
+	if err != nil && temporal.IsCanceledError(err) && ctx.Err() != nil {
+		return res, temporal.NewCanceledError("merge canceled; staging kept")
+	}
 	if err != nil {
 		return res, fail("merge under "+id, err)
 	}
