@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/certlake/certlake/internal/plandir"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // RemovePlansInput names the run whose plan files are removed.
@@ -14,20 +15,28 @@ type RemovePlansInput struct {
 // RemovePlans deletes a backfill's plan files; BackfillWorkflow calls it
 // when it ends, whatever the outcome. Idempotent.
 func (b *Backfill) RemovePlans(ctx context.Context, in RemovePlansInput) error {
-	return removePlans(b.Lake.PlanDir, in)
+	return removePlans(ctx, b.Lake, in)
 }
 
 // RemoveMergePlan deletes a merge's plan file when the merge ends without
 // retiring staging (RetireStaging removes it otherwise). Idempotent.
 func (m *Merge) RemoveMergePlan(ctx context.Context, in RemovePlansInput) error {
-	return removePlans(m.Lake.PlanDir, in)
+	return removePlans(ctx, m.Lake, in)
 }
 
-func removePlans(root string, in RemovePlansInput) error {
+func removePlans(ctx context.Context, lake LakeSettings, in RemovePlansInput) error {
 	if in.PlanKey == "" {
 		return toTemporal(fatalf(ErrTypeInvalidInput, "remove plans: plan_key is required"))
 	}
-	if err := plandir.Remove(root, in.PlanKey); err != nil {
+	loc, err := storage.ParseLocation("lake.plan_dir", lake.PlanDir)
+	if err != nil {
+		return toTemporal(classify(err))
+	}
+	s, err := lake.opener().Open(ctx, loc)
+	if err != nil {
+		return toTemporal(classify(err))
+	}
+	if err := plandir.Remove(ctx, s, in.PlanKey); err != nil {
 		return toTemporal(classify(err))
 	}
 	return nil

@@ -16,6 +16,8 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/plandir"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // runTable dispatches "table <subcommand>": describe or vacuum.
@@ -478,6 +480,12 @@ type vacuumView struct {
 	Bytes            int64            `json:"bytes"`
 	Dirs             []string         `json:"dirs"`       // directories the vacuum emptied and removed
 	KeptYoung        int              `json:"kept_young"` // uncommitted files younger than the retention
+	// OrphanPlans are the runs' plan directories under PlanDir (the
+	// config's lake.plan_dir) older than the retention, removed (or to
+	// remove in a dry run): a run removes its own plans when it ends, so
+	// these are left by workers that died or runs that were terminated.
+	PlanDir     string   `json:"plan_dir,omitempty"`
+	OrphanPlans []string `json:"orphan_plans"`
 }
 
 type vacuumFileView struct {
@@ -502,12 +510,17 @@ func tableVacuum(ctx context.Context, c *cli, args []string) error {
 	if *path == "" {
 		return usageError("table vacuum needs --path, the table's root directory (the one holding _delta_log)")
 	}
-	if _, err := loadConfig(fs); err != nil {
+	cfg, err := loadConfig(fs)
+	if err != nil {
 		return err
 	}
 	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun})
 	if err != nil {
 		return vacuumErr(*path, err)
+	}
+	plans, err := vacuumPlans(ctx, cfg, *retention, *dryRun)
+	if err != nil {
+		return err
 	}
 	v := vacuumView{
 		Path:             *path,
@@ -520,6 +533,8 @@ func tableVacuum(ctx context.Context, c *cli, args []string) error {
 		Bytes:            res.Bytes,
 		Dirs:             nonNil(res.Dirs),
 		KeptYoung:        res.Young,
+		PlanDir:          cfg.Lake.PlanDir,
+		OrphanPlans:      plans,
 	}
 	for _, f := range res.Files {
 		v.Files = append(v.Files, vacuumFileView{Path: f.Path, Size: f.Size, Modified: f.ModTime.UTC()})
@@ -529,6 +544,31 @@ func tableVacuum(ctx context.Context, c *cli, args []string) error {
 	}
 	printVacuum(c.stdout, v)
 	return nil
+}
+
+// vacuumPlans removes the plans runs left behind in lake.plan_dir that are
+// older than the retention (nothing when no plan dir is configured).
+func vacuumPlans(ctx context.Context, cfg *config.Config, retention time.Duration, dryRun bool) ([]string, error) {
+	out := []string{}
+	if cfg.Lake.PlanDir == "" {
+		return out, nil
+	}
+	loc, err := storage.ParseLocation("lake.plan_dir", cfg.Lake.PlanDir)
+	if err != nil {
+		return out, err
+	}
+	s, err := (&storage.Opener{S3: storage.S3Config(cfg.Storage.S3)}).Open(ctx, loc)
+	if err != nil {
+		return out, fmt.Errorf("open plan dir %s: %w", cfg.Lake.PlanDir, err)
+	}
+	orphans, err := plandir.RemoveOlder(ctx, s, retention, time.Now(), dryRun)
+	for _, o := range orphans {
+		out = append(out, o.Name)
+	}
+	if err != nil {
+		return out, fmt.Errorf("vacuum plans in %s: %w", cfg.Lake.PlanDir, err)
+	}
+	return out, nil
 }
 
 // printVacuum prints one line per file in a dry run, then the summary.
@@ -551,6 +591,13 @@ func printVacuum(w io.Writer, v vacuumView) {
 			verb = "would remove"
 		}
 		notes = append(notes, fmt.Sprintf("%s %d emptied directories", verb, n))
+	}
+	if n := len(v.OrphanPlans); n > 0 {
+		verb := "removed"
+		if v.DryRun {
+			verb = "would remove"
+		}
+		notes = append(notes, fmt.Sprintf("%s the plans of %d ended runs older than %s from %s", verb, n, v.Retention, v.PlanDir))
 	}
 	if v.KeptYoung > 0 {
 		notes = append(notes, fmt.Sprintf("kept %d uncommitted files younger than %s (a writer may still commit them)", v.KeptYoung, v.Retention))

@@ -404,3 +404,37 @@ func TestTableVacuumErrors(t *testing.T) {
 		t.Errorf("table frob = %d, %q; want 2 and the usage naming vacuum", r.code, r.stderr)
 	}
 }
+
+// table vacuum also removes the plans that ended runs left in lake.plan_dir
+// past the retention (a worker that died, a terminated run), and keeps the
+// younger ones.
+func TestTableVacuumRemovesOrphanPlans(t *testing.T) {
+	base := t.TempDir()
+	plans := filepath.Join(base, "plans")
+	dir := workdir(t, "lake:\n  main_path: "+filepath.Join(base, "main")+"\n  plan_dir: "+plans+"\n")
+	main := filepath.Join(dir, "main")
+	appendRows(t, main, lake.RoleMain, "https://ct.example.com/logs/a", [2]uint64{0, 9})
+	for _, run := range []string{"bf-old-run", "bf-new-run"} {
+		if err := os.MkdirAll(filepath.Join(plans, run), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(plans, run, "log-000.jsonl"), []byte("{\"start\":0,\"end\":9}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ageTree(t, filepath.Join(plans, "bf-old-run"), time.Now().Add(-8*24*time.Hour))
+	v, r := vacuumJSON(t, "--path", main, "--dry-run")
+	if r.code != 0 || len(v.OrphanPlans) != 1 || v.OrphanPlans[0] != "bf-old-run" || v.PlanDir != plans {
+		t.Fatalf("table vacuum --dry-run = %d %q: %+v; want bf-old-run as the orphan plan", r.code, r.stderr, v)
+	}
+	r = runStarter(t, "table", "vacuum", "--path", main)
+	if r.code != 0 || !strings.Contains(r.stdout, "removed the plans of 1 ended runs older than 168h0m0s from "+plans) {
+		t.Fatalf("table vacuum = %d, %q, %q; want the plans note", r.code, r.stdout, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(plans, "bf-old-run")); !os.IsNotExist(err) {
+		t.Errorf("old plans still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(plans, "bf-new-run", "log-000.jsonl")); err != nil {
+		t.Errorf("young plans removed: %v", err)
+	}
+}

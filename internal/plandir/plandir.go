@@ -1,22 +1,19 @@
-// Package plandir manages the directory of backfill and merge plans
-// (lake.plan_dir): one subdirectory per workflow run, named by its plan key.
-// A run removes its own plans when it ends; RemoveOlder removes those a run
-// could not (a worker that died, a terminated workflow).
+// Package plandir manages the store of backfill and merge plans
+// (lake.plan_dir, a directory or a prefix in a bucket): one "directory" per
+// workflow run, named by its plan key. A run removes its own plans when it
+// ends; RemoveOlder removes those a run could not (a worker that died, a
+// terminated workflow).
 package plandir
 
 import (
-	"errors"
+	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"sort"
 	"strings"
 	"time"
-)
 
-// Path is the directory of one run's plans under root.
-func Path(root, key string) string {
-	return filepath.Join(root, SafeName(key))
-}
+	"github.com/certlake/certlake/internal/storage"
+)
 
 // SafeName turns a plan key (a workflow id and run id) into a directory
 // name.
@@ -30,75 +27,84 @@ func SafeName(s string) string {
 	}, s)
 }
 
-// Remove deletes one run's plans. A directory already gone is not an error.
-func Remove(root, key string) error {
-	if root == "" || SafeName(key) == "" {
-		return fmt.Errorf("remove plans: plan dir %q, key %q", root, key)
+// Remove deletes the objects of one run's plans from s, the plan store's
+// root. Plans already gone are not an error.
+func Remove(ctx context.Context, s storage.Store, key string) error {
+	name := SafeName(key)
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("remove plans: bad plan key %q", key)
 	}
-	if err := os.RemoveAll(Path(root, key)); err != nil {
-		return fmt.Errorf("remove plans of %s: %w", key, err)
+	objs, err := s.List(ctx, name+"/", "")
+	if err != nil {
+		return fmt.Errorf("list plans of %s: %w", key, err)
+	}
+	for _, o := range objs {
+		if err := s.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("remove plans of %s: %w", key, err)
+		}
 	}
 	return nil
 }
 
-// Orphan is a run's plan directory left behind.
+// Orphan is a run's plans left behind.
 type Orphan struct {
-	Path     string
-	Modified time.Time
+	Name     string    // the run's directory under the plan store
+	Objects  int       // plan files in it
+	Modified time.Time // of its newest file
 }
 
-// RemoveOlder deletes the run directories under root whose newest file is
-// older than retention (as of now) and returns them; with dryRun it only
-// lists them. A missing root holds nothing.
-func RemoveOlder(root string, retention time.Duration, now time.Time, dryRun bool) ([]Orphan, error) {
-	ents, err := os.ReadDir(root)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+// RemoveOlder deletes the runs' plans in s whose newest file is older than
+// retention (as of now) and returns them; with dryRun it only lists them.
+// A run still going rewrites no plan file, so retention must exceed the
+// longest backfill or merge (the default of table vacuum, 7 days, is the
+// Delta vacuum's).
+func RemoveOlder(ctx context.Context, s storage.Store, retention time.Duration, now time.Time, dryRun bool) ([]Orphan, error) {
+	objs, err := s.List(ctx, "", "")
 	if err != nil {
-		return nil, fmt.Errorf("read plan dir: %w", err)
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	runs := map[string]*Orphan{}
+	keys := map[string][]string{}
+	for _, o := range objs {
+		name, _, ok := strings.Cut(o.Key, "/")
+		if !ok {
+			continue // not a run's plan
+		}
+		r := runs[name]
+		if r == nil {
+			r = &Orphan{Name: name}
+			runs[name] = r
+		}
+		r.Objects++
+		if o.ModTime.After(r.Modified) {
+			r.Modified = o.ModTime
+		}
+		keys[name] = append(keys[name], o.Key)
 	}
 	var out []Orphan
-	for _, e := range ents {
-		if !e.IsDir() {
+	for _, name := range sortedNames(runs) {
+		r := runs[name]
+		if now.Sub(r.Modified) < retention {
 			continue
 		}
-		dir := filepath.Join(root, e.Name())
-		mod, err := newest(dir)
-		if err != nil {
-			return out, err
-		}
-		if now.Sub(mod) < retention {
-			continue
-		}
-		if !dryRun {
-			if err := os.RemoveAll(dir); err != nil {
-				return out, fmt.Errorf("remove %s: %w", dir, err)
+		for _, k := range keys[name] {
+			if dryRun {
+				break
+			}
+			if err := s.Delete(ctx, k); err != nil {
+				return out, fmt.Errorf("remove plans %s: %w", name, err)
 			}
 		}
-		out = append(out, Orphan{Path: dir, Modified: mod})
+		out = append(out, *r)
 	}
 	return out, nil
 }
 
-// newest is the latest modification time of dir and the files in it.
-func newest(dir string) (time.Time, error) {
-	var t time.Time
-	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if info.ModTime().After(t) {
-			t = info.ModTime()
-		}
-		return nil
-	})
-	if err != nil {
-		return t, fmt.Errorf("plan dir %s: %w", dir, err)
+func sortedNames(m map[string]*Orphan) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
 	}
-	return t, nil
+	sort.Strings(names)
+	return names
 }

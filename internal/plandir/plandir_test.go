@@ -1,53 +1,54 @@
 package plandir
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 func TestRemoveAndRemoveOlder(t *testing.T) {
 	root := t.TempDir()
-	old, fresh := Path(root, "bf/1-run"), Path(root, "merge-x-run")
-	for _, d := range []string{old, fresh} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(d, "log-000.jsonl"), []byte("{}\n"), 0o644); err != nil {
+	s := storage.NewDir(root)
+	ctx := t.Context()
+	for _, k := range []string{"bf_1-run/log-000.jsonl", "bf_1-run/log-001.jsonl", "merge-x-run/merge-plan.json"} {
+		if err := s.Put(ctx, k, bytes.NewReader([]byte("{}\n")), 3); err != nil {
 			t.Fatal(err)
 		}
 	}
 	week := 7 * 24 * time.Hour
 	past := time.Now().Add(-2 * week)
-	for _, p := range []string{old, filepath.Join(old, "log-000.jsonl")} {
-		if err := os.Chtimes(p, past, past); err != nil {
+	for _, k := range []string{"bf_1-run/log-000.jsonl", "bf_1-run/log-001.jsonl"} {
+		if err := os.Chtimes(filepath.Join(root, k), past, past); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := RemoveOlder(root, week, time.Now(), true)
-	if err != nil || len(got) != 1 || got[0].Path != old {
-		t.Fatalf("dry run = %v, %v; want only %s", got, err, old)
+	got, err := RemoveOlder(ctx, s, week, time.Now(), true)
+	if err != nil || len(got) != 1 || got[0].Name != "bf_1-run" || got[0].Objects != 2 {
+		t.Fatalf("dry run = %+v, %v; want only bf_1-run with 2 files", got, err)
 	}
-	if _, err := os.Stat(old); err != nil {
-		t.Fatalf("dry run removed %s: %v", old, err)
+	if _, err := os.Stat(filepath.Join(root, "bf_1-run")); err != nil {
+		t.Fatalf("dry run removed bf_1-run: %v", err)
 	}
-	if got, err = RemoveOlder(root, week, time.Now(), false); err != nil || len(got) != 1 {
-		t.Fatalf("RemoveOlder = %v, %v", got, err)
+	if got, err = RemoveOlder(ctx, s, week, time.Now(), false); err != nil || len(got) != 1 {
+		t.Fatalf("RemoveOlder = %+v, %v", got, err)
 	}
-	if _, err := os.Stat(old); !os.IsNotExist(err) {
-		t.Fatalf("%s still there: %v", old, err)
+	if _, err := os.Stat(filepath.Join(root, "bf_1-run")); !os.IsNotExist(err) {
+		t.Fatalf("bf_1-run still there: %v", err)
 	}
-	if err := Remove(root, "merge-x-run"); err != nil {
+	if err := Remove(ctx, s, "merge-x-run"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
-		t.Fatalf("%s still there: %v", fresh, err)
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Fatalf("plan dir holds %d entries, want none", len(ents))
 	}
-	if err := Remove(root, "merge-x-run"); err != nil {
+	if err := Remove(ctx, s, "merge-x-run"); err != nil {
 		t.Fatalf("second Remove: %v", err)
 	}
-	if got, err := RemoveOlder(filepath.Join(root, "none"), week, time.Now(), false); err != nil || got != nil {
-		t.Fatalf("missing root = %v, %v", got, err)
+	if err := Remove(ctx, s, ".."); err == nil {
+		t.Fatal("Remove(..) succeeded")
 	}
 }
