@@ -35,14 +35,14 @@ func estimatePlan(ctx context.Context, cfg *config.Config, v *gapsView, latency 
 		lim := cfg.CT.LimitsFor(lv.SourceURL, lv.Operator)
 		el := estimate.Log{
 			URL: lv.SourceURL, Operator: lv.Operator, Static: lv.Kind == "static-ct",
-			Ranges: byLog[lv.SourceURL], BatchSize: bs, Window: lim.Window,
+			Ranges: byLog[lv.SourceURL], BatchSize: bs, Window: lim.Window, Verified: cfg.CT.VerifyFor(lv.SourceURL),
 			// Config: a rate of 0 is unlimited; estimate: so is <= 0.
 			Limit: estimate.Limit{Rate: lim.RateLimit, Burst: lim.Burst, Concurrency: lim.Concurrency},
 		}
 		if el.Limit.Concurrency == 0 {
 			el.Limit.Concurrency = 4 // ctlog's default
 		}
-		lv.RateLimit, lv.Concurrency = max(lim.RateLimit, 0), el.Limit.Concurrency
+		lv.RateLimit, lv.Concurrency, lv.Verified = max(lim.RateLimit, 0), el.Limit.Concurrency, el.Verified
 		switch {
 		case el.Static:
 			lv.EntriesPerRequest, lv.PerRequestFrom = estimate.TileWidth, "tile"

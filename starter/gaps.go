@@ -60,6 +60,9 @@ type gapsLogView struct {
 	RateLimit         float64 `json:"rate_limit"` // requests/s; 0: unlimited
 	Concurrency       int     `json:"concurrency"`
 	Operator          string  `json:"operator,omitempty"`
+	// Verified logs' requests include their proofs (hash tiles,
+	// inclusion and consistency proofs).
+	Verified bool `json:"verified"`
 	// Bound names what limits the log: rate, concurrency or operator.
 	Bound string `json:"bound,omitempty"`
 }

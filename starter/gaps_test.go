@@ -253,18 +253,21 @@ ct:
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatal(err)
 	}
-	// a: its keys start at 0, so only [40, 49], in tile 0.
-	// b: [20, 999] is 245 aligned batches of 4, [1015, 1019] two more; at
-	// 0.5/s after a burst of 1: 246 / 0.5 = 492 s.
-	// c: [20, 29] is 3 batches; at 2/s after a burst of 1: 1 s.
+	// Logs are verified (ct.verify defaults to true): proofs are requests.
+	// a: its keys start at 0, so only [40, 49]: data tile 0, its hash
+	// tile and their parent; at 2/s after a burst of 1: 1 s.
+	// b: [20, 999] is 245 aligned batches of 4, an inclusion proof and 16
+	// consistency proofs (one per 64 entries); [1015, 1019] two batches
+	// and two proofs: 266; at 0.5/s after a burst of 1: 265 / 0.5 = 530 s.
+	// c: [20, 29] is 3 batches and 2 proofs; at 2/s after a burst of 1: 2 s.
 	want := map[string]struct {
 		kind     string
 		requests uint64
 		eta      float64
 	}{
-		a: {"static-ct", 1, 0},
-		b: {"rfc6962", 247, 492},
-		c: {"rfc6962", 3, 1},
+		a: {"static-ct", 3, 1},
+		b: {"rfc6962", 266, 530},
+		c: {"rfc6962", 5, 2},
 	}
 	for _, l := range v.Logs {
 		w := want[l.SourceURL]
@@ -272,8 +275,8 @@ ct:
 			t.Errorf("gaps --json log %s = %s, %d requests, eta %.2f s; want %s, %d, %.2f", l.SourceURL, l.Kind, l.Requests, l.ETASeconds, w.kind, w.requests, w.eta)
 		}
 	}
-	if v.TotalRequests != 251 || math.Abs(v.ETASeconds-492) > 0.01 {
-		t.Errorf("gaps --json totals = %d requests, eta %.2f s; want 251, 492", v.TotalRequests, v.ETASeconds)
+	if v.TotalRequests != 274 || math.Abs(v.ETASeconds-530) > 0.01 {
+		t.Errorf("gaps --json totals = %d requests, eta %.2f s; want 274, 530", v.TotalRequests, v.ETASeconds)
 	}
 	var raw struct {
 		Logs []map[string]any `json:"logs"`
@@ -287,7 +290,7 @@ ct:
 		}
 	}
 	r = runStarter(t, "gaps", "--from", "20", "--latency", "0s")
-	for _, want := range []string{"static-ct", "8m12s", "total: 251 requests, about 8m12s"} {
+	for _, want := range []string{"static-ct", "8m50s", "total: 274 requests, about 8m50s"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("gaps text output lacks %q:\n%s", want, r.stdout)
 		}
@@ -313,8 +316,9 @@ func TestGapsProbe(t *testing.T) {
 		per      uint64
 		requests uint64
 	}{
-		{nil, "batch_size", 4, 1},
-		{[]string{"--probe"}, "probed", 2, 2},
+		// [0, 2]: get-entries, and two proofs (verified by default).
+		{nil, "batch_size", 4, 1 + 2},
+		{[]string{"--probe"}, "probed", 2, 2 + 2},
 	} {
 		r := runStarter(t, append([]string{"gaps", "--json", "--from", "0"}, tc.args...)...)
 		var v gapsView

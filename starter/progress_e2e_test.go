@@ -45,7 +45,9 @@ func TestWaitPrintsProgress(t *testing.T) {
 		if l.Source.Static {
 			key = "static_logs"
 		}
-		fmt.Fprintf(&logsYAML, "  %s:\n    - {name: %q, url: %q}\n", key, l.Source.Name, l.Source.URL)
+		// With their keys (and origin): the worker verifies what it stages.
+		cl := l.ConfigLog()
+		fmt.Fprintf(&logsYAML, "  %s:\n    - {name: %q, url: %q, key: %q, origin: %q}\n", key, cl.Name, cl.URL, cl.Key, cl.Origin)
 	}
 	cfgText := fmt.Sprintf(`temporal:
   address: %s

@@ -60,6 +60,14 @@ type Log struct {
 	// Window is the number of chunks fetched at once for this log
 	// (backfill.window or the log's override); 0 means Options.Window.
 	Window int
+	// Verified logs are read with proofs (ct.verify): a static-ct-api
+	// data tile takes its level-0 hash tile too, and an RFC 6962 chunk
+	// the inclusion proof of its first entry and one consistency proof
+	// per VerifyGroup entries.
+	Verified bool
+	// VerifyGroup is the number of RFC 6962 entries proven by one
+	// consistency proof; 0 means 16 × BatchSize, as in ctlog.
+	VerifyGroup uint64
 }
 
 // Options are the settings shared by all logs.
@@ -108,15 +116,38 @@ type Estimate struct {
 // Requests returns the number of HTTP requests that fetching ranges takes:
 // for a static-ct-api log the data tiles each chunk overlaps, for RFC 6962
 // the get-entries requests of each chunk split into BatchSize-aligned
-// spans, each taking ceil(span/Served) requests.
+// spans, each taking ceil(span/Served) requests; for a verified log also
+// its proofs (see Log.Verified). Tree heads and issuers, fetched once per
+// log or cached, are not counted.
 func Requests(l Log, chunkSize uint64) uint64 {
 	var n uint64
+	bs := max(l.BatchSize, 1)
+	group := l.VerifyGroup
+	if group == 0 {
+		group = 16 * bs
+	}
+	var hashParents map[uint64]bool // level-1 hash tiles, fetched once per log
 	for _, c := range gaps.Chunk(l.Ranges, chunkSize) {
 		if l.Static {
-			n += c.End/TileWidth - c.Start/TileWidth + 1
+			tiles := c.End/TileWidth - c.Start/TileWidth + 1
+			n += tiles
+			if l.Verified {
+				n += tiles // the level-0 hash tile of each data tile
+				if hashParents == nil {
+					hashParents = map[uint64]bool{}
+				}
+				for p := c.Start / (TileWidth * TileWidth); p <= c.End/(TileWidth*TileWidth); p++ {
+					if !hashParents[p] {
+						hashParents[p] = true
+						n++
+					}
+				}
+			}
 			continue
 		}
-		bs := max(l.BatchSize, 1)
+		if l.Verified {
+			n += 1 + (c.End-c.Start+group)/group // first entry's inclusion proof, consistency proofs
+		}
 		served := l.Served
 		if served == 0 || served > bs {
 			served = bs

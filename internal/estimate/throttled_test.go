@@ -2,6 +2,7 @@ package estimate_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"sync"
@@ -39,6 +40,14 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	staticURL, rfcURL := ctlog.Log{URL: static.URL}.Source().URL, ctlog.Log{URL: rfc.URL}.Source().URL
+	keys, origins := map[string][]byte{}, map[string]string{staticURL: static.Origin}
+	for u, l := range map[string]*ctlogtest.Log{staticURL: static, rfcURL: rfc} {
+		der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[u] = der
+	}
 	plan := map[string][]gaps.Range{
 		// Holes as a live ingester leaves them: some inside a tile, some
 		// across tile and batch borders.
@@ -58,7 +67,7 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 		{
 			name: "PerLog",
 			limits: map[string]estimate.Limit{
-				staticURL: {Rate: 10, Burst: 2, Concurrency: 4},
+				staticURL: {Rate: 20, Burst: 2, Concurrency: 4},
 				rfcURL:    {Rate: 15, Burst: 2, Concurrency: 4},
 			},
 		},
@@ -67,10 +76,10 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 			// sum of their own limits.
 			name: "Operator",
 			limits: map[string]estimate.Limit{
-				staticURL: {Rate: 10, Burst: 2, Concurrency: 4},
+				staticURL: {Rate: 20, Burst: 2, Concurrency: 4},
 				rfcURL:    {Rate: 15, Burst: 2, Concurrency: 4},
 			},
-			ops: map[string]estimate.Limit{"TestOp": {Rate: 16}},
+			ops: map[string]estimate.Limit{"TestOp": {Rate: 24}},
 		},
 	}
 	for _, tc := range tests {
@@ -78,7 +87,7 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 			var logs []estimate.Log
 			for _, u := range []string{staticURL, rfcURL} {
 				logs = append(logs, estimate.Log{URL: u, Operator: "testop", Static: u == staticURL,
-					Ranges: plan[u], BatchSize: batchSize, Served: 32, Limit: tc.limits[u]})
+					Ranges: plan[u], BatchSize: batchSize, Served: 32, Limit: tc.limits[u], Verified: true})
 			}
 			est := estimate.Plan(logs, estimate.Options{ChunkSize: chunk, Latency: 5 * time.Millisecond, Operators: tc.ops})
 
@@ -93,7 +102,8 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 			g, gctx := errgroup.WithContext(ctx)
 			for _, l := range logs {
 				lim := tc.limits[l.URL]
-				r := ctlog.New(ctlog.Log{URL: l.URL, Static: l.Static, Operator: "testop",
+				// Read as a worker reads by default: every range proven.
+				r := ctlog.New(ctlog.Log{URL: l.URL, Static: l.Static, Operator: "testop", Key: keys[l.URL], Origin: origins[l.URL],
 					RateLimit: lim.Rate, Burst: lim.Burst, Concurrency: lim.Concurrency}, cfg)
 				g.Go(func() error {
 					if err := fetchWindowed(gctx, r, gaps.Chunk(l.Ranges, chunk), window); err != nil {
