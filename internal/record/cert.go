@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -176,10 +177,18 @@ func readAlgorithmOID(s *cryptobyte.String) ([]byte, bool) {
 	return oid, true
 }
 
-// readTime reads a validity time as Unix seconds (spec section 3.12), with
-// the DER rules of the live ingester's ASN.1 library: UTCTime is exactly
-// YYMMDDhhmmssZ, years 00-49 meaning 20xx and 50-99 meaning 19xx;
-// GeneralizedTime is YYYYMMDDhhmmss[.f+]Z, fractional seconds dropped.
+// readTime reads a validity time as Unix seconds (spec section 3.12), as
+// the live ingester's parser does (x509-parser 0.16 over asn1-rs 0.6):
+//
+//   - UTCTime is YYMMDDhhmm[ss] then Z or +hhmm/-hhmm; years 00-49 are
+//     20xx and 50-99 are 19xx. Seconds may be left out only before Z (the
+//     seconds field would take "+h" and fail). An offset is subtracted to
+//     give UTC; its sign applies to the hours only, so -0030 is +00:30,
+//     and hours over 25 or minutes over 59 are invalid.
+//   - GeneralizedTime must end in Z and hold no comma (the DER checks that
+//     x509-parser applies to it): YYYYMMDDhhmm[ss][.f]Z with at most three
+//     fraction digits (".Z" is a zero fraction), dropped.
+//
 // Calendar fields must be valid (no Feb 30, no leap second).
 func readTime(s *cryptobyte.String) (int64, bool) {
 	var v cryptobyte.String
@@ -188,10 +197,10 @@ func readTime(s *cryptobyte.String) (int64, bool) {
 		return 0, false
 	}
 	var year int
-	var rest []byte
+	var rest []byte // after the minutes
 	switch tag {
 	case cbasn1.UTCTime:
-		if len(v) != 13 || v[12] != 'Z' {
+		if len(v) < 10 {
 			return 0, false
 		}
 		yy, ok := digits(v[0:2])
@@ -202,28 +211,20 @@ func readTime(s *cryptobyte.String) (int64, bool) {
 		if yy < 50 {
 			year = 2000 + yy
 		}
-		rest = v[2:12]
+		rest = v[2:]
 	case cbasn1.GeneralizedTime:
-		if len(v) < 15 || v[len(v)-1] != 'Z' {
+		if len(v) < 12 || v[len(v)-1] != 'Z' || bytes.IndexByte(v, ',') >= 0 {
 			return 0, false
 		}
 		var ok bool
 		if year, ok = digits(v[0:4]); !ok {
 			return 0, false
 		}
-		rest = v[4:14]
-		if frac := v[14 : len(v)-1]; len(frac) > 0 {
-			if len(frac) < 2 || frac[0] != '.' {
-				return 0, false
-			}
-			if !allDigits(frac[1:]) {
-				return 0, false
-			}
-		}
+		rest = v[4:]
 	default:
 		return 0, false
 	}
-	var f [5]int // month, day, hour, minute, second
+	var f [4]int // month, day, hour, minute
 	for i := range f {
 		n, ok := digits(rest[2*i : 2*i+2])
 		if !ok {
@@ -231,15 +232,60 @@ func readTime(s *cryptobyte.String) (int64, bool) {
 		}
 		f[i] = n
 	}
-	month, day, hour, minute, second := f[0], f[1], f[2], f[3], f[4]
-	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59 {
+	rem := rest[8:]
+	if len(rem) == 0 {
 		return 0, false
+	}
+	second := 0
+	if len(rem) >= 2 {
+		n, ok := digits(rem[:2])
+		if !ok {
+			return 0, false
+		}
+		second, rem = n, rem[2:]
+	}
+	month, day, hour, minute := f[0], f[1], f[2], f[3]
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 59 {
+		return 0, false
+	}
+	offset := 0 // seconds east of UTC
+	if tag == cbasn1.GeneralizedTime {
+		if len(rem) > 0 && rem[0] == '.' {
+			frac := rem[1:]
+			n := 0
+			for n < len(frac) && frac[n] >= '0' && frac[n] <= '9' {
+				n++
+			}
+			if n > 3 {
+				return 0, false
+			}
+			rem = frac[n:]
+		}
+		if string(rem) != "Z" {
+			return 0, false
+		}
+	} else {
+		switch {
+		case string(rem) == "Z":
+		case len(rem) == 5 && (rem[0] == '+' || rem[0] == '-'):
+			hh, ok1 := digits(rem[1:3])
+			mm, ok2 := digits(rem[3:5])
+			if !ok1 || !ok2 || hh > 25 || mm > 59 {
+				return 0, false
+			}
+			offset = hh*3600 + mm*60
+			if rem[0] == '-' && hh > 0 {
+				offset = -offset
+			}
+		default:
+			return 0, false
+		}
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, second, 0, time.UTC)
 	if t.Day() != day { // normalized: the day does not exist in that month
 		return 0, false
 	}
-	return t.Unix(), true
+	return t.Unix() - int64(offset), true
 }
 
 // digits parses a short run of ASCII decimal digits.
@@ -255,16 +301,4 @@ func digits(b []byte) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
-}
-
-func allDigits(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -381,16 +381,32 @@ func TestReadTime(t *testing.T) {
 		{cbasn1.UTCTime, "991231235959Z", utc(1999, 12, 31, 23, 59, 59), true},
 		{cbasn1.UTCTime, "240229000000Z", utc(2024, 2, 29, 0, 0, 0), true},
 		{cbasn1.UTCTime, "230229000000Z", 0, false}, // no Feb 29 in 2023
-		{cbasn1.UTCTime, "1302201334Z", 0, false},   // seconds missing
-		{cbasn1.UTCTime, "130220133451+0000", 0, false},
+		// As asn1-rs 0.6 reads UTCTime: seconds optional before Z, offsets
+		// subtracted (the sign on the hours only), none without seconds.
+		{cbasn1.UTCTime, "1302201334Z", utc(2013, 2, 20, 13, 34, 0), true},
+		{cbasn1.UTCTime, "130220133451+0000", utc(2013, 2, 20, 13, 34, 51), true},
+		{cbasn1.UTCTime, "130220133451+0130", utc(2013, 2, 20, 12, 4, 51), true},
+		{cbasn1.UTCTime, "130220233451-0200", utc(2013, 2, 21, 1, 34, 51), true},
+		{cbasn1.UTCTime, "130220133451-0030", utc(2013, 2, 20, 13, 4, 51), true}, // -00:30 is +00:30
+		{cbasn1.UTCTime, "491231233000-0100", utc(2050, 1, 1, 0, 30, 0), true},
+		{cbasn1.UTCTime, "1302201334+0100", 0, false}, // no seconds: "+0" read as seconds
+		{cbasn1.UTCTime, "130220133451+2600", 0, false},
+		{cbasn1.UTCTime, "130220133451+0060", 0, false},
+		{cbasn1.UTCTime, "130220133451", 0, false},
+		{cbasn1.UTCTime, "130220133451+01", 0, false},
 		{cbasn1.UTCTime, "130220133460Z", 0, false},
 		{cbasn1.UTCTime, "131320133451Z", 0, false},
 		{cbasn1.UTCTime, "13022013345xZ", 0, false},
 		{cbasn1.GeneralizedTime, "20500101000000Z", utc(2050, 1, 1, 0, 0, 0), true},
 		{cbasn1.GeneralizedTime, "99991231235959Z", utc(9999, 12, 31, 23, 59, 59), true},
 		{cbasn1.GeneralizedTime, "19691231235959.999Z", -1, true}, // fraction dropped
-		{cbasn1.GeneralizedTime, "20250101000000.Z", 0, false},
+		{cbasn1.GeneralizedTime, "20250101000000.Z", utc(2025, 1, 1, 0, 0, 0), true},
+		{cbasn1.GeneralizedTime, "202501010000Z", utc(2025, 1, 1, 0, 0, 0), true},
+		{cbasn1.GeneralizedTime, "20250101000000.1234Z", 0, false}, // four fraction digits
+		{cbasn1.GeneralizedTime, "20250101000000,5Z", 0, false},
+		{cbasn1.GeneralizedTime, "20250101000000+0100", 0, false}, // DER: must end in Z
 		{cbasn1.GeneralizedTime, "20250101000000", 0, false},
+		{cbasn1.GeneralizedTime, "20250101000000.5.Z", 0, false},
 		{cbasn1.OCTET_STRING, "130220133451Z", 0, false},
 	}
 	for _, tt := range tests {
