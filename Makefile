@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GOBIN := $(shell go env GOPATH)/bin
 export PATH := $(PATH):$(GOBIN)
 
-.PHONY: demo test test-short lint bench bench-full tools
+.PHONY: demo test test-short lint bench bench-full tools fuzz
 
 tools:
 	@scripts/ensure-temporal.sh
@@ -23,6 +23,10 @@ test-short:
 lint:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
 	go vet ./...
+
+## fuzz: every fuzz target for FUZZTIME (default 15s) each; a crash fails.
+fuzz:
+	scripts/fuzz.sh
 
 ## bench: small benchmark run (seconds); bench-full: the full-size figures (minutes).
 bench: tools
