@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certlake/certlake/internal/allowed"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
@@ -33,6 +34,9 @@ type LakeSettings struct {
 	// Storage opens table and plan locations (local paths, file:// and
 	// s3:// URIs); nil opens local paths and s3 with the AWS defaults.
 	Storage *storage.Opener
+	// Allowed are the locations under which a workflow input may name a
+	// table to create, write or delete (lake.allowed_locations).
+	Allowed *allowed.List
 	// Buffers is the Parquet writers' buffer pool shared by every table
 	// the activities open, so a FetchRange starts with warm buffers
 	// instead of growing its own; nil gives each table its own.

@@ -14,7 +14,6 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/merge"
 	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/statefile"
@@ -123,8 +122,8 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	}
 	files = append(files, mainFiles...)
 	if in.StagingPath != "" {
-		if err := merge.ValidatePaths(b.Lake.MainPath, in.StagingPath); err != nil {
-			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+		if err := b.Lake.checkStaging(in.StagingPath, ErrTypeInvalidInput); err != nil {
+			return res, toTemporal(err)
 		}
 		if err := checkTableDir(in.StagingPath, "staging path"); err != nil {
 			return res, toTemporal(err)
@@ -209,6 +208,9 @@ func (b *Backfill) ReadPlan(ctx context.Context, in ReadPlanInput) (ReadPlanResu
 	if in.Limit <= 0 || in.Offset < 0 {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "read plan: offset %d, limit %d", in.Offset, in.Limit))
 	}
+	if err := b.Lake.checkPlanFile(in.PlanFile); err != nil {
+		return res, toTemporal(err)
+	}
 	all, err := b.plan(ctx, in.PlanFile)
 	if err != nil {
 		return res, toTemporal(planError(err))
@@ -264,8 +266,8 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	path, role := b.Lake.MainPath, lake.RoleMain
 	if in.Staging {
 		path, role = in.TablePath, lake.RoleStaging
-		if err := merge.ValidatePaths(b.Lake.MainPath, path); err != nil {
-			return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+		if err := b.Lake.checkStaging(path, ErrTypeInvalidInput); err != nil {
+			return res, toTemporal(err)
 		}
 	}
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {

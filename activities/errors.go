@@ -30,6 +30,7 @@ const (
 	ErrTypeStorage      = "StorageConfig"    // wrong credentials, bucket, endpoint or location (storage.ErrConfig)
 	ErrTypeVerification = "Verification"     // a log served what its signed tree does not prove
 	ErrTypeNoLogKey     = "NoLogKey"         // a verified log without a public key
+	ErrTypeNotAllowed   = "NotAllowed"       // a location outside lake.allowed_locations
 	// ErrTypeRateLimited is retryable: a log asked for a long wait.
 	ErrTypeRateLimited = "RateLimited"
 )
@@ -38,7 +39,7 @@ const (
 var NonRetryable = []string{
 	ErrTypeInvalidInput, ErrTypeBadTable, ErrTypeUnsupported, ErrTypeNotStaging,
 	ErrTypeStateFile, ErrTypeLogList, ErrTypeUnknownLog, ErrTypeBadPlan, ErrTypeStorage,
-	ErrTypeVerification, ErrTypeNoLogKey,
+	ErrTypeVerification, ErrTypeNoLogKey, ErrTypeNotAllowed,
 }
 
 // classified is an error with its application error type decided.

@@ -23,8 +23,8 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	if in.StagingPath == "" {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "merge requires staging_path"))
 	}
-	if err := merge.ValidatePaths(m.Lake.MainPath, in.StagingPath); err != nil {
-		return res, toTemporal(fatal(ErrTypeNotStaging, err))
+	if err := m.Lake.checkStaging(in.StagingPath, ErrTypeNotStaging); err != nil {
+		return res, toTemporal(err)
 	}
 	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
 	if errors.Is(err, lake.ErrNotExist) {
@@ -111,6 +111,12 @@ func (m *Merge) IndexMain(ctx context.Context, in IndexMainInput) (IndexMainResu
 // retry of a batch whose commit already landed changes nothing.
 func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchResult, error) {
 	var res MergeBatchResult
+	if err := m.Lake.checkStaging(in.StagingPath, ErrTypeNotStaging); err != nil {
+		return res, toTemporal(err)
+	}
+	if err := m.Lake.checkPlanFile(in.PlanFile); err != nil {
+		return res, toTemporal(err)
+	}
 	var plan merge.Plan
 	if err := m.readPlan(ctx, in.PlanFile, &plan); err != nil {
 		return res, toTemporal(planError(err))
@@ -157,6 +163,12 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 // and deletes the staging directory when nothing newer is left in it.
 func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (RetireStagingResult, error) {
 	var res RetireStagingResult
+	if err := m.Lake.checkStaging(in.StagingPath, ErrTypeNotStaging); err != nil {
+		return res, toTemporal(err)
+	}
+	if err := m.Lake.checkPlanFile(in.PlanFile); err != nil {
+		return res, toTemporal(err)
+	}
 	var plan merge.Plan
 	if err := m.readPlan(ctx, in.PlanFile, &plan); err != nil {
 		return res, toTemporal(planError(err))

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/certlake/certlake/internal/allowed"
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/lake"
@@ -17,7 +18,13 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 	if metrics == nil {
 		metrics = NopMetrics{}
 	}
+	allowedList, err := allowed.New(cfg.Lake.Allowed())
+	if err != nil { // config.Load has refused it already; by hand, nothing is allowed
+		logger.Error("lake.allowed_locations", "err", err)
+		allowedList = &allowed.List{}
+	}
 	lk := LakeSettings{
+		Allowed:            allowedList,
 		MainPath:           cfg.Lake.MainPath,
 		PlanDir:            cfg.Lake.PlanDir,
 		CheckpointInterval: cfg.Lake.CheckpointInterval,

@@ -69,7 +69,10 @@ func TestReliabilityBadInputFailsFast(t *testing.T) {
 	if _, err := base.backfill("prepare", workflows.BackfillInput{StagingPath: e.sc.StagingPath}); err != nil {
 		t.Fatalf("prepare staging: %v", err)
 	}
-	userDir := filepath.Join(e.sc.Dir, "user-docs")
+	// Inside the lake's allowed location, so that the checks below (not a
+	// Delta table) are reached; outside it, the allowed-locations check refuses
+	// it first (TestWorkflowInputsStayInsideAllowedLocations).
+	userDir := filepath.Join(filepath.Dir(e.sc.MainPath), "user-docs")
 	if err := os.MkdirAll(filepath.Join(userDir, "photos"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +117,7 @@ func TestReliabilityBadInputFailsFast(t *testing.T) {
 		{name: "backfill staging_path contains main", wf: workflows.BackfillWorkflowName,
 			in: bf(workflows.BackfillInput{StagingPath: lakeDir}), errType: activities.ErrTypeInvalidInput, msg: "contains the main table"},
 		{name: "backfill staging_path traverses to main", wf: workflows.BackfillWorkflowName,
-			in: bf(workflows.BackfillInput{StagingPath: e.sc.StagingPath + "/../main"}), errType: activities.ErrTypeInvalidInput, msg: "is the main table"},
+			in: bf(workflows.BackfillInput{StagingPath: e.sc.StagingPath + "/../main"}), errType: activities.ErrTypeNotAllowed, msg: `".."`},
 		{name: "merge staging_path is main", wf: workflows.MergeWorkflowName,
 			in: mg(e.sc.MainPath), errType: activities.ErrTypeNotStaging, msg: "is the main table"},
 		{name: "merge staging_path inside main", wf: workflows.MergeWorkflowName,
@@ -122,7 +125,7 @@ func TestReliabilityBadInputFailsFast(t *testing.T) {
 		{name: "merge staging_path contains main", wf: workflows.MergeWorkflowName,
 			in: mg(lakeDir), errType: activities.ErrTypeNotStaging, msg: "contains the main table"},
 		{name: "merge staging_path traverses to the lake", wf: workflows.MergeWorkflowName,
-			in: mg(e.sc.StagingPath + "/../../lake"), errType: activities.ErrTypeNotStaging, msg: "contains the main table"},
+			in: mg(e.sc.StagingPath + "/../../lake"), errType: activities.ErrTypeNotAllowed, msg: `".."`},
 		{name: "merge staging_path is a directory of user files", wf: workflows.MergeWorkflowName,
 			in: mg(userDir), errType: activities.ErrTypeNotStaging, msg: "not a Delta table"},
 		{name: "merge camelCase stagingPath (required field misspelt)", wf: workflows.MergeWorkflowName,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/certlake/certlake/internal/allowed"
 	"github.com/certlake/certlake/internal/config"
 )
 
@@ -233,6 +234,16 @@ func bind(fs *pflag.FlagSet, name, key string) {
 	if err := config.BindFlag(fs, name, key); err != nil {
 		panic(err)
 	}
+}
+
+// checkAllowed refuses a location given by flag outside
+// lake.allowed_locations, before a command writes or deletes there.
+func checkAllowed(cfg *config.Config, flag, path string) error {
+	list, err := allowed.New(cfg.Lake.Allowed())
+	if err == nil {
+		_, err = list.Check(flag, path)
+	}
+	return err
 }
 
 // loadConfig loads the configuration with fs's overrides.

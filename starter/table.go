@@ -514,6 +514,11 @@ func tableVacuum(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !*dryRun { // a dry run deletes nothing: any table may be inspected
+		if err := checkAllowed(cfg, "--path", *path); err != nil {
+			return err
+		}
+	}
 	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun})
 	if err != nil {
 		return vacuumErr(*path, err)

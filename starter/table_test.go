@@ -303,7 +303,7 @@ func ageTree(t *testing.T, dir string, at time.Time) {
 }
 
 func TestTableVacuum(t *testing.T) {
-	dir := workdir(t, "")
+	dir := workdir(t, "lake:\n  main_path: main\n")
 	const a = "https://ct.example.com/logs/a"
 	main := filepath.Join(dir, "main")
 	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 39}, [2]uint64{50, 99})
@@ -377,7 +377,7 @@ func TestTableVacuum(t *testing.T) {
 }
 
 func TestTableVacuumErrors(t *testing.T) {
-	dir := workdir(t, "")
+	dir := workdir(t, "lake:\n  allowed_locations: [.]\n")
 	main := filepath.Join(dir, "main")
 	appendRows(t, main, lake.RoleMain, "https://ct.example.com/logs/a", [2]uint64{0, 9})
 	tests := []struct {
@@ -436,5 +436,33 @@ func TestTableVacuumRemovesOrphanPlans(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(plans, "bf-new-run", "log-000.jsonl")); err != nil {
 		t.Errorf("young plans removed: %v", err)
+	}
+}
+
+// table vacuum deletes only under lake.allowed_locations; a dry run may
+// inspect any table.
+func TestTableVacuumOutsideAllowedLocations(t *testing.T) {
+	dir := workdir(t, "lake:\n  main_path: lake/main\n")
+	other := filepath.Join(dir, "elsewhere", "table")
+	appendRows(t, other, lake.RoleMain, "https://ct.example.com/logs/a", [2]uint64{0, 9})
+	orphan := orphanFile(t, other, "https://ct.example.com/logs/a", 10, 19)
+	ageTree(t, other, time.Now().Add(-8*24*time.Hour))
+
+	r := runStarter(t, "table", "vacuum", "--path", other)
+	if r.code == 0 || !strings.Contains(r.stderr, "outside the allowed locations") || !strings.Contains(r.stderr, "lake.allowed_locations") {
+		t.Fatalf("table vacuum of a table outside the lake = %d, %q; want a refusal naming lake.allowed_locations", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(other, orphan)); err != nil {
+		t.Fatalf("refused vacuum deleted %s: %v", orphan, err)
+	}
+	if v, r := vacuumJSON(t, "--path", other, "--dry-run"); r.code != 0 || v.Count != 1 {
+		t.Errorf("dry run outside the lake = %d %q, %d files; want 1 file listed", r.code, r.stderr, v.Count)
+	}
+	r = runStarter(t, "table", "vacuum", "--path", other, "--set", "lake.allowed_locations="+dir+"/lake,"+dir+"/data,"+dir+"/elsewhere")
+	if r.code != 0 {
+		t.Fatalf("table vacuum with its location allowed = %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(other, orphan)); !os.IsNotExist(err) {
+		t.Errorf("allowed vacuum kept the orphan %s: %v", orphan, err)
 	}
 }

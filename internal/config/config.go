@@ -13,6 +13,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/certlake/certlake/internal/allowed"
 )
 
 // Config is the whole of certlake's per-process configuration. Per-run choices
@@ -96,6 +98,12 @@ type Lake struct {
 	// directory, or the parent prefix in its bucket), outside any Delta
 	// table.
 	PlanDir string `key:"plan_dir"`
+	// AllowedLocations are the path or URI prefixes under which certlake
+	// may create, write or delete tables, plans, scratch and index files.
+	// A staging_path given in a workflow input or a flag outside them is
+	// refused before anything is touched. Default: the locations holding
+	// main_path and staging_path (their parent directories or prefixes).
+	AllowedLocations []string `key:"allowed_locations"`
 	// CheckpointInterval is the number of commits between Delta
 	// checkpoints. Default 100, as delta-rs.
 	CheckpointInterval int `key:"checkpoint_interval"`
@@ -112,6 +120,15 @@ type Lake struct {
 	CompactStaging bool `key:"compact_staging"`
 	// DuckDB tunes the embedded DuckDB used for gap detection and merges.
 	DuckDB DuckDB `key:"duckdb"`
+}
+
+// Allowed is AllowedLocations, or its default when empty: the locations
+// holding MainPath and StagingPath.
+func (l Lake) Allowed() []string {
+	if len(l.AllowedLocations) > 0 {
+		return l.AllowedLocations
+	}
+	return allowed.Defaults(l.MainPath, l.StagingPath)
 }
 
 // DuckDB tunes the embedded query engine.

@@ -81,6 +81,13 @@ func setValue(fv reflect.Value, raw any, path []string) error {
 // it arrives as a JSON string.
 func setSlice(fv reflect.Value, raw any, path []string) error {
 	key := dotted(path)
+	if ss, ok := raw.([]string); ok {
+		raw = toAnys(ss)
+	}
+	if s, ok := raw.(string); ok && fv.Type().Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(s), "[") {
+		// A list of strings from the environment or --set: comma-separated.
+		raw = toAnys(strings.Split(s, ","))
+	}
 	if s, ok := raw.(string); ok {
 		var list []any
 		if err := json.Unmarshal([]byte(s), &list); err != nil {
@@ -91,6 +98,9 @@ func setSlice(fv reflect.Value, raw any, path []string) error {
 	list, ok := raw.([]any)
 	if !ok {
 		return fmt.Errorf("%s: want a list, got %s", key, show(raw))
+	}
+	if fv.Type().Elem().Kind() == reflect.String {
+		return setStrings(fv, list, key)
 	}
 	out := reflect.MakeSlice(fv.Type(), len(list), len(list))
 	var errs []error
@@ -105,6 +115,30 @@ func setSlice(fv reflect.Value, raw any, path []string) error {
 	}
 	if len(list) > 0 { // an empty list stays nil, like the default
 		fv.Set(out)
+	}
+	return nil
+}
+
+func toAnys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = strings.TrimSpace(s)
+	}
+	return out
+}
+
+// setStrings decodes a list of strings (lake.allowed_locations).
+func setStrings(fv reflect.Value, list []any, key string) error {
+	out := make([]string, 0, len(list))
+	for i, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return fmt.Errorf("%s[%d]: want a string, got %s", key, i, show(e))
+		}
+		out = append(out, s)
+	}
+	if len(out) > 0 {
+		fv.Set(reflect.ValueOf(out))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/certlake/certlake/internal/allowed"
 	"github.com/certlake/certlake/internal/storage"
 )
 
@@ -40,6 +41,7 @@ func (c *Config) derive() {
 			c.Lake.PlanDir = filepath.Join(filepath.Dir(filepath.Clean(c.Lake.MainPath)), PlanDirName)
 		}
 	}
+	c.Lake.AllowedLocations = c.Lake.Allowed()
 }
 
 // memoryLimitRE matches DuckDB's memory_limit syntax ("2GB", "512 MiB", "80%").
@@ -101,6 +103,18 @@ func (c *Config) validate() []error {
 	}
 	if lk.StagingPath != "" && lk.MainPath != "" && locs[0].String() != "" && locs[0].String() == locs[1].String() {
 		bad("lake.staging_path", "must differ from lake.main_path (%q)", lk.MainPath)
+	}
+	if list, err := allowed.New(lk.AllowedLocations); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, kv := range [][2]string{{"lake.main_path", lk.MainPath}, {"lake.staging_path", lk.StagingPath}, {"lake.plan_dir", lk.PlanDir}} {
+			if kv[1] == "" {
+				continue
+			}
+			if _, err := list.Check(kv[0], kv[1]); err != nil && errors.Is(err, allowed.ErrOutside) {
+				errs = append(errs, err)
+			}
+		}
 	}
 	s3 := c.Storage.S3
 	if s3.Endpoint != "" {
