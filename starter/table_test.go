@@ -411,8 +411,8 @@ func TestTableVacuumErrors(t *testing.T) {
 func TestTableVacuumRemovesOrphanPlans(t *testing.T) {
 	base := t.TempDir()
 	plans := filepath.Join(base, "plans")
-	dir := workdir(t, "lake:\n  main_path: "+filepath.Join(base, "main")+"\n  plan_dir: "+plans+"\n")
-	main := filepath.Join(dir, "main")
+	main := filepath.Join(base, "main")
+	workdir(t, "lake:\n  main_path: "+main+"\n  plan_dir: "+plans+"\n")
 	appendRows(t, main, lake.RoleMain, "https://ct.example.com/logs/a", [2]uint64{0, 9})
 	for _, run := range []string{"bf-old-run", "bf-new-run"} {
 		if err := os.MkdirAll(filepath.Join(plans, run), 0o755); err != nil {
