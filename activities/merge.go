@@ -233,7 +233,7 @@ func (m *Merge) removePlan(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
-	objs, err := s.List(ctx, "", "")
+	objs, err := s.List(ctx, "", "", 0)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // buildLog writes a table of n commits straight to disk (no put-if-absent
@@ -59,7 +61,7 @@ func buildLog(tb testing.TB, n int64, cps ...int64) string {
 		}
 		st.apply(&commit{version: v, actions: acts})
 		if isCP[v] {
-			if _, err := writeCheckpoint(dir, st.checkpointData(time.Now()), memory.DefaultAllocator); err != nil {
+			if _, err := writeCheckpoint(context.Background(), storage.NewDir(dir), "", st.checkpointData(time.Now()), memory.DefaultAllocator); err != nil {
 				tb.Fatal(err)
 			}
 		}

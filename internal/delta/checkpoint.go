@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Classic checkpoints ("Checkpoints" and "Checkpoint Schema" in PROTOCOL.md)
@@ -30,12 +30,12 @@ import (
 // may add.
 
 // readCheckpoint applies every action in the checkpoint to st.
-func readCheckpoint(ctx context.Context, dir string, ref checkpointRef, st *state, trace func(string)) error {
+func readCheckpoint(ctx context.Context, log storage.Store, ref checkpointRef, st *state, trace func(string)) error {
 	for _, name := range ref.files {
 		if trace != nil {
 			trace(name)
 		}
-		if err := readCheckpointFile(ctx, filepath.Join(dir, name), st); err != nil {
+		if err := readCheckpointFile(ctx, log, name, st); err != nil {
 			return fmt.Errorf("read checkpoint %s: %w", name, err)
 		}
 	}
@@ -44,11 +44,25 @@ func readCheckpoint(ctx context.Context, dir string, ref checkpointRef, st *stat
 
 var checkpointActions = map[string]bool{"add": true, "remove": true, "metaData": true, "protocol": true, "txn": true}
 
-func readCheckpointFile(ctx context.Context, path string, st *state) (err error) {
-	rdr, err := file.OpenParquetFile(path, false)
+func readCheckpointFile(ctx context.Context, log storage.Store, name string, st *state) (err error) {
+	f, _, err := storage.Open(ctx, log, name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return err
+		return err
+	}
+	defer f.Close()
+	// The parquet reader panics on some malformed files; a bad checkpoint
+	// must come back as ErrCorrupt, not take the process down.
+	rdr, err := func() (r *file.Reader, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("parquet: %v", p)
+			}
+		}()
+		return file.NewParquetReader(f)
+	}()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
+			return err // missing, or the store did not answer: not corrupt
 		}
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
@@ -103,6 +117,9 @@ func readCheckpointFile(ctx context.Context, path string, st *state) (err error)
 		}
 	}
 	if err := rr.Err(); err != nil {
+		if errors.Is(err, storage.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return nil
@@ -579,13 +596,19 @@ func nonNilMap(m map[string]string) map[string]string {
 	return m
 }
 
-// writeCheckpoint writes cp as <v>.checkpoint.parquet (temp file + rename,
-// so readers never see a partial checkpoint) and then moves _last_checkpoint
-// forward the same way. It returns the number of actions written. alloc
-// holds the Arrow buffers of one batch at a time.
-func writeCheckpoint(dir string, cp *checkpointData, alloc memory.Allocator) (int64, error) {
+func (t *Table) writeCheckpoint(ctx context.Context, cp *checkpointData) (int64, error) {
+	return writeCheckpoint(ctx, t.log, t.opts.ScratchDir, cp, t.allocator())
+}
+
+// writeCheckpoint writes cp as <v>.checkpoint.parquet (a local temp file
+// published whole: renamed into place on a local table, uploaded to an
+// object store, so readers never see a partial checkpoint) and then moves
+// _last_checkpoint forward the same way. It returns the number of actions
+// written. alloc holds the Arrow buffers of one batch at a time; a remote
+// table's checkpoint is written under scratchDir first.
+func writeCheckpoint(ctx context.Context, log storage.Store, scratchDir string, cp *checkpointData, alloc memory.Allocator) (int64, error) {
 	name := checkpointName(cp.version)
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	tmp, err := storage.CreateTemp(log, name, scratchDir)
 	if err != nil {
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
@@ -615,16 +638,17 @@ func writeCheckpoint(dir string, cp *checkpointData, alloc memory.Allocator) (in
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
 	tmp.Close() // fw.Close normally closed it already
-	if err := syncPath(tmpName); err != nil {
+	f, err := os.OpenFile(tmpName, os.O_RDWR, 0)
+	if err != nil {
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
-	if err := os.Rename(tmpName, filepath.Join(dir, name)); err != nil {
+	if err := storage.PutFile(ctx, log, name, f, false); err != nil {
 		return 0, fmt.Errorf("write checkpoint %d: %w", cp.version, err)
 	}
-	if err := updateLastCheckpoint(dir, lastCheckpoint{Version: cp.version, Size: size, NumAddFiles: ptr(int64(len(cp.files)))}); err != nil {
+	if err := updateLastCheckpoint(ctx, log, lastCheckpoint{Version: cp.version, Size: size, NumAddFiles: ptr(int64(len(cp.files)))}); err != nil {
 		return size, err
 	}
-	return size, syncDir(dir)
+	return size, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -632,31 +656,17 @@ func ptr[T any](v T) *T { return &v }
 // updateLastCheckpoint replaces _last_checkpoint unless it already points at
 // lc.Version or later. Two writers can still race here; the file is only a
 // hint (readers list the log), so the loser's older value is harmless.
-func updateLastCheckpoint(dir string, lc lastCheckpoint) error {
-	if cur, err := readLastCheckpoint(dir); err == nil && cur.Version >= lc.Version {
+func updateLastCheckpoint(ctx context.Context, log storage.Store, lc lastCheckpoint) error {
+	if cur, err := readLastCheckpoint(ctx, log); err == nil && cur.Version >= lc.Version {
 		return nil
 	}
 	b, err := json.Marshal(lc)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+lastCheckpointName+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", lastCheckpointName, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", lastCheckpointName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", lastCheckpointName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", lastCheckpointName, err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, lastCheckpointName)); err != nil {
+	// The store's Put is atomic (temp file, fsync, rename on a local
+	// table; one PUT on an object store).
+	if err := storage.PutBytes(ctx, log, lastCheckpointName, b); err != nil {
 		return fmt.Errorf("write %s: %w", lastCheckpointName, err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/certlake/certlake/internal/storage"
 	"github.com/google/uuid"
 )
 
@@ -143,7 +144,7 @@ func (t *Table) commit(ctx context.Context, readVersion int64, actions []Action,
 	if skip, err := txnsApplied(ours, h.txns, "the table"); err != nil || skip {
 		return CommitResult{Version: h.version, Skipped: skip}, err
 	}
-	if err := t.checkAddedFilesExist(ours); err != nil {
+	if err := t.checkAddedFilesExist(ctx, ours); err != nil {
 		return CommitResult{}, err
 	}
 	if err := t.syncAddedDirs(ours); err != nil {
@@ -172,7 +173,7 @@ func (t *Table) commit(ctx context.Context, readVersion int64, actions []Action,
 
 	v := h.version + 1
 	for attempt := 1; ; attempt++ {
-		ok, err := t.putIfAbsent(v, body)
+		ok, err := t.putIfAbsent(ctx, v, body)
 		if err != nil {
 			return CommitResult{}, err
 		}
@@ -490,7 +491,7 @@ func resolve(winners []*commit, ours []Action, opts CommitOptions) (skip bool, e
 func (t *Table) readCommits(ctx context.Context, from, to int64) ([]*commit, error) {
 	out := make([]*commit, 0, to-from+1)
 	for v := from; v <= to; v++ {
-		c, err := readCommit(ctx, t.logDir(), v)
+		c, err := readCommit(ctx, t.log, v)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("%w: %w", ErrVersionNotFound, err)
@@ -507,7 +508,7 @@ func (t *Table) readCommits(ctx context.Context, from, to int64) ([]*commit, err
 func (t *Table) readNewCommits(ctx context.Context, from int64) ([]*commit, error) {
 	var out []*commit
 	for v := from; ; v++ {
-		c, err := readCommit(ctx, t.logDir(), v)
+		c, err := readCommit(ctx, t.log, v)
 		if errors.Is(err, fs.ErrNotExist) && v > from {
 			return out, nil
 		}
@@ -520,9 +521,26 @@ func (t *Table) readNewCommits(ctx context.Context, from int64) ([]*commit, erro
 
 // putIfAbsent writes body as commit v unless it exists. false, nil means
 // another writer created v first.
-func (t *Table) putIfAbsent(v int64, body []byte) (bool, error) {
-	dir := t.logDir()
+//
+// A remote table's commit is the store's conditional put (If-None-Match:
+// *, as delta-rs with conditional put); a local table's is a temp file
+// hard-linked into place, as it always was.
+func (t *Table) putIfAbsent(ctx context.Context, v int64, body []byte) (bool, error) {
 	name := commitName(v)
+	if t.local == "" {
+		if t.beforeLink != nil {
+			t.beforeLink(name)
+		}
+		err := t.log.PutIfAbsent(ctx, name, body)
+		if errors.Is(err, storage.ErrExists) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("write %s: %w", name, err)
+		}
+		return true, nil
+	}
+	dir := filepath.Join(t.local, logDirName)
 	// The temp name starts with '.', so log readers never take it for a
 	// commit even if this process dies before removing it.
 	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
@@ -584,15 +602,6 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-func syncPath(name string) error {
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // sleepJitter waits a small random time that grows with attempt, so

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Child processes: the test binary re-executes itself with helperEnv set and
@@ -108,7 +110,7 @@ func TestConcurrentAppends(t *testing.T) {
 	}
 
 	total := int64((goroutines + processes) * batches)
-	l, err := listLog(tbl.logDir())
+	l, err := listLog(t.Context(), tbl.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +302,7 @@ func TestConcurrentCreate(t *testing.T) {
 	if ok != 1 {
 		t.Errorf("%d Creates succeeded, want exactly 1", ok)
 	}
-	l, err := listLog(filepath.Join(root, logDirName))
+	l, err := listLog(t.Context(), storage.NewDir(filepath.Join(root, logDirName)))
 	if err != nil || len(l.commits) != 1 || l.commits[0] != 0 {
 		t.Errorf("log after racing Creates = %+v, %v; want only version 0", l, err)
 	}

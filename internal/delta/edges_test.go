@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Edge 1: a file a vacuum deleted as abandoned (held for its commit longer
@@ -442,7 +443,7 @@ func TestCheckpointBoundedMemory(t *testing.T) {
 	st.version = 1
 	dir := t.TempDir()
 	alloc := &peakAllocator{Allocator: memory.NewGoAllocator()}
-	n, err := writeCheckpoint(dir, st.checkpointData(time.Now()), alloc)
+	n, err := writeCheckpoint(t.Context(), storage.NewDir(dir), "", st.checkpointData(time.Now()), alloc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +458,7 @@ func TestCheckpointBoundedMemory(t *testing.T) {
 		t.Errorf("peak allocation %d bytes, want under %d and under half the %d bytes of file actions", alloc.peak, bound, logical)
 	}
 	back := newState()
-	if err := readCheckpoint(t.Context(), dir, checkpointRef{version: 1, files: []string{checkpointName(1)}}, back, nil); err != nil {
+	if err := readCheckpoint(t.Context(), storage.NewDir(dir), checkpointRef{version: 1, files: []string{checkpointName(1)}}, back, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(back.files) != files {

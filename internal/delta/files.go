@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,21 +18,40 @@ import (
 // there (deleted by a vacuum that judged it abandoned, or never written) or
 // whose size differs from the add's: committing it would break every reader
 // of the table. Retrying cannot help, so the error wraps ErrInvalidAction.
-func (t *Table) checkAddedFilesExist(actions []Action) error {
+func (t *Table) checkAddedFilesExist(ctx context.Context, actions []Action) error {
 	for _, a := range actions {
 		if a.Add == nil {
 			continue
 		}
-		fi, err := os.Stat(localPath(t.root, a.Add.Path))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("%w: add %s: the data file does not exist (deleted as abandoned by a vacuum, or never written); write it again", ErrInvalidAction, a.Add.Path)
-		case err != nil:
-			return fmt.Errorf("add %s: %w", a.Add.Path, err)
-		case !fi.Mode().IsRegular():
-			return fmt.Errorf("%w: add %s: not a regular file", ErrInvalidAction, a.Add.Path)
-		case fi.Size() != a.Add.Size:
-			return fmt.Errorf("%w: add %s: size %d in the add action, %d on disk", ErrInvalidAction, a.Add.Path, a.Add.Size, fi.Size())
+		if t.local != "" {
+			fi, err := os.Stat(localPath(t.root, a.Add.Path))
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("%w: add %s: the data file does not exist (deleted as abandoned by a vacuum, or never written); write it again", ErrInvalidAction, a.Add.Path)
+			case err != nil:
+				return fmt.Errorf("add %s: %w", a.Add.Path, err)
+			case !fi.Mode().IsRegular():
+				return fmt.Errorf("%w: add %s: not a regular file", ErrInvalidAction, a.Add.Path)
+			}
+			if fi.Size() != a.Add.Size {
+				return fmt.Errorf("%w: add %s: size %d in the add action, %d on disk", ErrInvalidAction, a.Add.Path, a.Add.Size, fi.Size())
+			}
+			continue
+		} else {
+			key, err := Key(a.Add.Path)
+			if err != nil {
+				return fmt.Errorf("%w: add %s: %w", ErrInvalidAction, a.Add.Path, err)
+			}
+			info, err := t.store.Stat(ctx, key)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("%w: add %s: the data file does not exist in %s (deleted as abandoned by a vacuum, or never written); write it again", ErrInvalidAction, a.Add.Path, t.root)
+			case err != nil:
+				return fmt.Errorf("add %s: %w", a.Add.Path, err)
+			}
+			if info.Size != a.Add.Size {
+				return fmt.Errorf("%w: add %s: size %d in the add action, %d stored", ErrInvalidAction, a.Add.Path, a.Add.Size, info.Size)
+			}
 		}
 	}
 	return nil
@@ -43,8 +63,8 @@ func (t *Table) checkAddedFilesExist(actions []Action) error {
 // without this, after a power loss the durable log could name a file whose
 // directory entry was lost.
 func (t *Table) syncAddedDirs(actions []Action) error {
-	if t.noSync {
-		return nil
+	if t.noSync || t.local == "" {
+		return nil // an object store's PUT is durable when it returns
 	}
 	done := map[string]bool{}
 	for _, a := range actions {

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // The log is the _delta_log directory itself (never recursed into). It holds
@@ -71,20 +70,22 @@ func parseVersion(s string) (int64, bool) {
 	return v, err == nil
 }
 
-// listLog lists dir once. errors.Is(err, ErrNotATable) when dir is missing.
-func listLog(dir string) (*listing, error) {
-	f, err := os.Open(dir)
+// listLog lists the log once. errors.Is(err, ErrNotATable) when it holds
+// nothing. Only the log's own level is listed: keys under a deeper prefix
+// (_delta_log/_commits/, .tmp/) are not commits.
+func listLog(ctx context.Context, log storage.Store) (*listing, error) {
+	objs, err := log.List(ctx, "", "", 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: no %s in %s", ErrNotATable, logDirName, filepath.Dir(dir))
-		}
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, fmt.Errorf("list %s: %w", log.Location(), err)
 	}
-	defer f.Close()
-	// Readdirnames does not sort or stat: one getdents pass, O(n).
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("%w: no %s in %s", ErrNotATable, logDirName, strings.TrimSuffix(log.Location(), "/"+logDirName))
+	}
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		if !strings.Contains(o.Key, "/") {
+			names = append(names, o.Key)
+		}
 	}
 	l := &listing{}
 	type multi struct {
@@ -145,37 +146,29 @@ func listLog(dir string) (*listing, error) {
 	return l, nil
 }
 
-// hasLogFile reports whether dir holds at least one commit or checkpoint,
-// reading the directory in small batches and stopping at the first hit.
-func hasLogFile(dir string) (bool, error) {
-	f, err := os.Open(dir)
+// hasLogFile reports whether the log holds at least one commit or
+// checkpoint. Versions are zero-padded to 20 digits, so every commit and
+// checkpoint starts with '0' (until version 10^19) and sorts first; a
+// commit is among any few consecutive log files (a checksum or a
+// checkpoint part per version at most), so one short listing answers.
+func hasLogFile(ctx context.Context, log storage.Store) (bool, error) {
+	objs, err := log.List(ctx, "0", "", 100)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
 		return false, err
 	}
-	defer f.Close()
-	for {
-		names, err := f.Readdirnames(64)
-		for _, name := range names {
-			if len(name) < 25 {
-				continue
-			}
-			if _, ok := parseVersion(name[:20]); !ok {
-				continue
-			}
-			if rest := name[20:]; rest == ".json" || (len(rest) > 12 && rest[:12] == ".checkpoint." && filepath.Ext(rest) == ".parquet") {
-				return true, nil
-			}
+	for _, o := range objs {
+		name := o.Key
+		if len(name) < 25 || strings.Contains(name, "/") {
+			continue
 		}
-		if errors.Is(err, io.EOF) {
-			return false, nil
+		if _, ok := parseVersion(name[:20]); !ok {
+			continue
 		}
-		if err != nil {
-			return false, err
+		if rest := name[20:]; rest == ".json" || (len(rest) > 12 && rest[:12] == ".checkpoint." && path.Ext(rest) == ".parquet") {
+			return true, nil
 		}
 	}
+	return false, nil
 }
 
 // lastCheckpoint is the _last_checkpoint hint ("Last Checkpoint File Schema").
@@ -187,8 +180,8 @@ type lastCheckpoint struct {
 	NumAddFiles *int64 `json:"numOfAddFiles,omitempty"`
 }
 
-func readLastCheckpoint(dir string) (*lastCheckpoint, error) {
-	b, err := os.ReadFile(filepath.Join(dir, lastCheckpointName))
+func readLastCheckpoint(ctx context.Context, log storage.Store) (*lastCheckpoint, error) {
+	b, err := storage.ReadAll(ctx, log, lastCheckpointName)
 	if err != nil {
 		return nil, err
 	}
@@ -251,12 +244,12 @@ func hasDeletionVector(r json.RawMessage) bool {
 
 // readCommit reads and parses commit v. A missing file is returned as an
 // error wrapping fs.ErrNotExist; unparsable content wraps ErrCorrupt.
-func readCommit(ctx context.Context, dir string, v int64) (*commit, error) {
+func readCommit(ctx context.Context, log storage.Store, v int64) (*commit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	name := commitName(v)
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	b, err := storage.ReadAll(ctx, log, name)
 	if err != nil {
 		return nil, fmt.Errorf("read commit %s: %w", name, err)
 	}

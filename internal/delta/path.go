@@ -118,6 +118,21 @@ func isScheme(s string) bool {
 	return true
 }
 
+// Key maps a log path (add.path, remove.path) to its key in the table's
+// store: the path decoded once. Absolute URIs and paths, which point
+// outside the table, are refused: certlake reads and writes only files
+// under the table root, as delta-rs writes them.
+func Key(p string) (string, error) {
+	d, err := DecodePath(p)
+	if err != nil {
+		return "", err
+	}
+	if i := strings.Index(p, ":"); i > 0 && isScheme(p[:i]) || strings.HasPrefix(d, "/") {
+		return "", fmt.Errorf("path %q is not relative to the table root", p)
+	}
+	return d, nil
+}
+
 // localPath maps a log path to a file-system path under root.
 func localPath(root, p string) string {
 	d, err := DecodePath(p)

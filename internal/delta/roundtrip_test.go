@@ -98,7 +98,7 @@ func TestRoundTripValidates(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tbl.logDir(), checkpointName(6))); err != nil {
 		t.Errorf("checkpoint at 6 (interval 3): %v", err)
 	}
-	lc, err := readLastCheckpoint(tbl.logDir())
+	lc, err := readLastCheckpoint(t.Context(), tbl.log)
 	if err != nil || lc.Version != 6 || lc.Size != int64(2+1+6) {
 		t.Errorf("_last_checkpoint = %+v, %v; want version 6 with 9 actions", lc, err)
 	}
@@ -316,8 +316,10 @@ func TestSnapshotErrors(t *testing.T) {
 			if err := tt.damage(filepath.Join(cp, logDirName)); err != nil {
 				t.Fatal(err)
 			}
-			r := &Table{root: cp}
-			var err error
+			r, err := newTable(t.Context(), cp, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tt.version < 0 {
 				_, err = r.Snapshot(t.Context())
 			} else {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Snapshot is the table state at one version. Treat it as read-only: its
@@ -22,15 +24,22 @@ type Snapshot struct {
 	Files    []Add            // live files, sorted by Path
 	Txns     map[string]int64 // latest txn version per appId
 
-	root string
+	root  string
+	store storage.Store
 }
 
-// LocalPath returns the absolute file-system path of a live file (the log's
-// Path is relative and URI-encoded).
+// LocalPath returns the absolute file-system path of a live file of a
+// local table (the log's Path is relative and URI-encoded). A remote
+// table's files have no local path: read them through Store and Key.
 func (s *Snapshot) LocalPath(a Add) string { return localPath(s.root, a.Path) }
 
-// Root returns the root directory of the table the snapshot was read from.
+// Root returns the root (directory or URI) of the table the snapshot was
+// read from.
 func (s *Snapshot) Root() string { return s.root }
+
+// Store returns the storage of the table the snapshot was read from; nil
+// for a snapshot built by hand.
+func (s *Snapshot) Store() storage.Store { return s.store }
 
 // NumRecords sums numRecords over the live files' stats. ok is false when
 // any file has no (or unparsable) stats, so the log alone does not tell.
@@ -150,7 +159,7 @@ func (s *state) check() error {
 }
 
 // snapshot copies s into a Snapshot.
-func (s *state) snapshot(root string) (*Snapshot, error) {
+func (s *state) snapshot(root string, store storage.Store) (*Snapshot, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -166,6 +175,7 @@ func (s *state) snapshot(root string) (*Snapshot, error) {
 		Files:    slices.Clone(s.sortedFiles()),
 		Txns:     txns,
 		root:     root,
+		store:    store,
 	}, nil
 }
 
@@ -286,14 +296,13 @@ func findInvariant(fields []StructField, prefix string) (string, bool) {
 // commits after it. When that checkpoint cannot be read it falls back to
 // older ones, then to commit 0.
 func (t *Table) load(ctx context.Context, target int64) (*state, error) {
-	dir := t.logDir()
-	l, err := listLog(dir)
+	l, err := listLog(ctx, t.log)
 	if err != nil {
 		return nil, err
 	}
 	latest := l.latest()
 	if latest < 0 {
-		return nil, fmt.Errorf("%w: no commits in %s", ErrNotATable, dir)
+		return nil, fmt.Errorf("%w: no commits in %s", ErrNotATable, t.logDir())
 	}
 	if target < 0 {
 		target = latest
@@ -301,7 +310,7 @@ func (t *Table) load(ctx context.Context, target int64) (*state, error) {
 	if target > latest {
 		return nil, fmt.Errorf("%w: version %d is newer than the latest version %d", ErrVersionNotFound, target, latest)
 	}
-	if lc, err := readLastCheckpoint(dir); err == nil {
+	if lc, err := readLastCheckpoint(ctx, t.log); err == nil {
 		if !slices.ContainsFunc(l.checkpoints, func(c checkpointRef) bool { return c.version == lc.Version }) {
 			t.logger().WarnContext(ctx, "delta: _last_checkpoint names a missing checkpoint", "root", t.root, "version", lc.Version)
 		}
@@ -328,7 +337,7 @@ func (t *Table) load(ctx context.Context, target int64) (*state, error) {
 		}
 		st := newState()
 		if start.version >= 0 {
-			if err := readCheckpoint(ctx, dir, start, st, t.trace); err != nil {
+			if err := readCheckpoint(ctx, t.log, start, st, t.trace); err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
@@ -344,7 +353,7 @@ func (t *Table) load(ctx context.Context, target int64) (*state, error) {
 			if t.trace != nil {
 				t.trace(commitName(v))
 			}
-			c, err := readCommit(ctx, dir, v)
+			c, err := readCommit(ctx, t.log, v)
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					// Listed a moment ago: a concurrent cleanup removed it.

@@ -14,25 +14,37 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/uuid"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Options tunes a Table. The zero value is ready to use.
 type Options struct {
 	CheckpointInterval int          // commits between checkpoints; 0 means 100
 	Logger             *slog.Logger // nil discards
+	// Storage opens roots given as URIs (s3://bucket/prefix, file:///);
+	// nil opens local paths, and s3 with the AWS defaults.
+	Storage *storage.Opener
+	// ScratchDir is where checkpoints of a remote table are written before
+	// their upload: this worker's own scratch. "" = the OS temp dir.
+	ScratchDir string
 }
 
 // DefaultCheckpointInterval is the checkpoint interval when
 // Options.CheckpointInterval is 0 (the same default as Spark and delta-rs).
 const DefaultCheckpointInterval = 100
 
-// Table is a Delta table on the local file system. It is safe for
+// Table is a Delta table in a storage.Store: a local directory or a prefix
+// of an object store. It is safe for
 // concurrent use; other processes may write the same table at the same time.
 // A Table caches the latest state it has read and catches up by reading only
 // the commits that landed since.
 type Table struct {
-	root string
-	opts Options
+	root  string // as given, for messages
+	opts  Options
+	store storage.Store // the table root
+	log   storage.Store // its _delta_log
+	local string        // the root directory of a local table; "" for remote
 
 	mu    sync.Mutex  // guards cur and first
 	cur   *state      // latest state read, nil until first needed
@@ -65,8 +77,11 @@ func Open(ctx context.Context, root string, opts Options) (*Table, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t := &Table{root: root, opts: opts}
-	ok, err := hasLogFile(t.logDir())
+	t, err := newTable(ctx, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open table %s: %w", root, err)
+	}
+	ok, err := hasLogFile(ctx, t.log)
 	if err != nil {
 		return nil, fmt.Errorf("open table %s: %w", root, err)
 	}
@@ -85,7 +100,10 @@ func Create(ctx context.Context, root string, meta Metadata, proto Protocol, opt
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	t := &Table{root: root, opts: opts}
+	t, err := newTable(ctx, root, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", root, err)
+	}
 	if proto.MinReaderVersion == 0 && proto.MinWriterVersion == 0 {
 		proto = Protocol{MinReaderVersion: 1, MinWriterVersion: 2}
 	}
@@ -106,14 +124,15 @@ func Create(ctx context.Context, root string, meta Metadata, proto Protocol, opt
 	if err := checkWritable(proto, meta, schema); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
 	}
-	dir := t.logDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create table %s: %w", root, err)
+	if t.local != "" {
+		if err := os.MkdirAll(filepath.Join(t.local, logDirName), 0o755); err != nil {
+			return nil, fmt.Errorf("create table %s: %w", root, err)
+		}
+		if err := t.syncCreatedRoot(); err != nil {
+			return nil, fmt.Errorf("create table %s: fsync: %w", root, err)
+		}
 	}
-	if err := t.syncCreatedRoot(); err != nil {
-		return nil, fmt.Errorf("create table %s: fsync: %w", root, err)
-	}
-	if ok, err := hasLogFile(dir); err != nil {
+	if ok, err := hasLogFile(ctx, t.log); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
 	} else if ok {
 		return nil, fmt.Errorf("create table %s: %w", root, ErrExists)
@@ -123,7 +142,7 @@ func Create(ctx context.Context, root string, meta Metadata, proto Protocol, opt
 	if err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
 	}
-	ok, err := t.putIfAbsent(0, body)
+	ok, err := t.putIfAbsent(ctx, 0, body)
 	if err != nil {
 		return nil, fmt.Errorf("create table %s: %w", root, err)
 	}
@@ -163,10 +182,38 @@ func checkMetadata(m Metadata) (StructType, error) {
 	return schema, nil
 }
 
-// Root returns the table's root directory.
+// newTable opens the store of root (a path or a URI).
+func newTable(ctx context.Context, root string, opts Options) (*Table, error) {
+	loc, err := storage.ParseLocation("table", root)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{root: root, opts: opts}
+	if loc.IsLocal() {
+		t.local = root
+		t.store = storage.NewDir(root)
+	} else {
+		o := opts.Storage
+		if o == nil {
+			o = &storage.Opener{Logger: opts.Logger}
+		}
+		if t.store, err = o.Open(ctx, loc); err != nil {
+			return nil, err
+		}
+	}
+	t.log = storage.Sub(t.store, logDirName)
+	return t, nil
+}
+
+// Root returns the table's root as given: a directory or a URI.
 func (t *Table) Root() string { return t.root }
 
-func (t *Table) logDir() string { return filepath.Join(t.root, logDirName) }
+// Store returns the table's storage, rooted at the table root: data file
+// keys are add.path values decoded (Key).
+func (t *Table) Store() storage.Store { return t.store }
+
+// logDir names the log in messages.
+func (t *Table) logDir() string { return storage.Join(t.root, logDirName) }
 
 func (t *Table) allocator() memory.Allocator {
 	if t.alloc == nil {
@@ -207,10 +254,9 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 		t.cur = st
 		return nil
 	}
-	dir := t.logDir()
 	var news []*commit
 	for {
-		c, err := readCommit(ctx, dir, t.cur.version+1+int64(len(news)))
+		c, err := readCommit(ctx, t.log, t.cur.version+1+int64(len(news)))
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -237,8 +283,8 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 	if len(news) == 0 {
 		// The log never loses its newest commit; if ours is gone the table
 		// was deleted or replaced, so start over.
-		_, err1 := os.Stat(filepath.Join(dir, commitName(t.cur.version)))
-		_, err2 := os.Stat(filepath.Join(dir, checkpointName(t.cur.version)))
+		_, err1 := t.log.Stat(ctx, commitName(t.cur.version))
+		_, err2 := t.log.Stat(ctx, checkpointName(t.cur.version))
 		if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
 			t.cur = nil
 			return t.refreshLocked(ctx)
@@ -274,18 +320,17 @@ func (t *Table) replacedSince(ctx context.Context, news []*commit) (bool, error)
 // firstCommitID returns the metaData.id of commit 0, "" when commit 0 is
 // gone or has no metaData. t.mu must be held.
 func (t *Table) firstCommitID(ctx context.Context) (string, error) {
-	name := filepath.Join(t.logDir(), commitName(0))
-	fi, err := os.Stat(name)
+	fi, err := t.log.Stat(ctx, commitName(0))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	if t.first.ok && t.first.size == fi.Size() && t.first.mod.Equal(fi.ModTime()) {
+	if t.first.ok && t.first.size == fi.Size && t.first.mod.Equal(fi.ModTime) {
 		return t.first.id, nil
 	}
-	c, err := readCommit(ctx, t.logDir(), 0)
+	c, err := readCommit(ctx, t.log, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -298,7 +343,7 @@ func (t *Table) firstCommitID(ctx context.Context) (string, error) {
 			id = a.MetaData.ID
 		}
 	}
-	t.first = firstCommit{ok: true, size: fi.Size(), mod: fi.ModTime(), id: id}
+	t.first = firstCommit{ok: true, size: fi.Size, mod: fi.ModTime, id: id}
 	return id, nil
 }
 
@@ -324,7 +369,7 @@ func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err := t.refreshLocked(ctx); err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", t.root, err)
 	}
-	s, err := t.cur.snapshot(t.root)
+	s, err := t.cur.snapshot(t.root, t.store)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", t.root, err)
 	}
@@ -340,7 +385,7 @@ func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 	}
 	t.mu.Lock()
 	if t.cur != nil && t.cur.version == v {
-		s, err := t.cur.snapshot(t.root)
+		s, err := t.cur.snapshot(t.root, t.store)
 		t.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
@@ -352,7 +397,7 @@ func (t *Table) SnapshotAt(ctx context.Context, v int64) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
 	}
-	s, err := st.snapshot(t.root)
+	s, err := st.snapshot(t.root, t.store)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s at %d: %w", t.root, v, err)
 	}
@@ -389,7 +434,7 @@ func (t *Table) Checkpoint(ctx context.Context) (int64, error) {
 	}
 	cp := t.cur.checkpointData(time.Now())
 	t.mu.Unlock()
-	if _, err := writeCheckpoint(t.logDir(), cp, t.allocator()); err != nil {
+	if _, err := t.writeCheckpoint(ctx, cp); err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", t.root, err)
 	}
 	return cp.version, nil
@@ -400,7 +445,7 @@ func (t *Table) Checkpoint(ctx context.Context) (int64, error) {
 func (t *Table) checkpointAt(ctx context.Context, v int64) {
 	cp, err := t.checkpointDataAt(ctx, v)
 	if err == nil {
-		_, err = writeCheckpoint(t.logDir(), cp, t.allocator())
+		_, err = t.writeCheckpoint(ctx, cp)
 	}
 	if err != nil {
 		t.logger().WarnContext(ctx, "delta: checkpoint failed", "root", t.root, "version", v, "err", err)
@@ -413,7 +458,7 @@ func (t *Table) checkpointDataAt(ctx context.Context, v int64) (*checkpointData,
 	t.mu.Lock()
 	if t.cur != nil && t.cur.version < v {
 		for t.cur.version < v {
-			c, err := readCommit(ctx, t.logDir(), t.cur.version+1)
+			c, err := readCommit(ctx, t.log, t.cur.version+1)
 			if err != nil {
 				t.mu.Unlock()
 				return nil, err
@@ -446,6 +491,13 @@ func Delete(ctx context.Context, root string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	t, err := newTable(ctx, root, Options{})
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", root, err)
+	}
+	if t.local == "" {
+		return t.deleteObjects(ctx)
+	}
 	dir := filepath.Join(root, logDirName)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -462,11 +514,39 @@ func Delete(ctx context.Context, root string) error {
 	return nil
 }
 
+// deleteObjects deletes a remote table object by object, each one a
+// listing showed (never a prefix blindly): the log first, so it stops
+// being a table at once, then the rest.
+func (t *Table) deleteObjects(ctx context.Context) error {
+	logObjs, err := t.log.List(ctx, "", "", 0)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", t.root, err)
+	}
+	if len(logObjs) == 0 {
+		return fmt.Errorf("delete %s: %w", t.root, ErrNotATable)
+	}
+	for _, o := range logObjs {
+		if err := t.log.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("delete %s: %w", t.root, err)
+		}
+	}
+	rest, err := t.store.List(ctx, "", "", 0)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", t.root, err)
+	}
+	for _, o := range rest {
+		if err := t.store.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("delete %s: %w", t.root, err)
+		}
+	}
+	return nil
+}
+
 // ReadCommit returns the actions of commit v in file order, with its
 // commitInfo (if any) last. errors.Is(err, ErrVersionNotFound) when the
 // commit file does not exist (not yet written, or cleaned up).
 func (t *Table) ReadCommit(ctx context.Context, v int64) ([]Action, error) {
-	c, err := readCommit(ctx, t.logDir(), v)
+	c, err := readCommit(ctx, t.log, v)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("read commit %d of %s: %w: %w", v, t.root, ErrVersionNotFound, err)

@@ -8,11 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/certlake/certlake/internal/storage"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -53,6 +55,8 @@ type VacuumOptions struct {
 	DryRun bool
 	// Logger gets one debug line per deleted file; nil discards.
 	Logger *slog.Logger
+	// Storage opens a root given as a URI; nil = the defaults.
+	Storage *storage.Opener
 }
 
 // VacuumResult is what Vacuum deleted (or, in a dry run, would delete).
@@ -123,7 +127,7 @@ func vacuum(ctx context.Context, root string, opts VacuumOptions, now time.Time)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	t, err := Open(ctx, root, Options{Logger: opts.Logger})
+	t, err := Open(ctx, root, Options{Logger: opts.Logger, Storage: opts.Storage})
 	if err != nil {
 		return res, err
 	}
@@ -138,6 +142,9 @@ func vacuum(ctx context.Context, root string, opts VacuumOptions, now time.Time)
 	}
 	res.Version = version
 
+	if t.local == "" {
+		return t.vacuumObjects(ctx, res, cutoff, keep, opts.DryRun, log)
+	}
 	// Walk the directory a symlinked root points to.
 	dirRoot, err := filepath.EvalSymlinks(root)
 	if err != nil {
@@ -190,8 +197,7 @@ func vacuum(ctx context.Context, root string, opts VacuumOptions, now time.Time)
 // separated, decoded) that the log refers to, and the latest version.
 // It refuses tables this package may not write to.
 func (t *Table) referencedPaths(ctx context.Context) (map[string]bool, int64, error) {
-	dir := t.logDir()
-	l, err := listLog(dir)
+	l, err := listLog(ctx, t.log)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -233,12 +239,60 @@ func (t *Table) referencedPaths(ctx context.Context) (map[string]bool, int64, er
 			continue
 		}
 		cs := newState()
-		if err := readCheckpoint(ctx, dir, cp, cs, nil); err != nil {
+		if err := readCheckpoint(ctx, t.log, cp, cs, nil); err != nil {
 			return nil, 0, fmt.Errorf("read checkpoint %d (its files must be kept): %w", cp.version, err)
 		}
 		t.addState(cs, keep)
 	}
 	return keep, st.version, nil
+}
+
+// vacuumObjects is the vacuum of a table in an object store: the same
+// candidates as the walk of a directory, found in one listing of the
+// table's keys, deleted one object at a time. There are no directories to
+// remove.
+func (t *Table) vacuumObjects(ctx context.Context, res VacuumResult, cutoff time.Time, keep map[string]bool, dryRun bool, log *slog.Logger) (VacuumResult, error) {
+	objs, err := t.store.List(ctx, "", "", 0)
+	if err != nil {
+		return res, err
+	}
+	var cands []VacuumFile
+	for _, o := range objs {
+		segs := strings.Split(o.Key, "/")
+		scratch := len(segs) > 1 && strings.HasPrefix(segs[0], ScratchDirPrefix)
+		hidden := slices.ContainsFunc(segs, func(s string) bool { return s[0] == '_' || s[0] == '.' })
+		switch {
+		case !scratch && hidden:
+			// _delta_log, the key index, checksums, temporary files.
+		case !scratch && path.Ext(o.Key) != ".parquet":
+		case keep[o.Key]:
+		case !o.ModTime.Before(cutoff):
+			res.Young++
+		default:
+			cands = append(cands, VacuumFile{Path: o.Key, Size: o.Size, ModTime: o.ModTime})
+		}
+	}
+	if err := t.addNewerReferences(ctx, res.Version, keep); err != nil {
+		return res, err
+	}
+	cands = slices.DeleteFunc(cands, func(f VacuumFile) bool { return keep[f.Path] })
+	for _, f := range cands {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if !dryRun {
+			if err := t.store.Delete(ctx, f.Path); err != nil {
+				return res, fmt.Errorf("delete %s: %w", f.Path, err)
+			}
+			log.DebugContext(ctx, "delta: vacuum deleted", "root", t.root, "path", f.Path, "size", f.Size)
+		}
+		res.Files = append(res.Files, f)
+		res.Bytes += f.Size
+	}
+	res.Count = len(res.Files)
+	log.InfoContext(ctx, "delta: vacuum", "root", t.root, "version", res.Version, "files", res.Count, "bytes", res.Bytes,
+		"young", res.Young, "dry_run", dryRun)
+	return res, nil
 }
 
 // addState adds the live files and tombstones of st to keep.
@@ -259,7 +313,7 @@ func (t *Table) addCommits(ctx context.Context, vs []int64, keep map[string]bool
 	g.SetLimit(8)
 	for i, v := range vs {
 		g.Go(func() error {
-			c, err := readCommit(gctx, t.logDir(), v)
+			c, err := readCommit(gctx, t.log, v)
 			if err != nil {
 				return err
 			}
@@ -287,7 +341,7 @@ func (t *Table) addCommits(ctx context.Context, vs []int64, keep map[string]bool
 
 // addNewerReferences adds to keep the paths of the commits after version.
 func (t *Table) addNewerReferences(ctx context.Context, version int64, keep map[string]bool) error {
-	l, err := listLog(t.logDir())
+	l, err := listLog(ctx, t.log)
 	if err != nil {
 		return err
 	}
@@ -312,6 +366,12 @@ func (t *Table) addNewerReferences(ctx context.Context, version int64, keep map[
 // absolute path is also compared with symlinks resolved, so a table opened
 // through a symlink still keeps files its log names by their real path.
 func (t *Table) keepPath(p string, keep map[string]bool) {
+	if t.local == "" {
+		if k, err := Key(p); err == nil {
+			keep[k] = true
+		}
+		return
+	}
 	local := localPath(t.root, p)
 	if rel, ok := relUnder(t.root, local); ok {
 		keep[rel] = true

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // maxIssues caps how many problems Validate reports.
@@ -34,13 +34,23 @@ const maxIssues = 50
 // It returns nil when the log is clean, else the problems joined, each
 // wrapping ErrCorrupt (ErrNotATable when there is no log).
 func Validate(ctx context.Context, root string) error {
-	dir := filepath.Join(root, logDirName)
-	l, err := listLog(dir)
+	return ValidateOptions(ctx, root, Options{})
+}
+
+// ValidateOptions is Validate for a root opened with opts (opts.Storage for
+// a URI).
+func ValidateOptions(ctx context.Context, root string, opts Options) error {
+	t, err := newTable(ctx, root, opts)
+	if err != nil {
+		return err
+	}
+	dir := t.log
+	l, err := listLog(ctx, dir)
 	if err != nil {
 		return err
 	}
 	if len(l.commits) == 0 && len(l.checkpoints) == 0 {
-		return fmt.Errorf("%w: no commits in %s", ErrNotATable, dir)
+		return fmt.Errorf("%w: no commits in %s", ErrNotATable, t.logDir())
 	}
 	var issues []error
 	report := func(format string, args ...any) {
@@ -71,21 +81,21 @@ func Validate(ctx context.Context, root string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := os.ReadFile(filepath.Join(dir, commitName(v)))
+		b, err := storage.ReadAll(ctx, dir, commitName(v))
 		if err != nil {
 			report("%s: %v", commitName(v), err)
 			continue
 		}
 		if !haveMeta && v > 0 {
 			// Commits start after a cleanup: take metadata from replay.
-			if st, err := loadAt(ctx, root, v-1); err == nil && st.metadata != nil {
+			if st, err := t.load(ctx, v-1); err == nil && st.metadata != nil {
 				partCols, haveMeta = st.metadata.PartitionColumns, true
 			}
 		}
 		lintCommit(commitName(v), v, b, &partCols, &haveMeta, report)
 	}
 
-	if lc, err := readLastCheckpoint(dir); err == nil {
+	if lc, err := readLastCheckpoint(ctx, dir); err == nil {
 		if !slices.ContainsFunc(l.checkpoints, func(c checkpointRef) bool { return c.version == lc.Version }) {
 			report("%s names version %d, which has no complete checkpoint", lastCheckpointName, lc.Version)
 		}
@@ -119,14 +129,8 @@ func Validate(ctx context.Context, root string) error {
 	return errors.Join(issues...)
 }
 
-// loadAt replays the table at v without a Table.
-func loadAt(ctx context.Context, root string, v int64) (*state, error) {
-	t := &Table{root: root}
-	return t.load(ctx, v)
-}
-
 // replayCommits replays JSON commits 0..v, ignoring checkpoints.
-func replayCommits(ctx context.Context, dir string, v int64) (*state, error) {
+func replayCommits(ctx context.Context, dir storage.Store, v int64) (*state, error) {
 	st := newState()
 	for i := int64(0); i <= v; i++ {
 		c, err := readCommit(ctx, dir, i)

@@ -39,7 +39,7 @@ func TestPlanRoundTrip(t *testing.T) {
 				if !slices.Equal(got, plan) {
 					t.Errorf("ReadPlan(%s) = %s, want %s", name, fmtRanges(got), fmtRanges(plan))
 				}
-				l, err := s.List(t.Context(), "", "")
+				l, err := s.List(t.Context(), "", "", 0)
 				if err != nil || len(l) != 1 {
 					t.Errorf("store holds %v (%v) after WritePlan, want 1 object (no temporary left)", l, err)
 				}

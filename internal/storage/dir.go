@@ -208,7 +208,7 @@ func (d *Dir) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 }
 
 // List implements Store.
-func (d *Dir) List(ctx context.Context, prefix, startAfter string) ([]Info, error) {
+func (d *Dir) List(ctx context.Context, prefix, startAfter string, limit int) ([]Info, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -262,6 +262,9 @@ func (d *Dir) List(ctx context.Context, prefix, startAfter string) ([]Info, erro
 		return nil, fmt.Errorf("list %s: %w", Join(d.root, prefix), err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out, nil
 }
 

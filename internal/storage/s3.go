@@ -194,8 +194,11 @@ func (s *S3) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 }
 
 // List implements Store.
-func (s *S3) List(ctx context.Context, prefix, startAfter string) ([]Info, error) {
+func (s *S3) List(ctx context.Context, prefix, startAfter string, limit int) ([]Info, error) {
 	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.prefix + prefix)}
+	if limit > 0 && limit < 1000 {
+		in.MaxKeys = aws.Int32(int32(limit))
+	}
 	if startAfter != "" {
 		in.StartAfter = aws.String(s.prefix + startAfter)
 	}
@@ -213,6 +216,9 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string) ([]Info, error
 				continue // a directory marker some other tool wrote
 			}
 			out = append(out, Info{Key: k, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
+			if limit > 0 && len(out) == limit {
+				return out, nil
+			}
 		}
 	}
 	return out, nil

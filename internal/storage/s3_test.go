@@ -126,7 +126,7 @@ func TestS3SlowDownStorm(t *testing.T) {
 			t.Fatalf("PutIfAbsent %s under SlowDown: %v", key, err)
 		}
 	}
-	l, err := s.List(ctx, "_delta_log/", "")
+	l, err := s.List(ctx, "_delta_log/", "", 0)
 	if err != nil || len(l) != 6 {
 		t.Fatalf("List under SlowDown = %d objects, %v; want 6", len(l), err)
 	}

@@ -198,8 +198,8 @@ type transientError struct {
 	err error
 }
 
-func (e *transientError) Error() string { return e.msg }
-func (e *transientError) Unwrap() error { return e.err }
+func (e *transientError) Error() string   { return e.msg }
+func (e *transientError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 // classify turns an SDK error into ErrNotFound, ErrExists, ErrConfig (with
 // what to fix) or a transient error. what is the object's URI.

@@ -17,14 +17,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 )
 
 // Errors a Store returns, tested with errors.Is.
 var (
-	// ErrNotFound: the key holds no object.
-	ErrNotFound = errors.New("storage: not found")
+	// ErrNotFound: the key holds no object. It is also fs.ErrNotExist, so
+	// code written for files keeps working.
+	ErrNotFound error = notFoundError{}
 	// ErrExists: PutIfAbsent found the key already taken (another writer
 	// won).
 	ErrExists = errors.New("storage: already exists")
@@ -33,7 +35,15 @@ var (
 	// that ignores conditional writes). Not worth retrying; the message
 	// says what to fix and never holds a secret.
 	ErrConfig = errors.New("storage: misconfigured")
+	// ErrUnavailable: the store did not answer (network, 5xx, throttling)
+	// even after the store's own retries. Worth retrying later.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
+
+type notFoundError struct{}
+
+func (notFoundError) Error() string        { return "storage: not found" }
+func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Info describes one object.
 type Info struct {
@@ -79,9 +89,10 @@ type Store interface {
 	PutIfAbsent(ctx context.Context, key string, data []byte) error
 
 	// List returns the objects whose keys start with prefix and sort after
-	// startAfter ("" = from the first), in key order. A prefix ending in
-	// '/' lists a "directory" with everything below it.
-	List(ctx context.Context, prefix, startAfter string) ([]Info, error)
+	// startAfter ("" = from the first), in key order, at most limit of
+	// them (0 = all). A prefix ending in '/' lists a "directory" with
+	// everything below it.
+	List(ctx context.Context, prefix, startAfter string, limit int) ([]Info, error)
 
 	// Delete removes the object. Deleting a missing key is not an error.
 	// There is no prefix delete: callers list and delete what they mean to.
@@ -203,12 +214,12 @@ func (s *subStore) Put(ctx context.Context, key string, body io.ReaderAt, size i
 func (s *subStore) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 	return s.base.PutIfAbsent(ctx, s.prefix+key, data)
 }
-func (s *subStore) List(ctx context.Context, prefix, startAfter string) ([]Info, error) {
+func (s *subStore) List(ctx context.Context, prefix, startAfter string, limit int) ([]Info, error) {
 	after := ""
 	if startAfter != "" {
 		after = s.prefix + startAfter
 	}
-	l, err := s.base.List(ctx, s.prefix+prefix, after)
+	l, err := s.base.List(ctx, s.prefix+prefix, after, limit)
 	for i := range l {
 		l[i].Key = strings.TrimPrefix(l[i].Key, s.prefix)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +115,7 @@ func TestStoreList(t *testing.T) {
 			{"x=", "", []string{"x=a/part-2.parquet", "x=b/y=c/part-3.parquet"}},
 			{"nothing/", "", nil},
 		} {
-			l, err := s.List(ctx, c.prefix, c.after)
+			l, err := s.List(ctx, c.prefix, c.after, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,7 +131,7 @@ func TestStoreList(t *testing.T) {
 			}
 		}
 		sub := storage.Sub(s, "x=b")
-		l, err := sub.List(ctx, "", "")
+		l, err := sub.List(ctx, "", "", 0)
 		if err != nil || len(l) != 1 || l[0].Key != "y=c/part-3.parquet" {
 			t.Errorf("Sub(x=b).List = %v, %v, want [y=c/part-3.parquet]", l, err)
 		}
@@ -239,4 +240,45 @@ func TestParseLocation(t *testing.T) {
 	if got := l.Parent().Parent().Child("x").String(); got != "s3://b00/x" {
 		t.Errorf("bucket root child = %q", got)
 	}
+}
+
+// TestStoreOpenAndPutFile: random access reads by ranges, and a local
+// temp file published whole.
+func TestStoreOpenAndPutFile(t *testing.T) {
+	stores(t, func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		f, err := storage.CreateTemp(s, "d=1/part-0.parquet", t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString("0123456789abcdef"); err != nil {
+			t.Fatal(err)
+		}
+		if err := storage.PutFile(ctx, s, "d=1/part-0.parquet", f, false); err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.List(ctx, "", "", 0)
+		if err != nil || len(l) != 1 || l[0].Key != "d=1/part-0.parquet" || l[0].Size != 16 {
+			t.Fatalf("after PutFile List = %+v, %v; want the one object, no temp file", l, err)
+		}
+		r, size, err := storage.Open(ctx, s, "d=1/part-0.parquet")
+		if err != nil || size != 16 {
+			t.Fatalf("Open = %d, %v", size, err)
+		}
+		defer r.Close()
+		buf := make([]byte, 4)
+		if n, err := r.ReadAt(buf, 12); n != 4 || err != nil && err != io.EOF || string(buf) != "cdef" {
+			t.Errorf("ReadAt(12) = %d, %v, %q", n, err, buf)
+		}
+		if _, err := r.Seek(-6, io.SeekEnd); err != nil {
+			t.Fatal(err)
+		}
+		rest, err := io.ReadAll(r)
+		if err != nil || string(rest) != "abcdef" {
+			t.Errorf("read from end-6 = %q, %v", rest, err)
+		}
+		if _, _, err := storage.Open(ctx, s, "missing.parquet"); !errors.Is(err, storage.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open(missing) = %v, want ErrNotFound and fs.ErrNotExist", err)
+		}
+	})
 }
