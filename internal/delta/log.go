@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,18 +79,9 @@ func parseVersion(s string) (int64, bool) {
 // nothing. Only the log's own level is listed: keys under a deeper prefix
 // (_delta_log/_commits/, .tmp/) are not commits.
 func listLog(ctx context.Context, log storage.Store) (*listing, error) {
-	objs, err := log.List(ctx, "", "", 0)
+	names, err := logNames(ctx, log)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", log.Location(), err)
-	}
-	if len(objs) == 0 {
-		return nil, fmt.Errorf("%w: no %s in %s", ErrNotATable, logDirName, strings.TrimSuffix(log.Location(), "/"+logDirName))
-	}
-	names := make([]string, 0, len(objs))
-	for _, o := range objs {
-		if !strings.Contains(o.Key, "/") {
-			names = append(names, o.Key)
-		}
+		return nil, err
 	}
 	l := &listing{}
 	type multi struct {
@@ -146,29 +142,94 @@ func listLog(ctx context.Context, log storage.Store) (*listing, error) {
 	return l, nil
 }
 
+// logNames lists the names at the log's own level. A local log is read
+// with one getdents pass and no stat per file (a log the live ingester
+// writes to every few seconds holds a hundred thousand files).
+func logNames(ctx context.Context, log storage.Store) ([]string, error) {
+	if dir, ok := storage.LocalPath(log, ""); ok {
+		f, err := os.Open(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w: no %s in %s", ErrNotATable, logDirName, filepath.Dir(dir))
+			}
+			return nil, fmt.Errorf("list %s: %w", dir, err)
+		}
+		defer f.Close()
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", dir, err)
+		}
+		return names, nil
+	}
+	objs, err := log.List(ctx, "", "", 0)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", log.Location(), err)
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("%w: no %s in %s", ErrNotATable, logDirName, strings.TrimSuffix(log.Location(), "/"+logDirName))
+	}
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		if !strings.Contains(o.Key, "/") {
+			names = append(names, o.Key)
+		}
+	}
+	return names, nil
+}
+
 // hasLogFile reports whether the log holds at least one commit or
 // checkpoint. Versions are zero-padded to 20 digits, so every commit and
 // checkpoint starts with '0' (until version 10^19) and sorts first; a
 // commit is among any few consecutive log files (a checksum or a
 // checkpoint part per version at most), so one short listing answers.
 func hasLogFile(ctx context.Context, log storage.Store) (bool, error) {
+	if dir, ok := storage.LocalPath(log, ""); ok {
+		// A local log is read in small batches, stopping at the first hit.
+		f, err := os.Open(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
+		}
+		defer f.Close()
+		for {
+			batch, err := f.Readdirnames(64)
+			for _, name := range batch {
+				if isLogFile(name) {
+					return true, nil
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+		}
+	}
 	objs, err := log.List(ctx, "0", "", 100)
 	if err != nil {
 		return false, err
 	}
 	for _, o := range objs {
-		name := o.Key
-		if len(name) < 25 || strings.Contains(name, "/") {
-			continue
-		}
-		if _, ok := parseVersion(name[:20]); !ok {
-			continue
-		}
-		if rest := name[20:]; rest == ".json" || (len(rest) > 12 && rest[:12] == ".checkpoint." && path.Ext(rest) == ".parquet") {
+		if isLogFile(o.Key) {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// isLogFile reports whether name is a commit or a checkpoint.
+func isLogFile(name string) bool {
+	if len(name) < 25 || strings.Contains(name, "/") {
+		return false
+	}
+	if _, ok := parseVersion(name[:20]); !ok {
+		return false
+	}
+	rest := name[20:]
+	return rest == ".json" || (len(rest) > 12 && rest[:12] == ".checkpoint." && path.Ext(rest) == ".parquet")
 }
 
 // lastCheckpoint is the _last_checkpoint hint ("Last Checkpoint File Schema").
