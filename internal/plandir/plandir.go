@@ -34,7 +34,7 @@ func Remove(ctx context.Context, s storage.Store, key string) error {
 	if name == "" || name == "." || name == ".." {
 		return fmt.Errorf("remove plans: bad plan key %q", key)
 	}
-	objs, err := s.List(ctx, name+"/", "")
+	objs, err := s.List(ctx, name+"/", "", 0)
 	if err != nil {
 		return fmt.Errorf("list plans of %s: %w", key, err)
 	}
@@ -59,7 +59,7 @@ type Orphan struct {
 // longest backfill or merge (the default of table vacuum, 7 days, is the
 // Delta vacuum's).
 func RemoveOlder(ctx context.Context, s storage.Store, retention time.Duration, now time.Time, dryRun bool) ([]Orphan, error) {
-	objs, err := s.List(ctx, "", "")
+	objs, err := s.List(ctx, "", "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("list plans: %w", err)
 	}
