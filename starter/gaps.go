@@ -51,7 +51,11 @@ type gapsLogView struct {
 	Requests   uint64  `json:"requests"`
 	ETASeconds float64 `json:"eta_seconds"`
 	// Kind is "static-ct" (one request per data tile) or "rfc6962".
-	Kind string `json:"kind"`
+	// KindKnown is false for a log of the state file found neither in the
+	// configured logs nor in a local log list (offline, the remote list
+	// is not read): it is counted as an RFC 6962 log of no operator.
+	Kind      string `json:"kind"`
+	KindKnown bool   `json:"kind_known"`
 	// EntriesPerRequest is what one request brings: 256 per tile, or the
 	// smaller of ct.batch_size and what the log answers (PerRequestFrom:
 	// "tile", "batch_size", or "probed" with --probe).
@@ -217,7 +221,7 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 	for _, t := range targets {
 		if slices.ContainsFunc(logs, func(l gaps.LogCeiling) bool { return l.URL == t.URL }) {
 			v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling,
-				Kind: kindOf(t.Static), Operator: t.Operator})
+				Kind: kindOf(t.Static), KindKnown: t.Known, Operator: t.Operator})
 		}
 	}
 	for i := range v.Logs {
@@ -240,6 +244,7 @@ type ceilingTarget struct {
 	Ceiling   uint64
 	Static    bool
 	Operator  string
+	Known     bool // found in the configured logs or a log list
 }
 
 func kindOf(static bool) string {
@@ -268,11 +273,13 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 		// work offline.
 		named := offlineCatalog(ctx, cfg)
 		var logs []ctlog.Log
+		known := map[string]bool{}
 		for u := range st.Logs {
 			l := ctlog.Log{URL: u}
 			for _, n := range named {
 				if n.URL == u {
 					l.Name, l.Static, l.Operator = n.Name, n.Static, n.Operator
+					known[u] = true
 				}
 			}
 			logs = append(logs, l)
@@ -280,7 +287,7 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 		logs = ctlog.Filter(logs, filter)
 		for _, l := range logs {
 			c, _ := st.Ceiling(l.URL)
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c, Static: l.Static, Operator: l.Operator})
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c, Static: l.Static, Operator: l.Operator, Known: known[l.URL]})
 		}
 	case config.CeilingTreeSize:
 		logs, err := catalog(ctx, cfg)
@@ -301,7 +308,7 @@ func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]
 			if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < n {
 				n = *l.ReadOnlyTreeSize
 			}
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n, Static: l.Static, Operator: l.Operator})
+			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n, Static: l.Static, Operator: l.Operator, Known: true})
 		}
 	default:
 		return nil, nil, fmt.Errorf("backfill.ceiling: want state_file or tree_size, got %q", cfg.Backfill.Ceiling)
@@ -375,6 +382,15 @@ func printGaps(w io.Writer, v *gapsView, maxRanges int) {
 	tw.Flush()
 	fmt.Fprintf(w, "\ntotal: %d requests, about %s (logs fetched at once by one worker at the configured limits, %s per request assumed; retries and 429s not counted)\n",
 		v.TotalRequests, humanDuration(time.Duration(v.ETASeconds*float64(time.Second))), time.Duration(v.LatencySeconds*float64(time.Second)))
+	unknown := 0
+	for _, l := range v.Logs {
+		if !l.KindKnown {
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		fmt.Fprintf(w, "note: %d logs are neither configured (ct.custom_logs, ct.static_logs) nor in a local log list: counted as RFC 6962 logs of no operator; point ct.log_list_url at a local copy of the list, or use --ceiling tree_size\n", unknown)
+	}
 	for _, l := range v.Logs {
 		if l.Ranges == 0 {
 			continue

@@ -137,7 +137,8 @@ func TestGapsJSON(t *testing.T) {
 
 	// Text output.
 	r = runStarter(t, "gaps")
-	for _, want := range []string{"15 missing entries in 2 ranges", "[40, 49]  10 entries", "[1015, 1019]  5 entries"} {
+	for _, want := range []string{"15 missing entries in 2 ranges", "[40, 49]  10 entries", "[1015, 1019]  5 entries",
+		"note: 3 logs are neither configured"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("gaps text output lacks %q:\n%s", want, r.stdout)
 		}
@@ -271,6 +272,9 @@ ct:
 	}
 	for _, l := range v.Logs {
 		w := want[l.SourceURL]
+		if known := l.SourceURL == a; l.KindKnown != known {
+			t.Errorf("gaps --json log %s kind_known = %t, want %t (only a is configured)", l.SourceURL, l.KindKnown, known)
+		}
 		if l.Kind != w.kind || l.Requests != w.requests || math.Abs(l.ETASeconds-w.eta) > 0.01 {
 			t.Errorf("gaps --json log %s = %s, %d requests, eta %.2f s; want %s, %d, %.2f", l.SourceURL, l.Kind, l.Requests, l.ETASeconds, w.kind, w.requests, w.eta)
 		}
