@@ -188,7 +188,9 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 
 // liveFiles lists a table's live files, or none when the table does not exist.
 func (b *Backfill) liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, error) {
-	t, err := lake.Open(ctx, path, lake.Options{Role: role, Logger: b.Logger})
+	// A staging table another tool wrote (no marker) counts as staging
+	// here: its rows are present. Only merging it needs adoption.
+	t, err := lake.Open(ctx, path, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging, Logger: b.Logger})
 	if errors.Is(err, lake.ErrNotExist) {
 		return nil, nil
 	}

@@ -26,7 +26,10 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	if err := m.Lake.checkStaging(in.StagingPath, ErrTypeNotStaging); err != nil {
 		return res, toTemporal(err)
 	}
-	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	staging, err := merge.OpenStaging(ctx, m.Lake.MainPath, in.StagingPath, in.AdoptStaging, lake.Options{Logger: m.Logger})
+	if err == nil && staging == nil {
+		err = lake.ErrNotExist
+	}
 	if errors.Is(err, lake.ErrNotExist) {
 		if isNonEmptyDir(in.StagingPath) {
 			return res, toTemporal(fatalf(ErrTypeNotStaging,

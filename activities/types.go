@@ -130,6 +130,9 @@ type PlanMergeInput struct {
 	StagingPath string `json:"staging_path"`
 	BatchRows   int64  `json:"batch_rows,omitempty"` // 0 = worker default
 	PlanKey     string `json:"plan_key"`
+	// AdoptStaging marks a staging table without certlake's marker (one
+	// certstream-server-rust wrote) after proving it is not main.
+	AdoptStaging bool `json:"adopt_staging,omitempty"`
 }
 
 // PlanMergeResult describes the plan; the batches live in PlanFile.

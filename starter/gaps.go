@@ -29,15 +29,19 @@ type gapsView struct {
 	TotalRequests uint64  `json:"total_requests"`
 	ETASeconds    float64 `json:"eta_seconds"`
 	// LatencySeconds is the assumed time of one request (--latency).
-	LatencySeconds float64        `json:"latency_seconds"`
-	Logs           []gapsLogView  `json:"logs"`
-	Skipped        []skippedView  `json:"skipped"`
-	Mode           string         `json:"mode"` // "catch-up" or "historical"
-	From           *uint64        `json:"from,omitempty"`
-	Ceiling        string         `json:"ceiling"` // state_file or tree_size
-	MainPath       string         `json:"main_path"`
-	StagingPath    string         `json:"staging_path,omitempty"`
-	Tables         map[string]int `json:"table_files"` // live data files read per table role
+	LatencySeconds float64       `json:"latency_seconds"`
+	Logs           []gapsLogView `json:"logs"`
+	Skipped        []skippedView `json:"skipped"`
+	Mode           string        `json:"mode"` // "catch-up" or "historical"
+	From           *uint64       `json:"from,omitempty"`
+	Ceiling        string        `json:"ceiling"` // state_file or tree_size
+	MainPath       string        `json:"main_path"`
+	StagingPath    string        `json:"staging_path,omitempty"`
+	// StagingUnmarked: the staging table lacks certlake's marker (another
+	// tool wrote it); its rows count as present, merging it needs
+	// --adopt-staging.
+	StagingUnmarked bool           `json:"staging_unmarked,omitempty"`
+	Tables          map[string]int `json:"table_files"` // live data files read per table role
 }
 
 type gapsLogView struct {
@@ -190,14 +194,14 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 		return nil, errors.New("no log to plan: " + skippedSummary(v.Skipped, filter))
 	}
 
-	mainFiles, err := liveFiles(ctx, cfg.Lake.MainPath, lake.RoleAny)
+	mainFiles, _, err := liveFiles(ctx, cfg.Lake.MainPath, lake.RoleAny)
 	if err != nil {
 		return nil, err
 	}
 	v.Tables["main"] = len(mainFiles)
 	var stagingFiles []lake.FileInfo
 	if staging != "" {
-		if stagingFiles, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
+		if stagingFiles, v.StagingUnmarked, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
 			return nil, err
 		}
 		v.StagingPath = staging
@@ -344,19 +348,22 @@ func skippedSummary(s []skippedView, filter string) string {
 
 // liveFiles lists the live files of the table at path; a missing table has
 // none.
-func liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, error) {
-	t, err := lake.Open(ctx, path, lake.Options{Role: role})
+// liveFiles lists the live files of the table at path (none when there is
+// no table), and unmarked when a staging table lacks certlake's marker
+// (another tool wrote it): it is read as staging all the same.
+func liveFiles(ctx context.Context, path string, role lake.Role) (files []lake.FileInfo, unmarked bool, err error) {
+	t, err := lake.Open(ctx, path, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging})
 	if errors.Is(err, lake.ErrNotExist) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return t.Files(snap), nil
+	return t.Files(snap), role == lake.RoleStaging && !t.Marked(), nil
 }
 
 func printGaps(w io.Writer, v *gapsView, maxRanges int) {
@@ -369,6 +376,9 @@ func printGaps(w io.Writer, v *gapsView, maxRanges int) {
 		fmt.Fprintf(w, " and staging %s (%d files)", v.StagingPath, v.Tables["staging"])
 	}
 	fmt.Fprintf(w, ":\n%d missing entries in %d ranges\n\n", v.TotalEntries, v.TotalRanges)
+	if v.StagingUnmarked {
+		fmt.Fprintf(w, "note: staging %s has no certlake marker (another tool wrote it): its rows count as present; merge it with --adopt-staging\n\n", v.StagingPath)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "log\tkind\tceiling\tranges\tmissing\trequests\tper req\trate/s\tETA\t")
 	for _, l := range v.Logs {

@@ -9,9 +9,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/lake/laketest"
+	"github.com/certlake/certlake/internal/lake/rsstaging"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -178,6 +181,59 @@ func TestGapsCeilingRule(t *testing.T) {
 	want := []gaps.Range{{SourceURL: d, Start: 15, End: 19}, {SourceURL: e, Start: 2, End: 4}, {SourceURL: e, Start: 6, End: 6}}
 	if !reflect.DeepEqual(v.Items, want) {
 		t.Errorf("gaps items = %+v, want %+v", v.Items, want)
+	}
+}
+
+// TestGapsRustStaging: a staging table certstream-server-rust wrote (no
+// certlake marker) counts as staging: its rows are present. gaps says it
+// is unmarked, and table describe reads it as an unmarked staging table.
+func TestGapsRustStaging(t *testing.T) {
+	const a = "https://ct.example.com/logs/a"
+	dir := t.TempDir()
+	state := filepath.Join(dir, "certstream_state.json")
+	stateBody := fmt.Sprintf(`{"version": 1, "logs": {%q: {"current_index": 40, "tree_size": 40, "last_success": 1732550400}}}`, a)
+	if err := os.WriteFile(state, []byte(stateBody), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(dir, "lake", "main")
+	staging := filepath.Join(dir, "lake", "rust-staging")
+	appendRows(t, main, lake.RoleMain, a, [2]uint64{0, 9}, [2]uint64{20, 29})
+	g := laketest.New(3, a)
+	if err := rsstaging.Write(t.Context(), staging, g.Rows(10, 5, time.Date(2025, 11, 26, 0, 0, 0, 0, time.UTC))); err != nil {
+		t.Fatal(err)
+	}
+	workdir(t, fmt.Sprintf("lake:\n  main_path: %s\n  staging_path: %s\nct:\n  state_file: %s\n", main, staging, state))
+	r := runStarter(t, "gaps", "--json")
+	if r.code != 0 {
+		t.Fatalf("gaps = %d, %q", r.code, r.stderr)
+	}
+	var v gapsView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	if want := []gaps.Range{{SourceURL: a, Start: 15, End: 19}}; !reflect.DeepEqual(v.Items, want) || !v.StagingUnmarked || v.Tables["staging"] != 1 {
+		t.Errorf("gaps = items %+v, staging_unmarked %v, %d staging files; want %+v, unmarked, 1 file", v.Items, v.StagingUnmarked, v.Tables["staging"], want)
+	}
+	if r := runStarter(t, "gaps"); !strings.Contains(r.stdout, "has no certlake marker") || !strings.Contains(r.stdout, "--adopt-staging") {
+		t.Errorf("gaps text output lacks the unmarked staging note:\n%s", r.stdout)
+	}
+
+	for _, args := range [][]string{{staging}, {"--staging", staging}} {
+		r = runStarter(t, append([]string{"table", "describe", "--json", "--no-logs"}, args...)...)
+		var tv tableView
+		if err := json.Unmarshal([]byte(r.stdout), &tv); err != nil || r.code != 0 {
+			t.Fatalf("table describe %v = %d, %q, %v", args, r.code, r.stderr, err)
+		}
+		if tv.Role != "staging" || !tv.StagingUnmarked || !tv.Certstream {
+			t.Errorf("table describe %v = role %q, staging_unmarked %v; want an unmarked staging table", args, tv.Role, tv.StagingUnmarked)
+		}
+	}
+	// Elsewhere, without --staging, an unmarked table is a main table.
+	workdir(t, fmt.Sprintf("lake:\n  main_path: %s\n", main))
+	r = runStarter(t, "table", "describe", "--json", "--no-logs", staging)
+	var tv tableView
+	if err := json.Unmarshal([]byte(r.stdout), &tv); err != nil || tv.Role != "main" || tv.StagingUnmarked {
+		t.Errorf("table describe (not lake.staging_path) = role %q, unmarked %v, %v; want main", tv.Role, tv.StagingUnmarked, err)
 	}
 }
 

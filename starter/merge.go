@@ -18,13 +18,14 @@ var errMergeNeedsStaging = errors.New("merge requires --staging-path <PATH>")
 // runMerge starts MergeWorkflow for one staging table. The staging path is
 // never taken from the config: a merge retires staging, so it must be named.
 func runMerge(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "merge", "merge --staging-path PATH [--wait [--progress-interval D] [--no-progress]] [--cancel-on-interrupt] [--batch-rows N] [--window N]")
+	fs := newFlags(c, "merge", "merge --staging-path PATH [--adopt-staging] [--wait [--progress-interval D] [--no-progress]] [--cancel-on-interrupt] [--batch-rows N] [--window N]")
 	staging := fs.String("staging-path", "", "staging Delta table to merge into the main table (required)")
 	waitFlag := fs.Bool("wait", false, "wait for the merge to end and print its result as JSON")
 	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "with --wait, cancel the workflow on Ctrl-C without asking")
 	progress := progressFlags(c, fs, mergeProgress)
 	batchRows := fs.Int64("batch-rows", 0, "staging rows per MergeBatch activity (default: the worker's merge.batch_rows)")
 	window := fs.Int("window", 0, "MergeBatch activities in flight (default: the worker's merge.window)")
+	adopt := fs.Bool("adopt-staging", false, "merge a staging table without certlake's marker (certstream-server-rust --staging-path): the worker checks it is not main, then marks it")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func runMerge(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	in := workflows.MergeInput{StagingPath: path, BatchRows: *batchRows, Window: *window}
+	in := workflows.MergeInput{StagingPath: path, BatchRows: *batchRows, Window: *window, AdoptStaging: *adopt}
 
 	return startWorkflow(ctx, c, cfg.Temporal, launch{
 		verb:     "merge",

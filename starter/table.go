@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -56,9 +57,13 @@ type tableView struct {
 	Files         []fileView `json:"files"`
 	// Certstream is true for a table with the certstream schema; Logs is
 	// then filled (unless --no-logs).
-	Certstream      bool      `json:"certstream"`
-	NotCertstreamBy string    `json:"not_certstream_reason,omitempty"`
-	Role            string    `json:"role,omitempty"`        // "main" or "staging"
+	Certstream      bool   `json:"certstream"`
+	NotCertstreamBy string `json:"not_certstream_reason,omitempty"`
+	Role            string `json:"role,omitempty"` // "main" or "staging"
+	// StagingUnmarked: a staging table without certlake's marker (another
+	// tool wrote it, e.g. certstream-server-rust --staging-path); merging
+	// it needs --adopt-staging.
+	StagingUnmarked bool      `json:"staging_unmarked,omitempty"`
 	AsDERType       string    `json:"as_der_type,omitempty"` // "string" (base64) or "binary"
 	Logs            []logView `json:"logs,omitempty"`
 	// KeyIndex says how much of the table main's key index covers (see
@@ -106,12 +111,13 @@ type logView struct {
 }
 
 func tableDescribe(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "table describe", "table describe PATH [--json] [--version N] [--count] [--files] [--no-logs]")
+	fs := newFlags(c, "table describe", "table describe PATH [--json] [--version N] [--count] [--files] [--no-logs] [--staging]")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	version := fs.Int64("version", -1, "describe this version (time travel) instead of the latest")
 	count := fs.Bool("count", false, "count every file's rows from its Parquet footer, even files whose stats tell (files without stats always are)")
 	listFiles := fs.Bool("files", false, "list the live files in the text output (always in --json)")
 	noLogs := fs.Bool("no-logs", false, "skip the per-source_url cert_index ranges of certstream tables (they read two columns of every file)")
+	asStaging := fs.Bool("staging", false, "read a table without certlake's staging marker as staging (default: only at lake.staging_path)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -130,7 +136,8 @@ func tableDescribe(ctx context.Context, c *cli, args []string) error {
 		}
 		at = version
 	}
-	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, db: dbOptions(cfg)})
+	staging := *asStaging || sameLocation(path, cfg.Lake.StagingPath)
+	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg)})
 	if err != nil {
 		return err
 	}
@@ -148,9 +155,29 @@ func dbOptions(cfg *config.Config) lake.DBOptions {
 }
 
 type describeOptions struct {
-	count bool
-	logs  bool
-	db    lake.DBOptions
+	count   bool
+	logs    bool
+	staging bool // read a table without the staging marker as staging
+	db      lake.DBOptions
+}
+
+// sameLocation reports whether paths a and b name the same directory
+// (cleaned, absolute, symlinks resolved where they exist).
+func sameLocation(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	canon := func(p string) string {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		if r, err := filepath.EvalSymlinks(abs); err == nil {
+			return r
+		}
+		return abs
+	}
+	return canon(a) == canon(b)
 }
 
 // describeTable reads the table at path (at version *at, or the latest).
@@ -219,11 +246,16 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 	}
 
 	// Certstream tables: role, as_der type, and per-log ranges.
-	lt, err := lake.Open(ctx, path, lake.Options{})
+	lopts := lake.Options{}
+	if opts.staging {
+		lopts = lake.Options{Role: lake.RoleStaging, AcceptUnmarked: true}
+	}
+	lt, err := lake.Open(ctx, path, lopts)
 	switch {
 	case err == nil:
 		v.Certstream = true
 		v.Role = string(lt.Role())
+		v.StagingUnmarked = lt.Role() == lake.RoleStaging && !lt.Marked()
 		v.AsDERType = "string"
 		if f, ok := snap.Schema.Field("as_der"); ok && f.Type.Primitive == "binary" {
 			v.AsDERType = "binary"
@@ -395,6 +427,9 @@ func printTable(w io.Writer, v *tableView, listFiles bool) {
 	switch {
 	case v.Certstream:
 		fmt.Fprintf(tw, "certstream\tyes: %s table, as_der stored as %s\n", v.Role, v.AsDERType)
+		if v.StagingUnmarked {
+			fmt.Fprintf(tw, "staging\tno certlake marker (another tool wrote it): merge it with --adopt-staging\n")
+		}
 	default:
 		fmt.Fprintf(tw, "certstream\tno: %s\n", v.NotCertstreamBy)
 	}

@@ -80,7 +80,7 @@ func MergeWorkflow(ctx workflow.Context, in MergeInput) (MergeResult, error) {
 }
 
 func (in MergeInput) validate() error {
-	if err := inputProblem(MergeWorkflowName, in.decodeProblem, []string{"staging_path", "batch_rows", "window", "state"}); err != nil {
+	if err := inputProblem(MergeWorkflowName, in.decodeProblem, []string{"staging_path", "batch_rows", "window", "adopt_staging", "state"}); err != nil {
 		return err
 	}
 	if in.StagingPath == "" {
@@ -175,7 +175,7 @@ func (m *merge) plan(ctx workflow.Context) error {
 	var a *activities.Merge
 	var plan activities.PlanMergeResult
 	err := workflow.ExecuteActivity(quickOptions(ctx), a.PlanMerge, activities.PlanMergeInput{
-		StagingPath: m.in.StagingPath, BatchRows: m.in.BatchRows, PlanKey: m.st.PlanKey,
+		StagingPath: m.in.StagingPath, BatchRows: m.in.BatchRows, AdoptStaging: m.in.AdoptStaging, PlanKey: m.st.PlanKey,
 	}).Get(ctx, &plan)
 	if err != nil {
 		return fail("plan merge of "+m.in.StagingPath, err)

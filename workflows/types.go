@@ -122,6 +122,12 @@ type MergeInput struct {
 	// Window is the number of MergeBatch activities in flight; 0 means the
 	// worker's configured default.
 	Window int `json:"window,omitempty"`
+	// AdoptStaging merges a staging table that lacks certlake's
+	// certlake.role=staging marker (one certstream-server-rust's
+	// --staging-path backfill wrote): the worker first proves it is not the
+	// main table (not its location, not inside it, not its table id) and
+	// commits the marker. Without it such a table is refused, saying so.
+	AdoptStaging bool `json:"adopt_staging,omitempty"`
 	// State is set by the workflow itself when it continues as new (the
 	// plan and the batches merged so far); leave it out when starting.
 	State *MergeState `json:"state,omitempty"`

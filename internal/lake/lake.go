@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,8 @@ const (
 // Keys certlake stores in metaData.configuration of the tables it creates.
 const (
 	ConfigRole      = "certlake.role"      // "staging" on staging tables; absent on main
-	ConfigCreatedBy = "certlake.createdBy" // "certlake" on staging tables
+	ConfigCreatedBy = "certlake.createdBy" // "certlake" on staging tables certlake created
+	ConfigAdoptedAt = "certlake.adoptedAt" // when certlake marked a staging table another tool wrote (RFC 3339)
 )
 
 // Errors callers branch on.
@@ -76,6 +78,12 @@ type Options struct {
 	// requires the staging marker, RoleMain requires its absence. It is the
 	// role of a table OpenOrCreate creates (RoleAny is refused there).
 	Role Role
+	// AcceptUnmarked, with Role RoleStaging, also opens a certstream table
+	// without the staging marker as staging: one another tool wrote, such
+	// as certstream-server-rust's --staging-path backfill. Its Marked is
+	// false. Such a table may be read (gaps, describe); a merge adopts it
+	// first (MarkStaging), and nothing deletes it before.
+	AcceptUnmarked bool
 	// AsDERBinary makes a newly created table store as_der as binary (raw
 	// DER) instead of a base64 string. Existing tables keep their type.
 	AsDERBinary bool
@@ -95,6 +103,7 @@ type Table struct {
 	dt     *delta.Table
 	path   string
 	role   Role
+	marked bool // the table carries ConfigRole=staging
 	layout layout
 	log    *slog.Logger
 	bufs   *BufferPool // buffers reused by the table's Writers
@@ -138,10 +147,19 @@ func newTable(dt *delta.Table, path string, snap *delta.Snapshot, opts Options) 
 		return nil, fmt.Errorf("open table %s: %w", path, err)
 	}
 	role := roleOf(snap.Metadata)
+	marked := role == RoleStaging
+	if opts.Role == RoleStaging && !marked {
+		if !opts.AcceptUnmarked {
+			return nil, fmt.Errorf("open table %s as staging: %w: it has no %s=%s marker: it is a main table, or a staging table "+
+				"another tool wrote (certstream-server-rust --staging-path); merge such a table with adopt_staging "+
+				"(starter merge --adopt-staging), which checks it is not main and marks it", path, ErrWrongRole, ConfigRole, RoleStaging)
+		}
+		role = RoleStaging
+	}
 	if opts.Role != RoleAny && opts.Role != role {
 		return nil, fmt.Errorf("open table %s as %s: %w: it is a %s table", path, opts.Role, ErrWrongRole, role)
 	}
-	return &Table{dt: dt, path: path, role: role, layout: l, log: opts.logger(), bufs: cmp.Or(opts.Buffers, NewBufferPool())}, nil
+	return &Table{dt: dt, path: path, role: role, marked: marked, layout: l, log: opts.logger(), bufs: cmp.Or(opts.Buffers, NewBufferPool())}, nil
 }
 
 func roleOf(m delta.Metadata) Role {
@@ -202,8 +220,41 @@ func OpenOrCreate(ctx context.Context, path string, opts Options) (*Table, error
 // Path returns the table's root directory.
 func (t *Table) Path() string { return t.path }
 
-// Role returns RoleStaging for a marked staging table, else RoleMain.
+// Role returns RoleStaging for a marked staging table or an unmarked one
+// opened with AcceptUnmarked, else RoleMain.
 func (t *Table) Role() Role { return t.role }
+
+// Marked reports whether the table carries the certlake staging marker.
+func (t *Table) Marked() bool { return t.marked }
+
+// MarkStaging commits the staging marker (ConfigRole=staging, and
+// ConfigAdoptedAt) into the table's configuration: certlake adopts a
+// staging table another tool wrote. The caller must have proven it is not
+// main (merge.AdoptStaging does). Marking a marked table changes nothing.
+// t itself is not changed: open the table again to use it as marked. A
+// concurrent commit makes it fail with delta.ErrConflict; retrying reads
+// the table again.
+func (t *Table) MarkStaging(ctx context.Context) error {
+	snap, err := t.dt.Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("mark %s as staging: %w", t.path, err)
+	}
+	if roleOf(snap.Metadata) == RoleStaging {
+		return nil
+	}
+	meta := snap.Metadata
+	meta.Configuration = maps.Clone(meta.Configuration)
+	if meta.Configuration == nil {
+		meta.Configuration = map[string]string{}
+	}
+	meta.Configuration[ConfigRole] = string(RoleStaging)
+	meta.Configuration[ConfigAdoptedAt] = time.Now().UTC().Format(time.RFC3339)
+	// A metaData change conflicts with any commit that lands meanwhile.
+	if _, err := t.dt.Commit(ctx, snap.Version, []delta.Action{{MetaData: &meta}}, delta.CommitOptions{Operation: "SET TBLPROPERTIES"}); err != nil {
+		return fmt.Errorf("mark %s as staging: %w", t.path, err)
+	}
+	return nil
+}
 
 // AsDERBinary reports whether the table stores as_der as binary (true) or
 // as a base64 string (false).

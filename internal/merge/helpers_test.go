@@ -147,7 +147,7 @@ func paths(t *testing.T) (mainPath, stagingPath string) {
 func openPair(t *testing.T, mainPath, stagingPath string) (*lake.Table, *lake.Table) {
 	t.Helper()
 	ctx := t.Context()
-	st, err := OpenStaging(ctx, mainPath, stagingPath, lake.Options{})
+	st, err := OpenStaging(ctx, mainPath, stagingPath, false, lake.Options{})
 	if err != nil || st == nil {
 		t.Fatalf("OpenStaging(%s) = %v, %v", stagingPath, st, err)
 	}

@@ -23,6 +23,10 @@ type Options struct {
 	CopyChunkRows, CopyChunkBytes int64
 	// Table is used to open (or create) the tables; Role is set here.
 	Table lake.Options
+	// AdoptStaging merges a staging table without certlake's marker (one
+	// certstream-server-rust wrote) after AdoptStaging proved it is not
+	// main and marked it. Without it such a table is refused.
+	AdoptStaging bool
 	// Logger receives the "merge complete" line and progress; nil discards.
 	Logger *slog.Logger
 }
@@ -48,7 +52,7 @@ func Merge(ctx context.Context, mainPath, stagingPath string, opts Options) (Res
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	staging, err := OpenStaging(ctx, mainPath, stagingPath, opts.Table)
+	staging, err := OpenStaging(ctx, mainPath, stagingPath, opts.AdoptStaging, opts.Table)
 	if err != nil {
 		return res, err
 	}

@@ -69,11 +69,19 @@ type PlanRef struct {
 
 // OpenStaging validates mainPath and stagingPath (ValidatePaths) and opens
 // the staging table, which must carry the certlake staging marker (else the
-// error wraps ErrNotStaging). It returns nil, nil when there is no table at
-// stagingPath: nothing was staged (AC4.1).
-func OpenStaging(ctx context.Context, mainPath, stagingPath string, opts lake.Options) (*lake.Table, error) {
+// error wraps ErrNotStaging and says how to adopt it), unless adopt: then an
+// unmarked table is adopted (AdoptStaging). It returns nil, nil when there
+// is no table at stagingPath: nothing was staged (AC4.1).
+func OpenStaging(ctx context.Context, mainPath, stagingPath string, adopt bool, opts lake.Options) (*lake.Table, error) {
 	if err := ValidatePaths(mainPath, stagingPath); err != nil {
 		return nil, err
+	}
+	if adopt {
+		t, err := AdoptStaging(ctx, mainPath, stagingPath, opts)
+		if errors.Is(err, lake.ErrNotExist) {
+			return nil, nil
+		}
+		return t, err
 	}
 	opts.Role = lake.RoleAny
 	t, err := lake.Open(ctx, stagingPath, opts)
@@ -82,8 +90,8 @@ func OpenStaging(ctx context.Context, mainPath, stagingPath string, opts lake.Op
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("open staging: %w", err)
-	case t.Role() != lake.RoleStaging:
-		return nil, fmt.Errorf("%w: %s has no %s=%s marker", ErrNotStaging, stagingPath, lake.ConfigRole, lake.RoleStaging)
+	case !t.Marked():
+		return nil, notMarked(stagingPath)
 	}
 	return t, nil
 }
@@ -117,8 +125,8 @@ func PlanMerge(ctx context.Context, staging *lake.Table, opts PlanOptions) (Plan
 	if err := ValidatePaths(opts.MainPath, staging.Path()); err != nil {
 		return Plan{}, err
 	}
-	if staging.Role() != lake.RoleStaging {
-		return Plan{}, fmt.Errorf("%w: %s has no %s=%s marker", ErrNotStaging, staging.Path(), lake.ConfigRole, lake.RoleStaging)
+	if !staging.Marked() {
+		return Plan{}, notMarked(staging.Path())
 	}
 	snap, err := staging.Snapshot(ctx)
 	if err != nil {

@@ -161,7 +161,7 @@ func TestPlanMergeRefuses(t *testing.T) {
 	nested := filepath.Join(mainPath, "staging")
 	appendTable(t, nested, lake.RoleStaging, rows(logA, day0, 3))
 	for _, p := range []string{unmarked, mainPath, nested} {
-		if _, err := OpenStaging(ctx, mainPath, p, lake.Options{}); !errors.Is(err, ErrNotStaging) {
+		if _, err := OpenStaging(ctx, mainPath, p, false, lake.Options{}); !errors.Is(err, ErrNotStaging) {
 			t.Errorf("OpenStaging(%s) = %v, want ErrNotStaging", p, err)
 		}
 		if _, err := Merge(ctx, mainPath, p, Options{}); !errors.Is(err, ErrNotStaging) {
