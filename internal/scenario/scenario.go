@@ -290,6 +290,20 @@ func (s *Scenario) WriteIndices(ctx context.Context, path string, role lake.Role
 	if err != nil {
 		return err
 	}
+	if len(indices) == 0 {
+		return nil
+	}
+	rows, err := s.Rows(ctx, l, indices...)
+	if err != nil {
+		return err
+	}
+	_, err = t.Append(ctx, rows, lake.CommitOptions{})
+	return err
+}
+
+// Rows returns the rows of the given indices of log l, fetched from the log
+// and parsed as a live ingester would, in index order.
+func (s *Scenario) Rows(ctx context.Context, l *Log, indices ...uint64) ([]record.Row, error) {
 	want := map[uint64]bool{}
 	lo, hi := ^uint64(0), uint64(0)
 	for _, i := range indices {
@@ -297,11 +311,11 @@ func (s *Scenario) WriteIndices(ctx context.Context, path string, role lake.Role
 		lo, hi = min(lo, i), max(hi, i)
 	}
 	if len(indices) == 0 {
-		return nil
+		return nil, nil
 	}
 	r := ctlog.New(l.Reader(), ctlog.Config{DefaultRateLimit: -1})
-	w := t.NewWriter(lake.WriterOptions{})
-	err = r.Entries(ctx, lo, hi, func(b ctlog.Batch) error {
+	var rows []record.Row
+	err := r.Entries(ctx, lo, hi, func(b ctlog.Batch) error {
 		for _, e := range b.Entries {
 			if !want[e.Index] {
 				continue
@@ -310,16 +324,12 @@ func (s *Scenario) WriteIndices(ctx context.Context, path string, role lake.Role
 			if err != nil {
 				return err
 			}
-			if err := w.Write(row); err != nil {
-				return err
-			}
+			rows = append(rows, row)
 		}
 		return nil
 	})
 	if err != nil {
-		w.Abort()
-		return fmt.Errorf("scenario: write indices of %s: %w", l.Source.URL, err)
+		return nil, fmt.Errorf("scenario: rows of %s: %w", l.Source.URL, err)
 	}
-	_, err = w.Commit(ctx, lake.CommitOptions{})
-	return err
+	return rows, nil
 }
