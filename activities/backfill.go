@@ -112,15 +112,17 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	if in.PlanKey == "" {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "detect gaps: empty plan_key"))
 	}
-	var files []lake.FileInfo
 	if err := checkTableDir(b.Lake.MainPath, "main table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	mainFiles, err := b.liveFiles(ctx, b.Lake.MainPath, lake.RoleAny)
-	if err != nil {
-		return res, toTemporal(err)
+	main, err := lake.Open(ctx, b.Lake.MainPath, lake.Options{Role: lake.RoleAny, Logger: b.Logger})
+	if errors.Is(err, lake.ErrNotExist) {
+		main, err = nil, nil
 	}
-	files = append(files, mainFiles...)
+	if err != nil {
+		return res, toTemporal(classify(err))
+	}
+	var stFiles []lake.FileInfo
 	if in.StagingPath != "" {
 		if err := b.Lake.checkStaging(in.StagingPath, ErrTypeInvalidInput); err != nil {
 			return res, toTemporal(err)
@@ -128,28 +130,24 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		if err := checkTableDir(in.StagingPath, "staging path"); err != nil {
 			return res, toTemporal(err)
 		}
-		stFiles, err := b.liveFiles(ctx, in.StagingPath, lake.RoleStaging)
-		if err != nil {
+		if stFiles, err = b.liveFiles(ctx, in.StagingPath, lake.RoleStaging); err != nil {
 			return res, toTemporal(err)
 		}
-		files = append(files, stFiles...)
 	}
 	var logs []gaps.LogCeiling
 	for _, l := range in.Logs {
 		logs = append(logs, gaps.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
 	}
 	ranges := []gaps.Range{}
+	var st gaps.LakeStats
 	if len(logs) > 0 {
-		db, err := lake.OpenDB(ctx, b.Lake.DB)
-		if err != nil {
-			return res, fmt.Errorf("open duckdb: %w", err)
-		}
-		defer db.Close()
-		keys, err := lake.KeysSQL(files)
-		if err != nil {
-			return res, toTemporal(fatal(ErrTypeBadTable, err))
-		}
-		ranges, err = gaps.Detect(ctx, db, keys, logs, gaps.Options{From: in.From, IncludeFrontier: in.IncludeFrontier})
+		// Main's keys come from its key index, extended here with the
+		// files it lacks (each read once); staging's from its files.
+		hb := startHeartbeat(ctx, heartbeatInterval(ctx), res)
+		ranges, st, err = gaps.DetectLake(ctx, main, stFiles, logs,
+			gaps.Options{From: in.From, IncludeFrontier: in.IncludeFrontier},
+			gaps.LakeOptions{Workers: b.Lake.DB.Threads, Logger: b.Logger})
+		hb.Stop()
 		if err != nil {
 			return res, toTemporal(classify(fmt.Errorf("detect gaps: %w", err)))
 		}
@@ -182,7 +180,8 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		res.Logs = append(res.Logs, lp)
 	}
 	activity.GetLogger(ctx).Info("gaps detected", "logs", len(in.Logs), "ranges", res.Ranges,
-		"entries", res.Entries, "files", len(files), "plan_dir", res.PlanDir)
+		"entries", res.Entries, "main_files", st.MainFiles, "main_files_indexed", st.Indexed,
+		"main_rows_read", st.MainRowsRead, "staging_files", st.StagingFiles, "plan_dir", res.PlanDir)
 	return res, nil
 }
 

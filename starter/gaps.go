@@ -194,11 +194,15 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 		return nil, errors.New("no log to plan: " + skippedSummary(v.Skipped, filter))
 	}
 
-	mainFiles, _, err := liveFiles(ctx, cfg.Lake.MainPath, lake.RoleAny)
+	// Main's keys come from its key index, which this run extends with
+	// the files it lacks (see gaps.DetectLake).
+	mainTable, err := lake.Open(ctx, cfg.Lake.MainPath, lake.Options{Role: lake.RoleAny})
+	if errors.Is(err, lake.ErrNotExist) {
+		mainTable, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	v.Tables["main"] = len(mainFiles)
 	var stagingFiles []lake.FileInfo
 	if staging != "" {
 		if stagingFiles, v.StagingUnmarked, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
@@ -207,19 +211,11 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 		v.StagingPath = staging
 		v.Tables["staging"] = len(stagingFiles)
 	}
-	keys, err := lake.UnionKeysSQL(mainFiles, stagingFiles)
+	ranges, st, err := gaps.DetectLake(ctx, mainTable, stagingFiles, logs, opts, gaps.LakeOptions{Workers: cfg.Lake.DuckDB.Threads})
 	if err != nil {
 		return nil, err
 	}
-	db, err := lake.OpenDB(ctx, dbOptions(cfg))
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	ranges, err := gaps.Detect(ctx, db, keys, logs, opts)
-	if err != nil {
-		return nil, err
-	}
+	v.Tables["main"] = st.MainFiles
 	v.Items = append(v.Items, ranges...)
 	per := map[string]*gapsLogView{}
 	for _, t := range targets {

@@ -266,7 +266,7 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		return nil, tableErr(path, err)
 	}
 
-	if ix, err := keyindex.Load(path, snap.Metadata.ID); err == nil && (ix.Len() > 0 || ix.Skipped > 0) {
+	if ix, err := keyindex.Load(ctx, keyindex.TableStore(path), snap.Metadata.ID); err == nil && (ix.Len() > 0 || ix.Skipped > 0) {
 		kv := &keyIndexView{SkippedSegments: ix.Skipped}
 		for i, a := range snap.Files {
 			if files[i].NumRecords == 0 {

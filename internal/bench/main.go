@@ -158,7 +158,7 @@ func run(ctx context.Context, o options) error {
 
 	fns := map[string]func(context.Context) error{
 		"gaps": b.gapsItem, "merge": b.mergeItem, "parse": b.parseItem,
-		"temporal": b.temporalItem, "scaling": b.scalingItem,
+		"temporal": b.temporalItem, "scaling": b.scalingItem, "billion": b.billionItem,
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.only, ",") {

@@ -24,6 +24,9 @@ type size struct {
 	temporalRuns int // alternating direct and Temporal runs of it
 	scaling      []int
 	refScaling   bool // also run the reference merge at 2x and 4x main
+	// narrowX are the mains of the key index item, in multiples of
+	// mainKeys (narrow rows, see narrow.go); the largest is the billion.
+	narrowX []int
 }
 
 func sizeByName(name string) (size, error) {
@@ -33,11 +36,11 @@ func sizeByName(name string) (size, error) {
 		// merge is not repeated at 2x and 4x main.
 		return size{name: name, logs: 20, mainKeys: 1_000_000, stagingKeys: 100_000, mainFiles: 4,
 			parseN: 20_000, fetchRuns: 1, parseTime: 500 * time.Millisecond, temporalN: 50_000, temporalLog: 2, temporalRuns: 1,
-			scaling: []int{2, 4}}, nil
+			scaling: []int{2, 4}, narrowX: []int{1, 2, 4, 20}}, nil
 	case "full":
 		return size{name: name, logs: 20, mainKeys: 50_000_000, stagingKeys: 5_000_000, mainFiles: 50,
 			parseN: 200_000, fetchRuns: 3, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
-			scaling: []int{2, 4}}, nil
+			scaling: []int{2, 4}, narrowX: []int{1, 2, 4, 20}}, nil
 	}
 	return size{}, fmt.Errorf("unknown -size %q: small or full", name)
 }
@@ -166,7 +169,7 @@ func (b *bench) markdown(prev string) string {
 }
 
 // itemNames are the items in the order they run and are written.
-var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling"}
+var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling", "billion"}
 
 var itemTitles = map[string]string{
 	"gaps":     "1. Gap detection",
@@ -174,6 +177,7 @@ var itemTitles = map[string]string{
 	"parse":    "3. Parse, and fetch+parse+stage",
 	"temporal": "4. Orchestration overhead",
 	"scaling":  "5. Scaling with main's size",
+	"billion":  "6. A billion keys: the exact key index",
 }
 
 func sectionBegin(item string) string { return "<!-- bench:" + item + " -->" }

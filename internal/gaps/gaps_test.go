@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/certlake/certlake/internal/keyindex"
 )
 
 // key is one (source_url, cert_index) row.
@@ -128,6 +131,33 @@ func runDetect(t *testing.T, db *sql.DB, tc detectCase) {
 	if !slices.Equal(ref, tc.want) {
 		t.Errorf("DetectReference(%s) = %s, want %s", optsString(tc.opts), fmtRanges(ref), fmtRanges(tc.want))
 	}
+	sets, err := DetectSets(t.Context(), tc.logs, fileKeys(t, files...), tc.opts)
+	if err != nil {
+		t.Fatalf("DetectSets(%s) error: %v", optsString(tc.opts), err)
+	}
+	if !slices.Equal(sets, tc.want) {
+		t.Errorf("DetectSets(%s) = %s, want %s", optsString(tc.opts), fmtRanges(sets), fmtRanges(tc.want))
+	}
+}
+
+// fileKeys reads the keys of Parquet files as the key index does and
+// serves them per log, for DetectSets.
+func fileKeys(t testing.TB, files ...string) KeysOf {
+	t.Helper()
+	all := map[string]*roaring64.Bitmap{}
+	for _, f := range files {
+		keys, _, err := keyindex.ReadFileKeys(t.Context(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for u, bm := range keys {
+			if all[u] == nil {
+				all[u] = roaring64.New()
+			}
+			all[u].Or(bm)
+		}
+	}
+	return func(_ context.Context, url string) (*roaring64.Bitmap, error) { return all[url], nil }
 }
 
 // TestDetectSeedCriteria covers AC2.1, AC2.3, AC2.4 and AC1.3 of the seed's
@@ -603,7 +633,9 @@ func TestDetectMatchesBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	urls := []string{logA, logB, logC, "https://ct.example.com/logs/d", "https://ct.example.com/logs/e"}
 	main, staging := randomKeys(r, urls, 20_000)
-	rel := union(writeKeys(t, db, dir, "main", main), writeKeys(t, db, dir, "staging", staging))
+	mainFile, stagingFile := writeKeys(t, db, dir, "main", main), writeKeys(t, db, dir, "staging", staging)
+	rel := union(mainFile, stagingFile)
+	sets := fileKeys(t, mainFile, stagingFile)
 	all := slices.Concat(main, staging)
 	t.Logf("%d keys", len(all))
 
@@ -633,6 +665,13 @@ func TestDetectMatchesBruteForce(t *testing.T) {
 			}
 			if !slices.Equal(ref, want) {
 				t.Errorf("DetectReference(%s) = %d ranges, want %d; first difference %s", optsString(opts), len(ref), len(want), firstDiff(ref, want))
+			}
+			fromSets, err := DetectSets(t.Context(), logs, sets, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(fromSets, want) {
+				t.Errorf("DetectSets(%s) = %d ranges, want %d; first difference %s", optsString(opts), len(fromSets), len(want), firstDiff(fromSets, want))
 			}
 			if len(want) == 0 {
 				t.Errorf("bruteForce(%s) planned nothing: the round tests nothing", optsString(opts))

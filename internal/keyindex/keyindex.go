@@ -1,120 +1,162 @@
-// Package keyindex keeps, beside a certlake table's data files, the range of
-// cert_index each log (source_url) has in each file.
+// Package keyindex keeps, beside a certlake table's data files, the exact
+// set of cert_index values each log (source_url) has in each file, as
+// roaring bitmaps (github.com/RoaringBitmap/roaring/v2, 64-bit: CT indices
+// are below 2^32 today, the table's column is a long).
 //
-// Delta's per-file stats bound each column on its own. A live ingester's
-// files hold every log's entries of one time window, so their source_url
-// bounds span all logs and their cert_index bounds span the smallest to the
-// largest log: the stats can rule out almost no file for a merge batch, and
-// every batch would read the keys of the whole main table. Per file and
-// log, the ranges are narrow (a window of each log), so with this index a
-// batch reads only the files of the windows its keys fall in, and a merge
-// costs what it stages, not what main holds.
+// Gap detection and the merge's anti-join need main's keys. Reading them
+// from the data files costs what the lake holds, on every run; with this
+// index each file is read once, when first seen, and a run costs what
+// changed since. CT logs are dense, so a log's keys in a file compress to a
+// few runs: a billion keys with the benchmark's holes take tens of MB.
 //
-// The index is a cache. It lives in the table directory (under Dir, which
-// Delta readers ignore: its name starts with an underscore), as immutable
-// segment files, each written once (temp file, fsync, rename) and naming the
-// table's metaData.id. An entry is used only for the file it was computed
-// from: same Delta path and size (Delta data files are immutable and their
-// names unique). A missing, stale or unreadable segment only means files
-// without an entry, which callers read as before; an entry is never guessed.
+// The index is a cache, never the source of truth. It lives beside the
+// table (under Dir, which Delta readers ignore: its name starts with an
+// underscore), as immutable segments written whole (see Store), each naming
+// the table's metaData.id and checksummed. An entry is used only for the
+// file it was computed from: same Delta path and size (Delta data files are
+// immutable and their names unique); files the Delta log no longer lists
+// are never asked for and drop out at the next compaction. A missing, stale
+// or unreadable segment only means files without an entry, which are read
+// again; an entry is never guessed. Segments of the earlier format
+// (per-file ranges, "*.json.gz") are ignored and deleted at the next Save.
 package keyindex
 
 import (
 	"cmp"
-	"compress/gzip"
-	"encoding/json"
-	"errors"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"maps"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
 )
 
 // Dir is the index directory inside a table's root.
 const Dir = "_certlake_keyindex"
 
-// formatVersion is the segment format this package writes and reads.
-const formatVersion = 1
+// formatVersion is the segment format this package writes and reads. 1 was
+// per-file, per-log ranges (JSON); 2 is exact key sets.
+const formatVersion = 2
 
 // maxSegments is the number of segments past which Save compacts the index
 // into one segment of the live files' entries.
 const maxSegments = 16
 
-// LogRange is where one log's rows lie in one data file: Rows rows with
-// source_url == SourceURL and Min <= cert_index <= Max.
+// Keys are a file's keys: per source_url, its cert_index values.
+type Keys map[string]*roaring64.Bitmap
+
+// LogRange summarizes one log's keys in one file.
 type LogRange struct {
 	SourceURL string
 	Min, Max  uint64
-	Rows      int64
+	Rows      int64 // distinct keys
 }
 
 // File is the index entry of one data file: its Delta add path and size,
-// and its logs' ranges sorted by SourceURL. Rows with a null source_url or
-// cert_index are not covered: they hold no key.
+// and its keys. Rows counts the rows holding a key (non-null source_url and
+// cert_index); a key held twice counts twice there and once in Keys.
 type File struct {
 	Path string
 	Size int64
-	Logs []LogRange
+	Rows int64
+	Keys Keys
 }
 
-// MayHold reports whether the file may hold a key of log url with
-// lo <= cert_index <= hi.
-func (f File) MayHold(url string, lo, hi uint64) bool {
-	i, found := slices.BinarySearchFunc(f.Logs, url, func(r LogRange, u string) int { return cmp.Compare(r.SourceURL, u) })
-	if !found {
-		return false
+// urls returns the file's logs, sorted.
+func (f File) urls() []string { return slices.Sorted(maps.Keys(f.Keys)) }
+
+// Logs summarizes the file's keys per log, sorted by SourceURL.
+func (f File) Logs() []LogRange {
+	out := make([]LogRange, 0, len(f.Keys))
+	for _, u := range f.urls() {
+		bm := f.Keys[u]
+		if bm.IsEmpty() {
+			continue
+		}
+		out = append(out, LogRange{SourceURL: u, Min: bm.Minimum(), Max: bm.Maximum(), Rows: int64(bm.GetCardinality())})
 	}
-	r := f.Logs[i]
-	return r.Min <= hi && lo <= r.Max
+	slices.SortFunc(out, func(a, b LogRange) int { return cmp.Compare(a.SourceURL, b.SourceURL) })
+	return out
 }
 
-// Index is the loaded index of one table.
+// Index is the loaded index of one table. It is not safe for concurrent
+// use; separate Index values of one table (other processes) may Save
+// concurrently.
 type Index struct {
-	root     string
+	store    Store
 	tableID  string
 	files    map[string]File // by Delta path
-	segments []string        // segment file names loaded (this table's or foreign)
-	// Skipped counts segment files that could not be read or belong to
-	// another table id (a table recreated at the same path); their entries
-	// are ignored and the next compaction removes them.
+	segments []string        // segment names loaded, this table's
+	// stale are segments to delete at the next Save: unreadable, of
+	// another table id (a table recreated at the same path) or of the
+	// earlier format.
+	stale []string
+	// Skipped counts segments that could not be read or belong to
+	// another table id; their entries are ignored.
 	Skipped int
+	// Outdated counts segments of the earlier format (ranges); ignored.
+	Outdated int
 }
 
-// Load reads the index of the table at root whose metaData.id is tableID.
+// Load reads the index in store of the table whose metaData.id is tableID.
 // A table without an index gives an empty index. Unreadable segments are
-// counted in Skipped, not returned as errors: the index is a cache.
-func Load(root, tableID string) (*Index, error) {
-	ix := &Index{root: root, tableID: tableID, files: map[string]File{}}
-	ents, err := os.ReadDir(filepath.Join(root, Dir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return ix, nil
-	}
+// counted in Skipped, not returned as errors: the index is a cache. Only a
+// store that cannot be listed is an error.
+func Load(ctx context.Context, store Store, tableID string) (*Index, error) {
+	ix := &Index{store: store, tableID: tableID, files: map[string]File{}}
+	names, err := store.List(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read key index of %s: %w", root, err)
+		return nil, fmt.Errorf("read key index: %w", err)
 	}
-	for _, e := range ents {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, segmentSuffix) || strings.HasPrefix(name, ".") {
+	slices.Sort(names) // oldest first: a later entry of a path wins
+	for _, name := range names {
+		switch {
+		case strings.HasSuffix(name, oldSegmentSuffix):
+			ix.Outdated++
+			ix.stale = append(ix.stale, name)
+			continue
+		case !strings.HasSuffix(name, segmentSuffix):
+			continue
+		}
+		id, files, err := readSegment(ctx, store, name)
+		if err != nil || id != tableID {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			ix.Skipped++
+			ix.stale = append(ix.stale, name)
 			continue
 		}
 		ix.segments = append(ix.segments, name)
-		seg, err := readSegment(filepath.Join(root, Dir, name))
-		if err != nil || seg.TableID != tableID {
-			ix.Skipped++
-			continue
-		}
-		for _, f := range seg.files() {
+		for _, f := range files {
 			ix.files[f.Path] = f
 		}
 	}
 	return ix, nil
 }
 
+func readSegment(ctx context.Context, store Store, name string) (id string, files []File, err error) {
+	defer func() {
+		if r := recover(); r != nil { // a bitmap decoder that panics on bad bytes
+			err = fmt.Errorf("%w: %v", errCorrupt, r)
+		}
+	}()
+	data, err := store.Read(ctx, name)
+	if err != nil {
+		return "", nil, err
+	}
+	return decodeSegment(data)
+}
+
 // Len is the number of files with an entry.
 func (ix *Index) Len() int { return len(ix.files) }
+
+// Segments is the number of segments the index was loaded from or saved.
+func (ix *Index) Segments() int { return len(ix.segments) }
 
 // Lookup returns the entry of the data file with Delta path path and size
 // size, if the index has one for exactly that file.
@@ -129,145 +171,59 @@ func (ix *Index) Lookup(path string, size int64) (File, bool) {
 // Save adds files to the index in a new segment. live, when not nil, names
 // the table's live data files (Delta path to size): once the index has more
 // than maxSegments segments, Save rewrites it as one segment of the live
-// files' entries and removes the segments it replaced.
-func (ix *Index) Save(files []File, live map[string]int64) error {
+// files' entries and removes the segments it replaced. Stale segments
+// (unreadable, another table's, the earlier format) are deleted.
+func (ix *Index) Save(ctx context.Context, files []File, live map[string]int64) error {
 	for _, f := range files {
 		ix.files[f.Path] = f
-	}
-	dir := filepath.Join(ix.root, Dir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create key index directory: %w", err)
 	}
 	compact := live != nil && len(ix.segments)+1 > maxSegments
 	if compact {
 		files = files[:0:0]
-		for p, f := range ix.files {
-			if size, ok := live[p]; ok && size == f.Size {
-				files = append(files, f)
+		for _, p := range slices.Sorted(maps.Keys(ix.files)) {
+			if size, ok := live[p]; ok && size == ix.files[p].Size {
+				files = append(files, ix.files[p])
 			}
 		}
 	}
-	if len(files) == 0 && !compact {
-		return nil
-	}
-	name, err := writeSegment(dir, ix.tableID, files)
-	if err != nil {
-		return err
-	}
-	if compact {
-		// Only segments this Index loaded: one a concurrent Save wrote
-		// meanwhile stays (at worst its entries are read twice).
-		for _, s := range ix.segments {
-			_ = os.Remove(filepath.Join(dir, s))
+	if len(files) > 0 || compact {
+		data, err := encodeSegment(ix.tableID, files)
+		if err != nil {
+			return err
 		}
-		ix.segments = nil
+		// Names sort by creation time; the random part keeps concurrent
+		// writers apart.
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		name := fmt.Sprintf("%020d-%s%s", time.Now().UnixNano(), hex.EncodeToString(rnd[:]), segmentSuffix)
+		if err := ix.store.Write(ctx, name, data); err != nil {
+			return err
+		}
+		if compact {
+			// Only segments this Index loaded: one a concurrent Save
+			// wrote meanwhile stays (at worst its entries are read twice).
+			ix.stale = append(ix.stale, ix.segments...)
+			ix.segments = nil
+			for p, f := range ix.files {
+				if size, ok := live[p]; !ok || size != f.Size {
+					delete(ix.files, p)
+				}
+			}
+		}
+		ix.segments = append(ix.segments, name)
 	}
-	ix.segments = append(ix.segments, name)
+	for _, s := range ix.stale {
+		if err := ix.store.Delete(ctx, s); err != nil {
+			return err
+		}
+	}
+	ix.stale = nil
 	return nil
 }
 
-const segmentSuffix = ".json.gz"
-
-// segment is the on-disk form of a set of entries: URLs are listed once and
-// referred to by position, as every file of a main table names the same
-// logs.
-type segment struct {
-	Format  int           `json:"format"`
-	TableID string        `json:"table_id"`
-	URLs    []string      `json:"urls"`
-	Files   []segmentFile `json:"files"`
-}
-
-type segmentFile struct {
-	Path string `json:"path"`
-	Size int64  `json:"size"`
-	// Logs are [url position, min, max, rows].
-	Logs [][4]uint64 `json:"logs"`
-}
-
-func (s *segment) files() []File {
-	out := make([]File, 0, len(s.Files))
-	for _, sf := range s.Files {
-		f := File{Path: sf.Path, Size: sf.Size, Logs: make([]LogRange, 0, len(sf.Logs))}
-		for _, l := range sf.Logs {
-			f.Logs = append(f.Logs, LogRange{SourceURL: s.URLs[l[0]], Min: l[1], Max: l[2], Rows: int64(l[3])})
-		}
-		slices.SortFunc(f.Logs, func(a, b LogRange) int { return cmp.Compare(a.SourceURL, b.SourceURL) })
-		out = append(out, f)
-	}
-	return out
-}
-
-func readSegment(path string) (*segment, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	var s segment
-	dec := json.NewDecoder(zr)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, err
-	}
-	if s.Format != formatVersion {
-		return nil, fmt.Errorf("key index segment format %d, want %d", s.Format, formatVersion)
-	}
-	for _, sf := range s.Files {
-		for _, l := range sf.Logs {
-			if l[0] >= uint64(len(s.URLs)) || l[1] > l[2] {
-				return nil, fmt.Errorf("key index segment entry of %s is malformed", sf.Path)
-			}
-		}
-	}
-	return &s, nil
-}
-
-// writeSegment writes files as a new segment in dir and returns its name.
-func writeSegment(dir, tableID string, files []File) (string, error) {
-	s := segment{Format: formatVersion, TableID: tableID}
-	pos := map[string]uint64{}
-	for _, f := range files {
-		sf := segmentFile{Path: f.Path, Size: f.Size}
-		for _, l := range f.Logs {
-			p, ok := pos[l.SourceURL]
-			if !ok {
-				p = uint64(len(s.URLs))
-				pos[l.SourceURL] = p
-				s.URLs = append(s.URLs, l.SourceURL)
-			}
-			sf.Logs = append(sf.Logs, [4]uint64{p, l.Min, l.Max, uint64(l.Rows)})
-		}
-		s.Files = append(s.Files, sf)
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return "", fmt.Errorf("write key index segment: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	zw := gzip.NewWriter(tmp)
-	err = json.NewEncoder(zw).Encode(&s)
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("write key index segment: %w", err)
-	}
-	// Names sort by creation time; the random part keeps concurrent
-	// writers apart.
-	name := fmt.Sprintf("%020d-%s%s", time.Now().UnixNano(), strings.TrimPrefix(filepath.Base(tmp.Name()), ".tmp-"), segmentSuffix)
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return "", fmt.Errorf("write key index segment: %w", err)
-	}
-	return name, nil
+// MayHold reports whether the file may hold a key of log url with
+// lo <= cert_index <= hi: the log's keys in the file span that range.
+func (f File) MayHold(url string, lo, hi uint64) bool {
+	bm := f.Keys[url]
+	return bm != nil && !bm.IsEmpty() && bm.Minimum() <= hi && lo <= bm.Maximum()
 }

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
@@ -110,7 +112,8 @@ type BatchResult struct {
 	MainVersion         int64 `json:"main_version"`          // the version holding the batch's commit
 	AlreadyCommitted    bool  `json:"already_committed"`     // an earlier attempt's commit had landed
 	Attempts            int   `json:"attempts"`              // reads of main (1 unless redone)
-	MainFilesRead       int   `json:"main_files_read"`       // main files the last anti-join read
+	MainFilesRead       int   `json:"main_files_read"`       // main files the last anti-join read (not in the key index)
+	MainFilesIndexed    int   `json:"main_files_indexed"`    // main files whose keys the last anti-join took from the key index
 	MainFiles           int   `json:"main_files"`            // live main files at the last read
 }
 
@@ -128,8 +131,10 @@ var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch key
 //     ref.StagingVersion) and keeps one row per (source_url, cert_index):
 //     the earliest seen, ties broken by file (in key order, then path),
 //     then row position.
-//  3. It anti-joins those keys against the main files whose stats can hold
-//     the batch's keys (files without stats are always read).
+//  3. It anti-joins those keys against main's keys: from main's key index
+//     (package keyindex; exact key sets, no Parquet read) for the files
+//     it holds, and by reading the others whose stats can hold the
+//     batch's keys (files without stats are always read).
 //  4. DuckDB writes the new rows as main's Parquet files itself, one COPY
 //     per seen_date sorted by key, in the lake writer's format (see
 //     copy.go; BatchOptions.GoWriter moves them through the lake writer
@@ -177,7 +182,10 @@ type batchRun struct {
 	log           *slog.Logger
 	db            *duck
 	index         *keyindex.Index // main's key index; nil when unreadable
-	stagingPaths  []string        // the batch's staging files; fi indexes it
+	// staged are the batch's chosen keys per log, once read (see
+	// stagingSets).
+	staged       map[string]*roaring64.Bitmap
+	stagingPaths []string // the batch's staging files; fi indexes it
 	// stagingBytesPerRow is the batch's staging file bytes per row (0 when
 	// the stats do not say); it sizes the write COPYs.
 	stagingBytesPerRow int64
@@ -208,7 +216,7 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 	if snap.Txns[m.appID] >= txnVersion {
 		return m.recovered(snap.Version)
 	}
-	if m.index, err = keyindex.Load(m.main.Path(), snap.Metadata.ID); err != nil {
+	if m.index, err = keyindex.Load(ctx, keyindex.TableStore(m.main.Path()), snap.Metadata.ID); err != nil {
 		m.log.WarnContext(ctx, "main's key index not loaded; reading main files by their stats alone", "err", err)
 	}
 	stSnap, err := m.staging.SnapshotAt(ctx, m.ref.StagingVersion)
@@ -362,37 +370,56 @@ func (m *batchRun) dedupe(ctx context.Context, paths []string) error {
 	return nil
 }
 
-// mayHold reports whether main file a may hold a key of the batch: its
-// stats allow it and, when the key index has an entry for it, so do its
-// per-log ranges.
+// mayHold reports whether main file a may hold a key of the batch by its
+// stats.
 func (m *batchRun) mayHold(a delta.Add) bool {
-	if b := statsBox(a); b.Rows == 0 || !b.mayHold(m.keys) {
-		return false
-	}
-	if m.index == nil {
-		return true
-	}
-	f, ok := m.index.Lookup(a.Path, a.Size)
-	return !ok || m.keys.mayBeIn(f)
+	b := statsBox(a)
+	return b.Rows != 0 && b.mayHold(m.keys)
 }
 
 // attempt1 is one read-write-commit of the batch against main snapshot
 // snap.
 func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.progress("anti-join", 0, 0)
-	var mainPaths []string
+	// Main files in the key index answer from their exact key sets; the
+	// others (added since IndexMain, or unreadable to it) are read.
+	var (
+		mainPaths []string
+		indexed   []keyindex.File
+	)
 	for _, a := range snap.Files {
-		if m.mayHold(a) {
-			mainPaths = append(mainPaths, snap.LocalPath(a))
+		if !m.mayHold(a) {
+			continue
 		}
+		if m.index != nil {
+			if f, ok := m.index.Lookup(a.Path, a.Size); ok {
+				if m.keys.mayBeIn(f) {
+					indexed = append(indexed, f)
+				}
+				continue
+			}
+		}
+		mainPaths = append(mainPaths, snap.LocalPath(a))
 	}
 	if err := checkPaths(mainPaths); err != nil {
 		return err
 	}
 	m.res.MainFiles = len(snap.Files)
 	m.res.MainFilesRead = len(mainPaths)
-	newKeys := `CREATE OR REPLACE TEMP TABLE newkeys AS
-		SELECT c.source_url, c.cert_index, c.fi, c.r, c.day FROM chosen c`
+	m.res.MainFilesIndexed = len(indexed)
+	candidates := `SELECT c.source_url, c.cert_index, c.fi, c.r, c.day FROM chosen c`
+	if len(indexed) > 0 {
+		n, err := m.loadPresent(ctx, indexed)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			candidates = `SELECT c.source_url, c.cert_index, c.fi, c.r, c.day FROM chosen c
+			LEFT JOIN present_words p ON p.u = c.source_url AND p.w = c.cert_index::UBIGINT >> 6
+			WHERE p.m IS NULL OR (p.m >> (c.cert_index::UBIGINT & 63::UBIGINT)) & 1::UBIGINT = 0::UBIGINT`
+		}
+	}
+	newKeys := `CREATE OR REPLACE TEMP TABLE newkeys AS ` + candidates
 	if len(mainPaths) > 0 {
 		lo, hi := m.keys.indexHull()
 		// An inner join lets DuckDB build its hash table on the smaller
@@ -400,14 +427,15 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 		// into the main scan; main keys are unique, so it finds each
 		// present key once.
 		newKeys = `CREATE OR REPLACE TEMP TABLE newkeys AS
-		WITH present AS (
+		WITH cand AS (` + candidates + `),
+		present AS (
 			SELECT c.source_url, c.cert_index
 			FROM read_parquet(` + sqlList(mainPaths) + `, union_by_name = true, hive_partitioning = false) mk
-			JOIN chosen c ON mk.source_url = c.source_url AND mk.cert_index = c.cert_index
+			JOIN cand c ON mk.source_url = c.source_url AND mk.cert_index = c.cert_index
 			WHERE mk.cert_index BETWEEN ` + fmt.Sprint(lo) + ` AND ` + fmt.Sprint(hi) + `
 		)
 		SELECT c.source_url, c.cert_index, c.fi, c.r, c.day
-		FROM chosen c ANTI JOIN present p ON c.source_url = p.source_url AND c.cert_index = p.cert_index`
+		FROM cand c ANTI JOIN present p ON c.source_url = p.source_url AND c.cert_index = p.cert_index`
 	}
 	if _, err := m.db.ExecContext(ctx, newKeys); err != nil {
 		return fmt.Errorf("anti-join against %d main files: %w", len(mainPaths), err)

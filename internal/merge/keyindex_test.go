@@ -33,7 +33,7 @@ func windowedMain(t *testing.T, path string, windows int) *lake.Table {
 func TestIndexMainReadsPerLogRanges(t *testing.T) {
 	mainPath, _ := paths(t)
 	mt := windowedMain(t, mainPath, 4)
-	res, err := IndexMain(t.Context(), mt, IndexOptions{GroupFiles: 3})
+	res, err := IndexMain(t.Context(), mt, IndexOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestIndexMainReadsPerLogRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := keyindex.Load(mainPath, snap.Metadata.ID)
+	ix, err := keyindex.Load(t.Context(), keyindex.TableStore(mainPath), snap.Metadata.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestIndexMainReadsPerLogRanges(t *testing.T) {
 		if !ok {
 			t.Fatalf("file %s not indexed", a.Path)
 		}
-		got = append(got, f.Logs)
+		got = append(got, f.Logs())
 	}
 	slices.SortFunc(got, func(a, b []keyindex.LogRange) int { return int(a[0].Min) - int(b[0].Min) })
 	for k, logs := range got {
@@ -73,8 +73,9 @@ func TestIndexMainReadsPerLogRanges(t *testing.T) {
 	}
 }
 
-// With the index, a batch reads only the main files whose windows hold its
-// keys, and the merge is exactly the merge without it.
+// With the index, a batch reads no main file: the files whose windows hold
+// its keys answer from their key sets, and the merge is exactly the merge
+// without it.
 func TestMergeBatchReadsOnlyIndexedFilesThatHoldItsKeys(t *testing.T) {
 	stagedA := append(span(150, 160), span(900, 905)...) // 150-160 in window 1; 900-905 new
 	stagedB := []uint64{1005, 1006}                      // window 0
@@ -99,12 +100,13 @@ func TestMergeBatchReadsOnlyIndexedFilesThatHoldItsKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantRead := 4 // every file's stats span both logs
+			wantRead, wantIndexed := 4, 0 // every file's stats span both logs
 			if indexed {
-				wantRead = 2 // windows 0 and 1
+				// Windows 0 and 1 answer from their key sets; none is read.
+				wantRead, wantIndexed = 0, 2
 			}
-			if br.MainFilesRead != wantRead || br.MainFiles != 4 {
-				t.Errorf("main files read = %d of %d, want %d of 4", br.MainFilesRead, br.MainFiles, wantRead)
+			if br.MainFilesRead != wantRead || br.MainFilesIndexed != wantIndexed || br.MainFiles != 4 {
+				t.Errorf("main files read = %d, from the index %d, of %d; want %d, %d of 4", br.MainFilesRead, br.MainFilesIndexed, br.MainFiles, wantRead, wantIndexed)
 			}
 			if br.Inserted != 6 || br.Skipped != 13 {
 				t.Errorf("inserted %d, skipped %d; want 6, 13", br.Inserted, br.Skipped)
@@ -137,7 +139,7 @@ func TestIndexMainSkipsUnreadableFile(t *testing.T) {
 	if res.Files != 3 || res.Indexed != 2 || res.Unreadable != 1 {
 		t.Fatalf("IndexMain = %+v, want 3 files, 2 indexed, 1 unreadable", res)
 	}
-	ix, _ := keyindex.Load(mainPath, snap.Metadata.ID)
+	ix, _ := keyindex.Load(t.Context(), keyindex.TableStore(mainPath), snap.Metadata.ID)
 	if _, ok := ix.Lookup(snap.Files[1].Path, snap.Files[1].Size); ok {
 		t.Errorf("unreadable file %s has an index entry", snap.Files[1].Path)
 	}

@@ -1,0 +1,127 @@
+package gaps
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+
+	"github.com/certlake/certlake/internal/keyindex"
+	"github.com/certlake/certlake/internal/lake"
+)
+
+// LakeOptions tune DetectLake.
+type LakeOptions struct {
+	// Workers read main's new files in parallel; 0 means GOMAXPROCS.
+	Workers int
+	// Progress, when set, is called after each main file indexed.
+	Progress func(done, total int)
+	// Logger receives a warning when the key index cannot be written;
+	// nil discards.
+	Logger *slog.Logger
+}
+
+// LakeStats says what DetectLake read.
+type LakeStats struct {
+	MainFiles    int   `json:"main_files"`    // live data files of main
+	Indexed      int   `json:"indexed"`       // main files read into the key index by this run
+	MainRowsRead int64 `json:"main_rows_read"` // rows of main read (the indexed files')
+	StagingFiles int   `json:"staging_files"` // staging files read
+	StagingRows  int64 `json:"staging_rows"`  // rows of staging read
+}
+
+// DetectLake plans the missing ranges of logs over main ∪ staging, as
+// Detect does over their keys. Main's keys come from its key index (package
+// keyindex), which this brings up to date first: only the files it does not
+// hold yet are read (and saved to it), so a run costs what main gained
+// since the last, not what it holds. Staging's files are read whole (a
+// staging table is small next to main). main is nil when the table does not
+// exist; staging lists staging's live files (none without staging).
+//
+// Memory is main's key index (a few bytes per run of present keys) plus one
+// log's union of main and staging at a time. A main file that cannot be
+// read fails the run, as it would fail a scan of main.
+func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, logs []LogCeiling, opts Options, lo LakeOptions) ([]Range, LakeStats, error) {
+	var st LakeStats
+	log := lo.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := checkLogs(logs); err != nil {
+		return nil, st, err
+	}
+	listed := make(map[string]bool, len(logs))
+	for _, l := range logs {
+		listed[l.URL] = true
+	}
+	var (
+		ix        *keyindex.Index
+		mainFiles []keyindex.DataFile
+	)
+	if main != nil {
+		snap, err := main.Snapshot(ctx)
+		if err != nil {
+			return nil, st, err
+		}
+		for _, f := range main.Files(snap) {
+			mainFiles = append(mainFiles, keyindex.DataFile{Path: f.Path, LocalPath: f.LocalPath, Size: f.Size})
+		}
+		st.MainFiles = len(mainFiles)
+		if ix, err = keyindex.Load(ctx, keyindex.TableStore(main.Path()), snap.Metadata.ID); err != nil {
+			return nil, st, err
+		}
+		if ix.Skipped > 0 {
+			log.WarnContext(ctx, "key index segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
+		}
+		res, err := ix.Update(ctx, mainFiles, keyindex.UpdateOptions{
+			Workers: lo.Workers, Progress: lo.Progress,
+			SaveFailed: func(err error) {
+				log.WarnContext(ctx, "key index not saved: the next run reads these files again", "err", err)
+			},
+		})
+		if err != nil {
+			return nil, st, fmt.Errorf("read main's keys: %w", err)
+		}
+		st.Indexed, st.MainRowsRead = res.Indexed, res.Rows
+	}
+	stagingKeys := map[string]*roaring64.Bitmap{}
+	for _, f := range staging {
+		keys, rows, err := keyindex.ReadFileKeys(ctx, f.LocalPath)
+		if err != nil {
+			return nil, st, fmt.Errorf("read staging's keys: %w", err)
+		}
+		st.StagingFiles++
+		st.StagingRows += rows
+		for u, bm := range keys {
+			if !listed[u] {
+				continue
+			}
+			if stagingKeys[u] == nil {
+				stagingKeys[u] = bm
+				continue
+			}
+			stagingKeys[u].Or(bm)
+		}
+	}
+	keysOf := func(ctx context.Context, url string) (*roaring64.Bitmap, error) {
+		var bm *roaring64.Bitmap
+		if ix != nil {
+			var missing []keyindex.DataFile
+			if bm, missing = ix.Union(mainFiles, url); len(missing) > 0 {
+				// Update read every file or failed: this cannot happen.
+				return nil, fmt.Errorf("main file %s is not in the key index", missing[0].Path)
+			}
+		}
+		if s := stagingKeys[url]; s != nil {
+			if bm == nil {
+				return s, nil
+			}
+			bm.Or(s)
+		}
+		return bm, nil
+	}
+	ranges, err := DetectSets(ctx, logs, keysOf, opts)
+	return ranges, st, err
+}
