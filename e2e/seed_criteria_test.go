@@ -314,7 +314,7 @@ func TestMergeAC33Idempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ix, err := keyindex.Load(e.sc.MainPath, snap.Metadata.ID)
+	ix, err := keyindex.Load(t.Context(), keyindex.TableStore(e.sc.MainPath), snap.Metadata.ID)
 	if err != nil || ix.Len() != 2 || len(snap.Files) != 2 {
 		t.Fatalf("main's key index holds %d of %d files (%v), want 2 of 2", ix.Len(), len(snap.Files), err)
 	}

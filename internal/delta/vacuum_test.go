@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/RoaringBitmap/roaring/v2/roaring64"
+
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
@@ -196,11 +198,13 @@ func newVacuumFixture(t *testing.T) *vacuumFixture {
 	f.version = res.Version
 
 	// Main's key index, a cache of the live files.
-	ix, err := keyindex.Load(f.root, snap.Metadata.ID)
+	ix, err := keyindex.Load(ctx, keyindex.TableStore(f.root), snap.Metadata.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.Save([]keyindex.File{{Path: snap.Files[0].Path, Size: snap.Files[0].Size, Logs: []keyindex.LogRange{{SourceURL: vacuumLog, Min: 0, Max: 99, Rows: 100}}}}, nil); err != nil {
+	keys := roaring64.New()
+	keys.AddRange(0, 100)
+	if err := ix.Save(ctx, []keyindex.File{{Path: snap.Files[0].Path, Size: snap.Files[0].Size, Rows: 100, Keys: keyindex.Keys{vacuumLog: keys}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 

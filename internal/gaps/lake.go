@@ -25,11 +25,11 @@ type LakeOptions struct {
 
 // LakeStats says what DetectLake read.
 type LakeStats struct {
-	MainFiles    int   `json:"main_files"`    // live data files of main
-	Indexed      int   `json:"indexed"`       // main files read into the key index by this run
+	MainFiles    int   `json:"main_files"`     // live data files of main
+	Indexed      int   `json:"indexed"`        // main files read into the key index by this run
 	MainRowsRead int64 `json:"main_rows_read"` // rows of main read (the indexed files')
-	StagingFiles int   `json:"staging_files"` // staging files read
-	StagingRows  int64 `json:"staging_rows"`  // rows of staging read
+	StagingFiles int   `json:"staging_files"`  // staging files read
+	StagingRows  int64 `json:"staging_rows"`   // rows of staging read
 }
 
 // DetectLake plans the missing ranges of logs over main ∪ staging, as
