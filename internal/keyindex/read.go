@@ -2,18 +2,22 @@ package keyindex
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
-	"unsafe"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// batchRows is the rows decoded at a time: the two columns' values of a
-// batch stay in cache.
-const batchRows = 8192
+// batchRows is the rows decoded at a time.
+const batchRows = 64 << 10
 
 // ReadFileKeys reads the keys of the Parquet data file at path (see
 // ReadKeys).
@@ -34,8 +38,10 @@ func ReadFileKeys(ctx context.Context, path string) (Keys, int64, error) {
 // file (only those two, a batch at a time: memory is one row group's two
 // column chunks) and returns its keys and the number of rows holding one.
 // Rows with a null or negative key hold none (cert_index is never negative
-// in a CT table). Rows sorted by key, or interleaving logs that are each
-// in order (a live ingester's files), become runs of AddRange.
+// in a CT table). source_url is read as dictionary indices (how writers
+// store a column of a few dozen values), so a row costs an array lookup;
+// rows sorted by key, or interleaving logs that are each in order (a live
+// ingester's files), become runs of AddRange.
 func ReadKeys(ctx context.Context, r parquet.ReaderAtSeeker) (Keys, int64, error) {
 	pf, err := file.NewParquetReader(r)
 	if err != nil {
@@ -50,134 +56,161 @@ func ReadKeys(ctx context.Context, r parquet.ReaderAtSeeker) (Keys, int64, error
 	if t := sch.Column(urlCol).PhysicalType(); t != parquet.Types.ByteArray {
 		return nil, 0, fmt.Errorf("source_url is %s, want a string", t)
 	}
-	if t := sch.Column(idxCol).PhysicalType(); t != parquet.Types.Int64 && t != parquet.Types.Int32 {
-		return nil, 0, fmt.Errorf("cert_index is %s, want an integer", t)
+	props := pqarrow.ArrowReadProperties{BatchSize: batchRows}
+	props.SetReadDict(urlCol, true)
+	fr, err := pqarrow.NewFileReader(pf, props, memory.DefaultAllocator)
+	if err != nil {
+		return nil, 0, err
 	}
 	b := newBuilder()
-	var (
-		urls      = make([]parquet.ByteArray, batchRows)
-		urlDefs   = make([]int16, batchRows)
-		ids       = make([]int32, batchRows)
-		idx64     = make([]int64, batchRows)
-		idx32     = make([]int32, batchRows)
-		idxDefs   = make([]int16, batchRows)
-		rowsTotal int64
-	)
+	var rows int64
+	// One row group at a time: a batch spanning two row groups would join
+	// two dictionaries, which pqarrow does not unify.
 	for g := range pf.NumRowGroups() {
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		rg := pf.RowGroup(g)
-		uc, err := rg.Column(urlCol)
+		n, err := readRowGroup(ctx, fr, g, urlCol, idxCol, b)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, fmt.Errorf("row group %d: %w", g, err)
 		}
-		ic, err := rg.Column(idxCol)
-		if err != nil {
-			return nil, 0, err
-		}
-		ur, ok := uc.(*file.ByteArrayColumnChunkReader)
-		if !ok {
-			return nil, 0, fmt.Errorf("source_url column reader is %T", uc)
-		}
-		urlNullable := uc.Descriptor().MaxDefinitionLevel() > 0
-		idxNullable := ic.Descriptor().MaxDefinitionLevel() > 0
-		for left := rg.NumRows(); left > 0; {
-			n := min(int64(batchRows), left)
-			// source_url: resolve each row's log to a small id now, while
-			// the page buffers the values point into are current.
-			got, err := readFull(n, func(want int64, voff, loff int) (int64, int, error) {
-				return ur.ReadBatch(want, urls[voff:], urlDefs[loff:], nil)
-			}, func(lo, hi, vlo int) {
-				v := vlo
-				for i := lo; i < hi; i++ {
-					if urlNullable && urlDefs[i] == 0 {
-						ids[i] = -1
-						continue
-					}
-					ids[i] = b.urlID(urls[v])
-					v++
-				}
-			})
-			if err != nil {
-				return nil, 0, fmt.Errorf("row group %d source_url: %w", g, err)
-			}
-			if got != n {
-				return nil, 0, fmt.Errorf("row group %d: source_url has %d rows, want %d", g, got, n)
-			}
-			var vals []int64
-			switch c := ic.(type) {
-			case *file.Int64ColumnChunkReader:
-				got, err = readFull(n, func(want int64, voff, loff int) (int64, int, error) {
-					return c.ReadBatch(want, idx64[voff:], idxDefs[loff:], nil)
-				}, nil)
-				vals = idx64
-			case *file.Int32ColumnChunkReader:
-				got, err = readFull(n, func(want int64, voff, loff int) (int64, int, error) {
-					return c.ReadBatch(want, idx32[voff:], idxDefs[loff:], nil)
-				}, nil)
-				for i := range idx32[:n] {
-					idx64[i] = int64(idx32[i])
-				}
-				vals = idx64
-			default:
-				return nil, 0, fmt.Errorf("cert_index column reader is %T", ic)
-			}
-			if err != nil {
-				return nil, 0, fmt.Errorf("row group %d cert_index: %w", g, err)
-			}
-			if got != n {
-				return nil, 0, fmt.Errorf("row group %d: cert_index has %d rows, want %d", g, got, n)
-			}
-			v := 0
-			for i := range int(n) {
-				if idxNullable && idxDefs[i] == 0 {
-					continue
-				}
-				x := vals[v]
-				v++
-				if ids[i] < 0 || x < 0 {
-					continue
-				}
-				rowsTotal++
-				b.add(ids[i], uint64(x))
-			}
-			left -= n
-		}
+		rows += n
 	}
-	return b.keys(), rowsTotal, nil
+	return b.keys(), rows, nil
 }
 
-// readFull calls read until n rows (levels) are read or the column ends.
-// read fills values from voff (non-null values are packed) and levels from
-// loff. each, when set, is called for the rows [lo, hi) just read with the
-// index of their first value.
-func readFull(n int64, read func(want int64, voff, loff int) (int64, int, error), each func(lo, hi, vlo int)) (int64, error) {
-	var rows int64
-	values := 0
-	for rows < n {
-		total, vals, err := read(n-rows, values, int(rows))
+func readRowGroup(ctx context.Context, fr *pqarrow.FileReader, g, urlCol, idxCol int, b *builder) (int64, error) {
+	rr, err := fr.GetRecordReader(ctx, []int{urlCol, idxCol}, []int{g})
+	if err != nil {
+		return 0, err
+	}
+	defer rr.Release()
+	var (
+		rows int64
+		ids  []int32 // per dictionary position, the builder's log id
+	)
+	for rr.Next() {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		rec := rr.RecordBatch()
+		ui, ii := rec.Schema().FieldIndices("source_url"), rec.Schema().FieldIndices("cert_index")
+		if len(ui) != 1 || len(ii) != 1 {
+			return 0, fmt.Errorf("record batch without source_url or cert_index")
+		}
+		urls, idx := rec.Column(ui[0]), rec.Column(ii[0])
+		value, err := indexValues(idx)
 		if err != nil {
-			return rows, err
+			return 0, err
 		}
-		if total == 0 {
-			break
+		n := int(rec.NumRows())
+		nulls := urls.NullN() > 0 || idx.NullN() > 0
+		switch u := urls.(type) {
+		case *array.Dictionary:
+			dict, err := stringsOf(u.Dictionary())
+			if err != nil {
+				return 0, err
+			}
+			ids = ids[:0]
+			for _, d := range dict {
+				ids = append(ids, b.urlID(d))
+			}
+			codes, err := dictCodes(u.Indices())
+			if err != nil {
+				return 0, err
+			}
+			for i := range n {
+				if nulls && (u.IsNull(i) || idx.IsNull(i)) {
+					continue
+				}
+				if x := value(i); x >= 0 {
+					b.add(ids[codes(i)], uint64(x))
+					rows++
+				}
+			}
+		default:
+			strs, err := stringsOf(urls)
+			if err != nil {
+				return 0, err
+			}
+			for i := range n {
+				if nulls && (urls.IsNull(i) || idx.IsNull(i)) {
+					continue
+				}
+				if x := value(i); x >= 0 {
+					b.add(b.urlID(strs[i]), uint64(x))
+					rows++
+				}
+			}
 		}
-		if each != nil {
-			each(int(rows), int(rows+total), values)
-		}
-		rows += total
-		values += vals
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
 	}
 	return rows, nil
+}
+
+// indexValues returns the cert_index of row i of a column of any integer
+// type a writer may have used.
+func indexValues(a arrow.Array) (func(i int) int64, error) {
+	switch c := a.(type) {
+	case *array.Int64:
+		v := c.Int64Values()
+		return func(i int) int64 { return v[i] }, nil
+	case *array.Int32:
+		v := c.Int32Values()
+		return func(i int) int64 { return int64(v[i]) }, nil
+	case *array.Uint64:
+		v := c.Uint64Values()
+		return func(i int) int64 { return int64(min(v[i], 1<<63-1)) }, nil
+	case *array.Uint32:
+		v := c.Uint32Values()
+		return func(i int) int64 { return int64(v[i]) }, nil
+	}
+	return nil, fmt.Errorf("cert_index is %s, want an integer", a.DataType())
+}
+
+// dictCodes returns the dictionary position of row i.
+func dictCodes(a arrow.Array) (func(i int) int, error) {
+	switch c := a.(type) {
+	case *array.Int32:
+		v := c.Int32Values()
+		return func(i int) int { return int(v[i]) }, nil
+	case *array.Int16:
+		v := c.Int16Values()
+		return func(i int) int { return int(v[i]) }, nil
+	case *array.Int8:
+		v := c.Int8Values()
+		return func(i int) int { return int(v[i]) }, nil
+	case *array.Int64:
+		v := c.Int64Values()
+		return func(i int) int { return int(v[i]) }, nil
+	}
+	return nil, fmt.Errorf("source_url dictionary indices are %s", a.DataType())
+}
+
+// stringsOf returns the values of a string or binary column (nulls as "").
+func stringsOf(a arrow.Array) ([]string, error) {
+	out := make([]string, a.Len())
+	switch c := a.(type) {
+	case *array.String:
+		for i := range out {
+			out[i] = c.Value(i)
+		}
+	case *array.LargeString:
+		for i := range out {
+			out[i] = c.Value(i)
+		}
+	case *array.Binary:
+		for i := range out {
+			out[i] = string(c.Value(i))
+		}
+	default:
+		return nil, fmt.Errorf("source_url is %s, want a string", a.DataType())
+	}
+	return out, nil
 }
 
 // builder accumulates keys per log, as runs.
 type builder struct {
 	byURL map[string]int32
-	// ptrs caches the id of a value by where its bytes live: a dictionary
-	// page's values are the same bytes on every row.
-	ptrs  map[unsafe.Pointer]int32
 	names []string
 	logs  []*logRuns
 }
@@ -187,30 +220,15 @@ type logRuns struct {
 	start, end uint64 // current run [start, end)
 }
 
-func newBuilder() *builder {
-	return &builder{byURL: map[string]int32{}, ptrs: map[unsafe.Pointer]int32{}}
-}
+func newBuilder() *builder { return &builder{byURL: map[string]int32{}} }
 
-func (b *builder) urlID(v parquet.ByteArray) int32 {
-	var p unsafe.Pointer
-	if len(v) > 0 {
-		p = unsafe.Pointer(unsafe.SliceData(v))
-		if id, ok := b.ptrs[p]; ok && b.names[id] == string(v) {
-			return id
-		}
-	}
-	id, ok := b.byURL[string(v)]
+func (b *builder) urlID(u string) int32 {
+	id, ok := b.byURL[u]
 	if !ok {
 		id = int32(len(b.names))
-		b.names = append(b.names, string(v))
-		b.byURL[string(v)] = id
+		b.names = append(b.names, u)
+		b.byURL[u] = id
 		b.logs = append(b.logs, &logRuns{bm: roaring64.New()})
-	}
-	if p != nil {
-		if len(b.ptrs) > 4096 { // plain pages: every row's bytes elsewhere
-			clear(b.ptrs)
-		}
-		b.ptrs[p] = id
 	}
 	return id
 }
