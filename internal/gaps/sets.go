@@ -42,6 +42,8 @@ func DetectSets(ctx context.Context, logs []LogCeiling, keysOf KeysOf, opts Opti
 			continue
 		}
 		w := newWalker(l.URL, opts.From)
+		// A key at or above the ceiling caps the upper bound there.
+		w.above = bm.Maximum() > top
 		if bm.Minimum() < lo {
 			// Keys below From count as From-1, as in Detect: the log is
 			// present, and nothing below From is planned.

@@ -47,7 +47,7 @@ func sameFile(a, b File) bool {
 
 func segmentNames(t *testing.T, root string) []string {
 	t.Helper()
-	names, err := DirStore(filepath.Join(root, Dir)).List(t.Context())
+	names, err := TableStore(root).List(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func segmentNames(t *testing.T, root string) []string {
 func TestSaveLoadRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	store := DirStore(filepath.Join(root, Dir))
+	store := TableStore(root)
 	ix, err := Load(ctx, store, "table-1")
 	if err != nil || ix.Len() != 0 {
 		t.Fatalf("Load(no index) = %v entries, %v; want 0, nil", ix.Len(), err)
@@ -112,7 +112,7 @@ func TestLoadSkipsBadSegments(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
 	dir := filepath.Join(root, Dir)
-	store := DirStore(dir)
+	store := TableStore(root)
 	ix, _ := Load(ctx, store, "t")
 	good := entry("a.parquet", 1, Keys{logA: set([2]uint64{1, 2})})
 	bad := entry("b.parquet", 1, Keys{logA: set([2]uint64{3, 4})})
@@ -172,7 +172,7 @@ func TestOldFormatSegmentsIgnored(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, old), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := Load(ctx, DirStore(dir), "t")
+	ix, err := Load(ctx, TableStore(root), "t")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestOldFormatSegmentsIgnored(t *testing.T) {
 func TestSaveCompactsToLiveFiles(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	store := DirStore(filepath.Join(root, Dir))
+	store := TableStore(root)
 	ix, _ := Load(ctx, store, "t")
 	live := map[string]int64{}
 	for i := range maxSegments + 1 {

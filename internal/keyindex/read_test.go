@@ -107,7 +107,7 @@ func TestReadKeysMatchesDuckDB(t *testing.T) {
 func TestUpdateReadsEachFileOnce(t *testing.T) {
 	ctx := t.Context()
 	root := t.TempDir()
-	store := DirStore(filepath.Join(root, Dir))
+	store := TableStore(root)
 	files := []DataFile{{Path: "a", Size: 1}, {Path: "b", Size: 2}, {Path: "c", Size: 3}}
 	reads := map[string]int{}
 	opts := UpdateOptions{Read: func(_ context.Context, f DataFile) (Keys, int64, error) {

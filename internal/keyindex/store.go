@@ -2,12 +2,10 @@ package keyindex
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Store holds the index's segment files. It is the index's only access to
@@ -26,67 +24,47 @@ type Store interface {
 	Delete(ctx context.Context, name string) error
 }
 
-// DirStore returns the Store of the local directory dir, typically
-// filepath.Join(tableRoot, Dir). Writes go to a temporary file that is
-// synced and renamed into place.
-func DirStore(dir string) Store { return dirStore(dir) }
+// FromStorage returns the Store of the index of the table whose storage is
+// s (the index lives under Dir, beside the data files).
+func FromStorage(s storage.Store) Store { return tableStore{s} }
 
-type dirStore string
+// TableStore returns the Store of the index of the local table at root.
+func TableStore(root string) Store { return FromStorage(storage.NewDir(root)) }
 
-func (d dirStore) List(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(string(d))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+type tableStore struct{ s storage.Store }
+
+const prefix = Dir + "/"
+
+func (t tableStore) List(ctx context.Context) ([]string, error) {
+	infos, err := t.s.List(ctx, prefix, "")
 	if err != nil {
-		return nil, fmt.Errorf("list key index %s: %w", string(d), err)
+		return nil, fmt.Errorf("list key index of %s: %w", t.s.Location(), err)
 	}
 	var out []string
-	for _, e := range ents {
+	for _, in := range infos {
+		name := strings.TrimPrefix(in.Key, prefix)
 		// Temporary files of writes in progress start with a dot.
-		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			out = append(out, e.Name())
+		if !strings.Contains(name, "/") && !strings.HasPrefix(name, ".") {
+			out = append(out, name)
 		}
 	}
 	return out, nil
 }
 
-func (d dirStore) Read(ctx context.Context, name string) ([]byte, error) {
-	return os.ReadFile(filepath.Join(string(d), name))
+func (t tableStore) Read(ctx context.Context, name string) ([]byte, error) {
+	return storage.ReadAll(ctx, t.s, prefix+name)
 }
 
-func (d dirStore) Write(ctx context.Context, name string, data []byte) error {
-	if err := os.MkdirAll(string(d), 0o755); err != nil {
-		return fmt.Errorf("create key index directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(string(d), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write key index segment: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(string(d), name))
-	}
-	if err != nil {
+func (t tableStore) Write(ctx context.Context, name string, data []byte) error {
+	if err := storage.PutBytes(ctx, t.s, prefix+name, data); err != nil {
 		return fmt.Errorf("write key index segment %s: %w", name, err)
 	}
 	return nil
 }
 
-func (d dirStore) Delete(ctx context.Context, name string) error {
-	err := os.Remove(filepath.Join(string(d), name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+func (t tableStore) Delete(ctx context.Context, name string) error {
+	if err := t.s.Delete(ctx, prefix+name); err != nil {
 		return fmt.Errorf("delete key index segment %s: %w", name, err)
 	}
 	return nil
 }
-
-// TableStore returns the Store of the index of the local table at root.
-func TableStore(root string) Store { return DirStore(filepath.Join(root, Dir)) }
