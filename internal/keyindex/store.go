@@ -36,7 +36,7 @@ type tableStore struct{ s storage.Store }
 const prefix = Dir + "/"
 
 func (t tableStore) List(ctx context.Context) ([]string, error) {
-	infos, err := t.s.List(ctx, prefix, "")
+	infos, err := t.s.List(ctx, prefix, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("list key index of %s: %w", t.s.Location(), err)
 	}
