@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/certificate-transparency-go/scanner"
@@ -253,6 +255,9 @@ type backfillSettings struct {
 	chunk     uint64 // entries per range (FetchRange)
 	window    int    // ranges in flight per log
 	batchRows int    // rows per staging commit
+	// client, if set, sends the direct backfill's requests (to count
+	// them); nil: the reader's own.
+	client *http.Client
 }
 
 // defaultBackfill uses the worker's default chunk and window.
@@ -263,6 +268,26 @@ var defaultBackfill = backfillSettings{
 // fetchConfig is the reader configuration of both backfills: no rate limit.
 func fetchConfig() ctlog.Config {
 	return ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 4, BackoffInitial: 50 * time.Millisecond, BackoffMax: time.Second}
+}
+
+// countingTransport counts the requests it sends.
+type countingTransport struct {
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.base.RoundTrip(r)
+}
+
+// newCountingClient returns a client like the reader's own (idle
+// connections for every request in flight) that counts its requests.
+func newCountingClient() (*http.Client, *countingTransport) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	ct := &countingTransport{base: t}
+	return &http.Client{Transport: ct}, ct
 }
 
 // directBackfill does what the backfill workflow's FetchRange activities do,
@@ -282,7 +307,9 @@ func directBackfill(ctx context.Context, bufs *lake.BufferPool, stagingPath stri
 	var rows int64
 	g, ctx := errgroup.WithContext(ctx)
 	for _, tg := range targets {
-		reader := ctlog.New(tg.log, fetchConfig())
+		cfg := fetchConfig()
+		cfg.HTTPClient = s.client
+		reader := ctlog.New(tg.log, cfg)
 		chunks := make(chan [2]uint64)
 		g.Go(func() error {
 			defer close(chunks)
@@ -404,16 +431,28 @@ func (b *bench) parseItem(ctx context.Context) error {
 			return err
 		}
 		ownRate, _ := parseRate(own, b.size.parseTime)
+		// Verified runs (the default) alternate with unverified ones, so
+		// that both see the same machine load: their CPU per entry is the
+		// cost of verification.
 		runs := make([]fetchRun, 0, b.size.fetchRuns)
-		for range b.size.fetchRuns {
-			r, err := b.fetchOnce(ctx, sl, kind)
+		plain := make([]fetchRun, 0, b.size.fetchRuns)
+		for range max(b.size.fetchRuns, 2) {
+			r, err := b.fetchOnce(ctx, sl, kind, true)
 			if err != nil {
 				sl.stop()
 				return err
 			}
 			runs = append(runs, r)
+			if r, err = b.fetchOnce(ctx, sl, kind, false); err != nil {
+				sl.stop()
+				return err
+			}
+			plain = append(plain, r)
 		}
 		sl.stop()
+		for _, r := range verificationRows(kind, runs, plain) {
+			b.table.add(r)
+		}
 		// The median run by wall time: the machine is shared, and a single
 		// run can land on a burst of someone else's load.
 		slices.SortFunc(runs, func(a, b fetchRun) int { return cmp.Compare(a.wall, b.wall) })
@@ -431,18 +470,57 @@ func (b *bench) parseItem(ctx context.Context) error {
 
 // fetchRun is one backfill of a whole log into a fresh staging table.
 type fetchRun struct {
-	n      int64
-	wall   time.Duration
-	cpu    time.Duration // of the certlake process
-	logCPU time.Duration // of the log's process (0 if unknown)
+	n        int64
+	wall     time.Duration
+	cpu      time.Duration // of the certlake process
+	logCPU   time.Duration // of the log's process (0 if unknown)
+	requests int64         // HTTP requests to the log
+}
+
+// verificationRows compare verified and unverified runs of one log: the
+// median CPU per entry of each (certlake's process: fetch, verify, parse,
+// stage) and the requests per million entries.
+func verificationRows(kind string, verified, plain []fetchRun) []row {
+	med := func(rs []fetchRun, f func(fetchRun) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 0 {
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	cpuPerEntry := func(r fetchRun) float64 { return float64(r.cpu.Nanoseconds()) / 1e3 / float64(r.n) }
+	perMillion := func(r fetchRun) float64 { return float64(r.requests) * 1e6 / float64(r.n) }
+	v, p := med(verified, cpuPerEntry), med(plain, cpuPerEntry)
+	rv, rp := med(verified, perMillion), med(plain, perMillion)
+	extra := 100 * (v - p) / p
+	return []row{{
+		what: fmt.Sprintf("verification cost, %s log: certlake CPU per entry (fetch+verify+parse+stage), verified vs not (median of %d runs each)",
+			kind, len(verified)),
+		certlake: fmt.Sprintf("%.2f µs", v), reference: fmt.Sprintf("%.2f µs unverified", p),
+		ratio: fmt.Sprintf("%+.1f%%", extra), target: "<= +10%", result: passIf(extra <= 10),
+	}, {
+		what:     fmt.Sprintf("verification, %s log: requests per million entries", kind),
+		certlake: fmt.Sprintf("%.0f", rv), reference: fmt.Sprintf("%.0f unverified", rp),
+		ratio: fmt.Sprintf("+%.0f extra", rv-rp),
+	}}
 }
 
 func (r fetchRun) rate() float64 { return float64(r.n) / r.wall.Seconds() }
 
 // fetchOnce backfills all of sl into a fresh staging table and checks that
 // it holds every entry once.
-func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string) (fetchRun, error) {
+func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string, verify bool) (fetchRun, error) {
 	path := filepath.Join(b.dir, "runs", "parse-"+kind)
+	l := sl.log
+	l.Unverified = !verify
+	settings := defaultBackfill
+	client, counter := newCountingClient()
+	defer client.CloseIdleConnections()
+	settings.client = client
 	os.RemoveAll(path)
 	defer os.RemoveAll(path)
 	var r fetchRun
@@ -451,9 +529,10 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string) (fetc
 	// The label lets a -cpuprofile tell the backfill's samples apart
 	// (pprof -tagfocus item=backfill-static).
 	pprof.Do(ctx, pprof.Labels("item", "backfill-"+kind), func(ctx context.Context) {
-		r.n, err = directBackfill(ctx, b.bufs, path, []target{{sl.log, 0, sl.n - 1}}, defaultBackfill)
+		r.n, err = directBackfill(ctx, b.bufs, path, []target{{l, 0, sl.n - 1}}, settings)
 	})
 	r.wall, r.cpu, r.logCPU = time.Since(t0), cpuSelf()-c0, sl.cpu()-l0
+	r.requests = counter.n.Load()
 	if err != nil {
 		return r, fmt.Errorf("fetch+parse+stage from %s log: %w", kind, err)
 	}

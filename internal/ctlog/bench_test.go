@@ -111,10 +111,15 @@ func BenchmarkGeneratedEntries(b *testing.B) {
 			srv := httptest.NewServer(rec)
 			b.Cleanup(srv.Close)
 			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: 4, RequestTimeout: time.Minute}
-			r := New(Log{Unverified: true, URL: srv.URL, Static: kind == "static"}, cfg)
-			// The first read records the answers and warms the reader's
-			// buffers and issuers.
-			timeEntries(b, r, size)
+			u := srv.URL
+			for _, verify := range []bool{false, true} {
+				b.Run(map[bool]string{false: "unverified", true: "verified"}[verify], func(b *testing.B) {
+					r := New(Log{Unverified: !verify, URL: u, Static: kind == "static", Key: l.KeyDER(), Origin: l.Origin}, cfg)
+					// The first read records the answers and warms the
+					// reader's buffers and issuers.
+					timeEntries(b, r, size)
+				})
+			}
 		})
 	}
 }

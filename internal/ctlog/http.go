@@ -50,7 +50,8 @@ type bodyBuffers struct {
 
 func newFetcher(name string, cfg Config, lim Limit, shared *gate) *fetcher {
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = defaultClient(lim.Concurrency)
+		// Room for a hash tile or proof beside each data request.
+		cfg.HTTPClient = defaultClient(2 * lim.Concurrency)
 	}
 	own := newGate(lim, true)
 	return &fetcher{cfg: cfg, name: name, own: own, shared: shared, buffers: make(chan *bodyBuffers, max(lim.Concurrency, 1))}
@@ -158,7 +159,7 @@ func (f *fetcher) once(ctx context.Context, u string, limit int64, bb *bodyBuffe
 	case resp.ContentLength < 0:
 		// Sized like the largest body so far (a log's tiles or answers
 		// are alike), the buffer rarely has to grow.
-		buf = make([]byte, 0, f.sizeHint.Load()+bytes.MinRead)
+		buf = make([]byte, 0, min(f.sizeHint.Load(), limit)+bytes.MinRead)
 	}
 	body, err := readCapped(resp.Body, limit, resp.ContentLength, buf)
 	if err != nil {

@@ -213,13 +213,32 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 	first := tile * tileWidth
 	width := min(uint64(tileWidth), size-first)
 
+	// The tile's level-0 hashes are fetched (and authenticated) while the
+	// data tile is: the proof costs no round trip of its own.
+	var (
+		level0    []byte
+		level0Err error
+		proved    = make(chan struct{})
+	)
+	if pt != nil {
+		go func() {
+			defer close(proved)
+			level0, level0Err = s.tiles.level0(ctx, s.log.URL, pt, tile)
+		}()
+	} else {
+		close(proved)
+	}
 	leaves, hashes, indexes, seen, err := s.getTile(ctx, tile, width, pt != nil)
 	if errors.Is(err, ErrNotFound) && width < tileWidth {
 		// The log grew and dropped the partial tile: the full one exists.
 		leaves, hashes, indexes, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
 	}
+	<-proved
 	if err == nil && pt != nil {
-		err = s.proveTile(ctx, pt, tile, hashes[:width], indexes[:width])
+		err = level0Err
+	}
+	if err == nil && pt != nil {
+		err = s.proveTile(pt, tile, level0, hashes[:width], indexes[:width])
 	}
 	if err != nil {
 		return jobResult{next: sp.start, err: err}
@@ -262,13 +281,10 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 }
 
 // proveTile checks data tile n (its leaf hashes and leaf_index extensions,
-// in order) against the tree of pt: each leaf hashes to the tree's level-0
-// hash at its index, and its leaf_index extension names that index.
-func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, indexes []int64) error {
-	level0, err := s.tiles.level0(ctx, s.log.URL, pt, n)
-	if err != nil {
-		return err
-	}
+// in order) against the tree of pt, whose authenticated level-0 hashes of
+// the tile are level0: each leaf hashes to the level-0 hash at its index,
+// and its leaf_index extension names that index.
+func (s *static) proveTile(pt *provenTree, n uint64, level0 []byte, hashes []tlog.Hash, indexes []int64) error {
 	if len(level0) != len(hashes)*tlog.HashSize {
 		return verificationErr(s.log.URL, "data tile %d: %d leaves, hash tile has %d", n, len(hashes), len(level0)/tlog.HashSize)
 	}
