@@ -118,6 +118,20 @@ func (h *hashTiles) level0(ctx context.Context, log string, pt *provenTree, n ui
 	return h.tile(ctx, log, pt, tileOf(uint64(pt.tree.N), 0, n))
 }
 
+// subtreeRoot returns the authenticated root of the perfect subtree of
+// full data tile n of pt's tree: its hash in the level-1 tile above it.
+func (h *hashTiles) subtreeRoot(ctx context.Context, log string, pt *provenTree, n uint64) (tlog.Hash, error) {
+	parent, err := h.tile(ctx, log, pt, tileOf(uint64(pt.tree.N), 1, n>>tileHeight))
+	if err != nil {
+		return tlog.Hash{}, err
+	}
+	k := int(n%(1<<tileHeight)) * tlog.HashSize
+	if k+tlog.HashSize > len(parent) {
+		return tlog.Hash{}, verificationErr(log, "data tile %d has no hash in its parent tile", n)
+	}
+	return tlog.Hash(parent[k : k+tlog.HashSize]), nil
+}
+
 // tileOf returns tile n of level l in a tree of size size, with its width.
 func tileOf(size uint64, l int, n uint64) tlog.Tile {
 	count := size >> (uint(l) * tileHeight) // hashes at this tile level
@@ -190,6 +204,19 @@ func tileRoot(data []byte) tlog.Hash {
 	for i := range n {
 		copy(hs[i][:], data[i*tlog.HashSize:])
 	}
+	return reduceRoot(&hs, n)
+}
+
+// hashesRoot is tileRoot of 256 leaf hashes.
+func hashesRoot(hashes []tlog.Hash) tlog.Hash {
+	var hs [1 << tileHeight]tlog.Hash
+	n := copy(hs[:], hashes)
+	return reduceRoot(&hs, n)
+}
+
+// reduceRoot hashes the first n (a power of two) entries of hs pairwise up
+// to their root, in place.
+func reduceRoot(hs *[1 << tileHeight]tlog.Hash, n int) tlog.Hash {
 	for ; n > 1; n /= 2 {
 		for i := range n / 2 {
 			hs[i] = tlog.NodeHash(hs[2*i], hs[2*i+1])

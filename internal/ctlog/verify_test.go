@@ -228,27 +228,33 @@ func TestVerifiedStaticTampering(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		tamper func(*http.Request, []byte) (int, []byte)
+		start  uint64 // first index reported failed
 		reason string
 	}{
-		{"wrongTileAtPath", onPath("/tile/data/001", func([]byte) []byte { return tile0 }), "does not hash into the tree"},
+		{"wrongTileAtPath", onPath("/tile/data/001", func([]byte) []byte { return tile0 }), 256, "entry 256 (data tile 1) does not hash into the tree"},
 		{"entryReplaced", onPath("/tile/data/001", func(b []byte) []byte {
 			s := leafSpans(t, b)
 			s[5] = s[6] // a well-formed leaf, at the wrong place
 			return bytes.Join(s, nil)
-		}), "entry 261 (data tile 1) does not hash"},
-		{"hashTileChanged", onPath("/tile/0/001", func(b []byte) []byte {
+		}), 256, "entry 261 (data tile 1) does not hash"},
+		{"partialTileEntryReplaced", onPath("/tile/data/002.p/188", func(b []byte) []byte {
+			s := leafSpans(t, b)
+			s[7] = s[8]
+			return bytes.Join(s, nil)
+		}), 512, "entry 519 (data tile 2) does not hash"},
+		{"level1TileChanged", onPath("/tile/1/000.p/2", func(b []byte) []byte {
 			b = bytes.Clone(b)
 			b[0] ^= 1
 			return b
-		}), "does not match its parent"},
+		}), 100, "do not give its root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v.proxy.set(tc.tamper)
 			defer v.proxy.set(nil)
 			m := &countingMetrics{}
 			r := v.reader(t, m)
-			f := fetchRange(t, r, 100, 600)
-			v.wantVerificationFailure(t, f, 100, 256, 600, tc.reason)
+			f := fetchRange(t, r, 100, 650)
+			v.wantVerificationFailure(t, f, 100, tc.start, 650, tc.reason)
 			if m.verification.Load() != 1 {
 				t.Errorf("verification failures = %d, want 1", m.verification.Load())
 			}
@@ -258,7 +264,7 @@ func TestVerifiedStaticTampering(t *testing.T) {
 	t.Run("emptyTile", func(t *testing.T) {
 		v.proxy.set(onPath("/tile/data/001", func([]byte) []byte { return nil }))
 		defer v.proxy.set(nil)
-		f := fetchRange(t, v.reader(t, nil), 100, 600)
+		f := fetchRange(t, v.reader(t, nil), 100, 650)
 		var re *RangeError
 		if !errors.As(f.err, &re) || re.Start != 256 || errors.Is(f.err, ErrVerification) || len(f.entries) != 156 {
 			t.Fatalf("Entries = %d entries, %v; want 156 and a failed fetch from 256", len(f.entries), f.err)
