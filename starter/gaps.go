@@ -71,7 +71,8 @@ type gapsLogView struct {
 	// Verified logs' requests include their proofs (hash tiles,
 	// inclusion and consistency proofs).
 	Verified bool `json:"verified"`
-	// Bound names what limits the log: rate, concurrency or operator.
+	// Bound names what limits the log: rate, concurrency, window or
+	// operator.
 	Bound string `json:"bound,omitempty"`
 }
 

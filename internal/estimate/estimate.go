@@ -14,6 +14,7 @@
 package estimate
 
 import (
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -100,7 +101,8 @@ type LogEstimate struct {
 	// answer.
 	Duration time.Duration
 	// Bound names what limits this log: "rate" (its own token bucket),
-	// "concurrency" (requests in flight over Latency), "operator" (its
+	// "concurrency" (requests in flight over Latency), "window" (the
+	// chunks in flight hold fewer requests than that), "operator" (its
 	// operator's shared budget), or "" when it has nothing to fetch.
 	Bound string
 }
@@ -127,7 +129,7 @@ func Requests(l Log, chunkSize uint64) uint64 {
 		group = 16 * bs
 	}
 	var hashParents map[uint64]bool // level-1 hash tiles, fetched once per log
-	for _, c := range gaps.Chunk(l.Ranges, chunkSize) {
+	for c := range chunks(l.Ranges, chunkSize) {
 		if l.Static {
 			tiles := c.End/TileWidth - c.Start/TileWidth + 1
 			n += tiles
@@ -163,6 +165,33 @@ func Requests(l Log, chunkSize uint64) uint64 {
 		n += per(c.End%bs + 1)            // tail
 	}
 	return n
+}
+
+// chunks yields the pieces gaps.Chunk cuts ranges into, without holding
+// them: a 2-billion-entry range is 40,000 chunks of 50,000.
+func chunks(ranges []gaps.Range, size uint64) iter.Seq[gaps.Range] {
+	return func(yield func(gaps.Range) bool) {
+		for _, r := range ranges {
+			if size == 0 {
+				if !yield(r) {
+					return
+				}
+				continue
+			}
+			for start := r.Start; ; start += size {
+				end := r.End
+				if r.End-start >= size {
+					end = start + size - 1
+				}
+				if !yield(gaps.Range{SourceURL: r.SourceURL, Start: start, End: end}) {
+					return
+				}
+				if end == r.End {
+					break
+				}
+			}
+		}
+	}
 }
 
 // Plan predicts the requests and duration of fetching every log's ranges
@@ -214,20 +243,24 @@ func newFlow(l Log, requests uint64, opts Options) *flow {
 	}
 	// Requests in flight: the log's concurrency, unless its window of
 	// chunks holds fewer requests than that.
-	inFlight := float64(l.Limit.Concurrency)
+	inFlight, inFlightBound := float64(l.Limit.Concurrency), "concurrency"
 	window := l.Window
 	if window == 0 {
 		window = opts.Window
 	}
-	if chunks := len(gaps.Chunk(l.Ranges, opts.ChunkSize)); window > 0 && chunks > 0 {
-		perChunk := math.Ceil(float64(requests) / float64(chunks))
+	n := 0
+	for range chunks(l.Ranges, opts.ChunkSize) {
+		n++
+	}
+	if window > 0 && n > 0 {
+		perChunk := math.Ceil(float64(requests) / float64(n))
 		if w := float64(window) * perChunk; inFlight <= 0 || w < inFlight {
-			inFlight = w
+			inFlight, inFlightBound = w, "window"
 		}
 	}
 	if inFlight > 0 && opts.Latency > 0 {
 		if byConc := inFlight / opts.Latency.Seconds(); byConc < f.cap {
-			f.cap, f.capBound = byConc, "concurrency"
+			f.cap, f.capBound = byConc, inFlightBound
 		}
 	}
 	for name := range opts.Operators {

@@ -3,6 +3,7 @@ package estimate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -103,6 +104,15 @@ func TestPlan(t *testing.T) {
 			wantBound: []string{"rate", "operator", "rate"},
 		},
 		{
+			// Chunks of one request each, two in flight: the window, not
+			// the concurrency of 4, bounds the log to 2 / 100 ms.
+			name:      "Window",
+			logs:      []Log{{URL: "a", BatchSize: 10, Ranges: ranges("a", 0, 999), Limit: Limit{Rate: -1, Concurrency: 4}, Window: 2}},
+			opts:      Options{Latency: lat, ChunkSize: 10, Window: 8},
+			want:      []time.Duration{5*time.Second + lat},
+			wantBound: []string{"window"},
+		},
+		{
 			name:      "Unlimited",
 			logs:      []Log{{URL: "a", BatchSize: 10, Ranges: ranges("a", 0, 999), Limit: Limit{Rate: -1}}},
 			want:      []time.Duration{0},
@@ -138,5 +148,18 @@ func TestPlanHuge(t *testing.T) {
 	want := time.Duration((2e9/32 - 5) / 5 * float64(time.Second))
 	if math.Abs(float64(est.Duration-want)) > float64(time.Second) || est.Requests != 20*2e9/32 {
 		t.Errorf("Plan(20 x 2e9) = %v, %d requests; want %v, %d", est.Duration, est.Requests, want, uint64(20*2e9/32))
+	}
+}
+
+func TestChunksMatchesGapsChunk(t *testing.T) {
+	rs := ranges("r", 0, 0, 5, 104, 200, 1000, 1<<63, 1<<63+250)
+	for _, size := range []uint64{0, 1, 7, 100, 1 << 62} {
+		var got []gaps.Range
+		for c := range chunks(rs, size) {
+			got = append(got, c)
+		}
+		if want := gaps.Chunk(rs, size); !slices.Equal(got, want) {
+			t.Errorf("chunks(size %d) = %v, want gaps.Chunk's %v", size, got, want)
+		}
 	}
 }
