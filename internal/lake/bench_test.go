@@ -105,3 +105,22 @@ func cpuTime() time.Duration {
 }
 
 var benchLevel = 0
+
+// BenchmarkCheckUTF8 is the cost Writer.Write pays per realistic row to
+// refuse strings that are not UTF-8 (every string column and list element;
+// strings that repeat from row to row are checked once). cpu-ns/row is
+// process CPU time, which a loaded machine does not inflate as it does
+// ns/op.
+func BenchmarkCheckUTF8(b *testing.B) {
+	pool := benchPool(b)
+	w := &Writer{}
+	i := 0
+	cpu := cpuTime()
+	for b.Loop() {
+		if err := w.checkUTF8(&pool[i%len(pool)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/row")
+}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
@@ -151,6 +152,8 @@ type Writer struct {
 	lastDay  int64  // Unix day of the last row's seen
 	lastDate string // its seen_date
 
+	validUTF8 map[*byte]string // repeated strings already checked, by address (checkRepeated)
+
 	jobs     chan encodeJob
 	buffered int           // rows in partial batches of all partitions
 	encDone  chan struct{} // closed when the encoder goroutine ends
@@ -254,7 +257,7 @@ func (w *Writer) Write(row record.Row) error {
 	if err != nil {
 		return fmt.Errorf("write row %s/%d: %w: %w", row.SourceURL, row.CertIndex, ErrInvalidRow, err)
 	}
-	if err := checkUTF8(&row); err != nil {
+	if err := w.checkUTF8(&row); err != nil {
 		return fmt.Errorf("write row %q/%d: %w: %w", row.SourceURL, row.CertIndex, ErrInvalidRow, err)
 	}
 	p := w.parts[date]
@@ -709,46 +712,83 @@ func (t *Table) Append(ctx context.Context, rows []record.Row, opts CommitOption
 // unreadable by DuckDB and arrow-rs (and the stats JSON would silently
 // rewrite it). source_name comes from config, the rest from the record
 // builder; the error names the column, the byte and what to fix.
-func checkUTF8(row *record.Row) error {
-	check := func(col, s string) error {
-		if utf8.ValidString(s) {
-			return nil
-		}
-		i := 0
-		for i < len(s) {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n <= 1 {
-				break
-			}
-			i += n
-		}
-		fix := "the record builder must produce valid UTF-8"
-		if col == "source_name" {
-			fix = "fix the log's name (ct.custom_logs[].name or ct.static_logs[].name in the config, or its description in the log list)"
-		}
-		return fmt.Errorf("column %s is not valid UTF-8 (byte 0x%02x at offset %d of %q): %s", col, s[i], i, strings.ToValidUTF8(s, "\uFFFD"), fix)
-	}
+//
+// Values that repeat from row to row (the log's name and URL, the issuer,
+// the chain elements the record builder caches) are checked once per
+// Writer: the chain is most of a row's bytes.
+func (w *Writer) checkUTF8(row *record.Row) error {
 	for _, c := range [...]struct{ col, s string }{
-		{"update_type", row.UpdateType}, {"source_name", row.SourceName}, {"source_url", row.SourceURL},
 		{"cert_link", row.CertLink}, {"serial_number", row.SerialNumber}, {"fingerprint", row.Fingerprint},
-		{"sha256", row.SHA256}, {"sha1", row.SHA1}, {"signature_algorithm", row.SignatureAlgorithm},
-		{"subject_aggregated", row.SubjectAggregated}, {"issuer_aggregated", row.IssuerAggregated},
+		{"sha256", row.SHA256}, {"sha1", row.SHA1}, {"subject_aggregated", row.SubjectAggregated},
 	} {
-		if err := check(c.col, c.s); err != nil {
-			return err
+		if !utf8.ValidString(c.s) {
+			return notUTF8(c.col, c.s)
 		}
 	}
 	for _, d := range row.AllDomains {
-		if err := check("all_domains", d); err != nil {
+		if !utf8.ValidString(d) {
+			return notUTF8("all_domains", d)
+		}
+	}
+	for _, c := range [...]struct{ col, s string }{
+		{"update_type", row.UpdateType}, {"source_name", row.SourceName}, {"source_url", row.SourceURL},
+		{"signature_algorithm", row.SignatureAlgorithm}, {"issuer_aggregated", row.IssuerAggregated},
+	} {
+		if err := w.checkRepeated(c.col, c.s); err != nil {
 			return err
 		}
 	}
 	for _, c := range row.Chain {
-		if err := check("chain", c); err != nil {
+		if err := w.checkRepeated("chain", c); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkRepeated checks s unless this Writer has seen it valid already.
+// Strings are remembered by where their bytes are: the record builder
+// hands out one string per cached chain element, and the log's name and
+// URL are the same string on every row. The map holds each string, so its
+// bytes cannot be freed and reused while the entry exists, and strings do
+// not change: the same address and length are the same bytes.
+func (w *Writer) checkRepeated(col, s string) error {
+	if len(s) == 0 {
+		return nil
+	}
+	p := unsafe.StringData(s)
+	if v, ok := w.validUTF8[p]; ok && len(v) == len(s) {
+		return nil
+	}
+	if !utf8.ValidString(s) {
+		return notUTF8(col, s)
+	}
+	if w.validUTF8 == nil || len(w.validUTF8) >= maxValidUTF8 {
+		w.validUTF8 = make(map[*byte]string, 64)
+	}
+	w.validUTF8[p] = s
+	return nil
+}
+
+// maxValidUTF8 bounds the strings a Writer remembers as valid UTF-8.
+const maxValidUTF8 = 4096
+
+// notUTF8 describes an invalid string of column col: the first bad byte,
+// its offset, and what to fix.
+func notUTF8(col, s string) error {
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	fix := "the record builder must produce valid UTF-8"
+	if col == "source_name" {
+		fix = "fix the log's name (ct.custom_logs[].name or ct.static_logs[].name in the config, or its description in the log list)"
+	}
+	return fmt.Errorf("column %s is not valid UTF-8 (byte 0x%02x at offset %d of %q): %s", col, s[i], i, strings.ToValidUTF8(s, "\uFFFD"), fix)
 }
 
 // partitionOf validates a row and returns its seen_date. The date string of
