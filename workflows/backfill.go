@@ -159,7 +159,7 @@ func (b *backfill) logState(ctx workflow.Context, resolved activities.ResolveLog
 	ls := LogState{
 		Input: LogBackfillInput{
 			Log: l, PlanFile: p.PlanFile, TablePath: b.in.StagingPath, Staging: b.in.StagingPath != "",
-			RunKey: parentID, ChunkSize: chunk, Window: window, PlannedEntries: p.Entries,
+			RunKey: parentID, ChunkSize: chunk, Window: window, PlannedEntries: p.Entries, MaxActivities: b.in.SegmentActivities,
 			HeartbeatTimeoutSeconds: resolved.HeartbeatTimeoutSeconds, FetchAttempts: resolved.FetchAttempts,
 		},
 		Progress: LogProgress{SourceURL: l.URL, Name: l.Name, State: "running", WorkflowID: childID(parentID, l.URL),
@@ -220,7 +220,7 @@ func (in BackfillInput) validate() error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeInvalidInput, nil)
 	}
 	if err := inputProblem(BackfillWorkflowName, in.decodeProblem, []string{"staging_path", "from", "logs",
-		"ceiling", "include_frontier", "merge_after", "chunk_size", "window", "state"}); err != nil {
+		"ceiling", "include_frontier", "merge_after", "chunk_size", "window", "segment_activities", "max_segments_per_run", "state"}); err != nil {
 		return err
 	}
 	switch in.Ceiling {
@@ -228,8 +228,9 @@ func (in BackfillInput) validate() error {
 	default:
 		return bad("ceiling must be %q or %q, got %q", CeilingStateFile, CeilingTreeSize, in.Ceiling)
 	}
-	if in.Window < 0 {
-		return bad("window must be positive, got %d", in.Window)
+	if in.Window < 0 || in.SegmentActivities < 0 || in.MaxSegmentsPerRun < 0 {
+		return bad("window, segment_activities and max_segments_per_run must not be negative (got %d, %d, %d)",
+			in.Window, in.SegmentActivities, in.MaxSegmentsPerRun)
 	}
 	if in.MergeAfter && in.StagingPath == "" {
 		return bad("merge_after needs staging_path (without it the backfill writes to main directly)")

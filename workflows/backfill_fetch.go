@@ -29,8 +29,11 @@ func (b *backfill) fetch(ctx workflow.Context) error {
 		f.sel.Select(ctx)
 		if !f.draining && ctx.Err() == nil && b.shouldContinueAsNew(ctx) {
 			f.draining = true
-			for _, c := range f.running {
-				c.SignalChildWorkflow(ctx, wrapUpSignal, nil)
+			// In log order: the commands must be the same on replay.
+			for i := range b.st.Logs {
+				if c, ok := f.running[i]; ok {
+					c.SignalChildWorkflow(ctx, wrapUpSignal, nil)
+				}
 			}
 		}
 	}
@@ -61,7 +64,11 @@ func (b *backfill) fetch(ctx workflow.Context) error {
 // hand over to a new run.
 func (b *backfill) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
-	return b.segments >= maxSegmentsPerRun || info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > 5000
+	limit := b.in.MaxSegmentsPerRun
+	if limit <= 0 {
+		limit = maxSegmentsPerRun
+	}
+	return b.segments >= limit || info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > 5000
 }
 
 // start starts log i's next segment, unless the log is finished or the run

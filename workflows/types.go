@@ -47,6 +47,13 @@ type BackfillInput struct {
 	// Window is the number of FetchRange activities in flight per log; 0
 	// means the worker's configured default.
 	Window int `json:"window,omitempty"`
+	// SegmentActivities bounds the FetchRange activities of one segment of
+	// a log (one child run); 0 means 1000. MaxSegmentsPerRun is how many
+	// segments a run of the workflow starts before it continues as new; 0
+	// means 500. Both bound history sizes: lower them only to see the
+	// segments and continue-as-new on a small backfill.
+	SegmentActivities int `json:"segment_activities,omitempty"`
+	MaxSegmentsPerRun int `json:"max_segments_per_run,omitempty"`
 	// State is set by the workflow itself when it continues as new (the
 	// logs' cursors and the result so far); leave it out when starting.
 	State *BackfillState `json:"state,omitempty"`
