@@ -20,9 +20,14 @@ test: tools
 test-short:
 	go test -short ./...
 
+## lint: gofmt, go vet, staticcheck (exceptions in staticcheck.conf) and workflowcheck
+## (determinism of workflows/; exceptions in workflowcheck.config.yaml).
 lint:
+	@scripts/ensure-lint-tools.sh
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" >&2; exit 1)
 	go vet ./...
+	staticcheck ./...
+	workflowcheck -config workflowcheck.config.yaml ./workflows/...
 
 ## fuzz: every fuzz target for FUZZTIME (default 15s) each; a crash fails.
 fuzz:

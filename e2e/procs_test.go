@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,31 +242,6 @@ func (w *workerProc) kill() {
 	}
 	_ = w.cmd.Process.Signal(syscall.SIGKILL)
 	<-w.done
-}
-
-// stop asks the worker to shut down gracefully (SIGTERM).
-func (w *workerProc) stop() {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(30 * time.Second):
-		w.kill()
-	}
-}
-
-// exited reports whether the process has ended (a crash at start-up).
-func (w *workerProc) exited() bool {
-	select {
-	case <-w.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // countLog counts the worker's log lines whose msg is msg.
@@ -548,16 +522,6 @@ func (o *outcome) write() {
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		o.t.Errorf("report: %v", err)
 	}
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // firstLines shortens a multi-line message for a report.

@@ -74,11 +74,11 @@ func deltaVersion(path string) int64 {
 // isRunning reports whether the run is still open.
 func isRunning(t *testing.T, c client.Client, run client.WorkflowRun) bool {
 	t.Helper()
-	d, err := c.DescribeWorkflowExecution(t.Context(), run.GetID(), run.GetRunID())
+	d, err := c.DescribeWorkflow(t.Context(), run.GetID(), run.GetRunID())
 	if err != nil {
 		t.Fatalf("describe %s: %v", run.GetID(), err)
 	}
-	return d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	return d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
 }
 
 // checkBackfillExact checks that staging holds exactly the missing keys

@@ -52,11 +52,11 @@ func pendingFailures(t *testing.T, e *env) (msgs []string, maxAttempt int32) {
 		t.Fatalf("list runs: %v", err)
 	}
 	for _, ex := range resp.Executions {
-		d, err := e.c.DescribeWorkflowExecution(t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId)
+		d, err := e.c.DescribeWorkflow(t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId)
 		if err != nil {
 			continue
 		}
-		for _, pa := range d.PendingActivities {
+		for _, pa := range d.RawResponse.PendingActivities {
 			if pa.LastFailure != nil {
 				msgs = append(msgs, pa.LastFailure.Message)
 				maxAttempt = max(maxAttempt, pa.Attempt)
@@ -139,8 +139,8 @@ func TestReliabilityDiskFullWhileStaging(t *testing.T) {
 	})
 	mr := mergeAndCheck(t, e, o, "merge")
 	o.figure("merge inserted %d rows; %d Parquet files were in staging before the merge (including any half-written on the full disk)", mr.TotalInserted, orphans)
-	if d, err := e.c.DescribeWorkflowExecution(t.Context(), run.GetID(), run.GetRunID()); err == nil &&
-		d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		t.Errorf("backfill status %s", d.WorkflowExecutionInfo.Status)
+	if d, err := e.c.DescribeWorkflow(t.Context(), run.GetID(), run.GetRunID()); err == nil &&
+		d.RawResponse.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Errorf("backfill status %s", d.RawResponse.WorkflowExecutionInfo.Status)
 	}
 }

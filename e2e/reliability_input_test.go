@@ -286,7 +286,7 @@ func cliMalformedJSON(t *testing.T, e *env, o *outcome) {
 	if err == nil {
 		t.Fatalf("temporal workflow start --input '{bad' succeeded:\n%s", out)
 	}
-	if _, derr := e.c.DescribeWorkflowExecution(t.Context(), id, ""); derr == nil {
+	if _, derr := e.c.DescribeWorkflow(t.Context(), id, ""); derr == nil {
 		t.Fatalf("a run %s was started from malformed JSON", id)
 	}
 	o.check("CLI --input '{bad': refused by the CLI in %.1f s, no run started (%s)", time.Since(begin).Seconds(), firstLines(strings.TrimSpace(out), 1))

@@ -149,12 +149,11 @@ func duplicateCopies(t *testing.T, path string) map[string][]keyCopy {
 // liveWriter appends rows to main in small commits until stop is closed,
 // as the live ingester's flushes do.
 type liveWriter struct {
-	rows     []record.Row
-	commits  int
-	written  int
-	conflict int // commits retried by the lake's conflict handling
-	err      error
-	done     chan struct{}
+	rows    []record.Row
+	commits int
+	written int
+	err     error
+	done    chan struct{}
 }
 
 func startLiveWriter(t *testing.T, mainPath string, rows []record.Row, per int, every time.Duration, stop <-chan struct{}) *liveWriter {

@@ -181,11 +181,11 @@ func TestStarterAgainstTemporal(t *testing.T) {
 			if tc.tty && !strings.Contains(stderr.String(), "cancel workflow "+id+"? [y/N]") {
 				t.Errorf("stderr lacks the prompt: %q", stderr.String())
 			}
-			desc, err := c.DescribeWorkflowExecution(t.Context(), id, "")
+			desc, err := c.DescribeWorkflow(t.Context(), id, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st := desc.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
+			if st := desc.RawResponse.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
 				t.Errorf("workflow %s status = %s, want Canceled", id, st)
 			}
 		})
@@ -226,11 +226,11 @@ func TestStarterAgainstTemporal(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 		}
-		desc, err := c.DescribeWorkflowExecution(t.Context(), v.Recent[0].WorkflowID, "")
+		desc, err := c.DescribeWorkflow(t.Context(), v.Recent[0].WorkflowID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := desc.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		if st := desc.RawResponse.WorkflowExecutionInfo.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 			t.Errorf("scheduled merge %s status = %s, want Completed", v.Recent[0].WorkflowID, st)
 		}
 		checkScheduledMerge(t, c, v.Recent[0].WorkflowID, staging)
@@ -251,11 +251,11 @@ func TestStarterAgainstTemporal(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "workflow id: e2e-backfill") || !strings.Contains(r.stdout, "/workflows/e2e-backfill/") {
 			t.Fatalf("backfill = %d, %q, %q", r.code, r.stdout, r.stderr)
 		}
-		desc, err := c.DescribeWorkflowExecution(t.Context(), "e2e-backfill", "")
+		desc, err := c.DescribeWorkflow(t.Context(), "e2e-backfill", "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := desc.WorkflowExecutionInfo.Type.GetName(); got != workflows.BackfillWorkflowName {
+		if got := desc.RawResponse.WorkflowExecutionInfo.Type.GetName(); got != workflows.BackfillWorkflowName {
 			t.Errorf("started workflow type = %s, want %s", got, workflows.BackfillWorkflowName)
 		}
 		r = runStarter(t, "backfill", "--id", "e2e-backfill-wait", "--to-main", "--wait")
@@ -318,8 +318,8 @@ func waitRunning(t *testing.T, c client.Client, id string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		d, err := c.DescribeWorkflowExecution(t.Context(), id, "")
-		if err == nil && d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		d, err := c.DescribeWorkflow(t.Context(), id, "")
+		if err == nil && d.RawResponse.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

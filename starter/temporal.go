@@ -174,9 +174,6 @@ type waitOptions struct {
 	progress          progressOptions
 }
 
-// errCanceled reports a run that ended Canceled; the process exits 1.
-var errCanceled = errors.New("workflow canceled")
-
 // wait waits for run to end and prints its result as JSON on stdout. On an
 // interrupt it cancels the workflow (asking first on a terminal, or directly
 // with cancelOnInterrupt), then keeps waiting for the Canceled outcome. When
