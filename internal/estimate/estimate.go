@@ -62,9 +62,9 @@ type Log struct {
 	// (backfill.window or the log's override); 0 means Options.Window.
 	Window int
 	// Verified logs are read with proofs (ct.verify): a static-ct-api
-	// data tile takes its level-0 hash tile too, and an RFC 6962 chunk
-	// the inclusion proof of its first entry and one consistency proof
-	// per VerifyGroup entries.
+	// log takes a level-1 hash tile per 65536 entries, and an RFC 6962
+	// chunk the inclusion proof of its first entry and one consistency
+	// proof per VerifyGroup entries.
 	Verified bool
 	// VerifyGroup is the number of RFC 6962 entries proven by one
 	// consistency proof; 0 means 16 × BatchSize, as in ctlog.
@@ -134,7 +134,9 @@ func Requests(l Log, chunkSize uint64) uint64 {
 			tiles := c.End/TileWidth - c.Start/TileWidth + 1
 			n += tiles
 			if l.Verified {
-				n += tiles // the level-0 hash tile of each data tile
+				// A full data tile is proven by its root against the
+				// level-1 hash tile above it, fetched once per 65536
+				// entries (ctlog keeps it).
 				if hashParents == nil {
 					hashParents = map[uint64]bool{}
 				}

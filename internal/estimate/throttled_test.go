@@ -33,7 +33,7 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 	}
 	static := ctlogtest.NewStaticTB(t, ctlogtest.Options{Name: "est-static"})
 	rfc := ctlogtest.NewRFC6962TB(t, ctlogtest.Options{Name: "est-rfc", MaxGetEntries: 32})
-	if err := static.AddBulk(ctx, 12_000, gen, nil); err != nil {
+	if err := static.AddBulk(ctx, 30_000, gen, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := rfc.AddBulk(ctx, 2_500, gen, nil); err != nil {
@@ -51,11 +51,11 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 	plan := map[string][]gaps.Range{
 		// Holes as a live ingester leaves them: some inside a tile, some
 		// across tile and batch borders.
-		staticURL: {{SourceURL: staticURL, Start: 100, End: 5_099}, {SourceURL: staticURL, Start: 5_300, End: 5_310}, {SourceURL: staticURL, Start: 6_000, End: 11_999}},
+		staticURL: {{SourceURL: staticURL, Start: 100, End: 5_099}, {SourceURL: staticURL, Start: 5_300, End: 5_310}, {SourceURL: staticURL, Start: 6_000, End: 29_999}},
 		rfcURL:    {{SourceURL: rfcURL, Start: 10, End: 1_009}, {SourceURL: rfcURL, Start: 1_200, End: 2_399}},
 	}
 	const (
-		chunk     = 1_000
+		chunk     = 2_000
 		window    = 2
 		batchSize = 64
 	)
