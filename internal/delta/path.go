@@ -133,6 +133,9 @@ func Key(p string) (string, error) {
 	return d, nil
 }
 
+// LocalPath maps a log path of the local table at root to its file.
+func LocalPath(root, p string) string { return localPath(root, p) }
+
 // localPath maps a log path to a file-system path under root.
 func localPath(root, p string) string {
 	d, err := DecodePath(p)

@@ -38,6 +38,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // Role says what a table is for. Staging tables carry ConfigRole=staging in
@@ -95,22 +96,32 @@ type Options struct {
 	// Buffers, when set, is the buffer pool of the table's Writers, shared
 	// with other Tables; nil gives the table a pool of its own.
 	Buffers *BufferPool
+	// Storage opens paths given as URIs (s3://bucket/prefix); nil opens
+	// local paths, and s3 with the AWS defaults.
+	Storage *storage.Opener
+	// Scratch is this worker's own local scratch: data files of a remote
+	// table are written there before their upload, and its Cache holds
+	// the remote files DuckDB reads. nil = the OS temp dir, no cache
+	// shared between Tables.
+	Scratch *Scratch
 }
 
 // Table is an open certstream Delta table. It is safe for concurrent use;
 // each Writer is not.
 type Table struct {
-	dt     *delta.Table
-	path   string
-	role   Role
-	marked bool // the table carries ConfigRole=staging
-	layout layout
-	log    *slog.Logger
-	bufs   *BufferPool // buffers reused by the table's Writers
+	dt      *delta.Table
+	path    string
+	store   storage.Store // the table root
+	scratch *Scratch
+	role    Role
+	marked  bool // the table carries ConfigRole=staging
+	layout  layout
+	log     *slog.Logger
+	bufs    *BufferPool // buffers reused by the table's Writers
 }
 
 func (o Options) deltaOptions() delta.Options {
-	return delta.Options{CheckpointInterval: o.CheckpointInterval, Logger: o.Logger}
+	return delta.Options{CheckpointInterval: o.CheckpointInterval, Logger: o.Logger, Storage: o.Storage, ScratchDir: o.Scratch.dir()}
 }
 
 func (o Options) logger() *slog.Logger {
@@ -159,7 +170,7 @@ func newTable(dt *delta.Table, path string, snap *delta.Snapshot, opts Options) 
 	if opts.Role != RoleAny && opts.Role != role {
 		return nil, fmt.Errorf("open table %s as %s: %w: it is a %s table", path, opts.Role, ErrWrongRole, role)
 	}
-	return &Table{dt: dt, path: path, role: role, marked: marked, layout: l, log: opts.logger(), bufs: cmp.Or(opts.Buffers, NewBufferPool())}, nil
+	return &Table{dt: dt, path: path, store: dt.Store(), scratch: opts.Scratch, role: role, marked: marked, layout: l, log: opts.logger(), bufs: cmp.Or(opts.Buffers, NewBufferPool())}, nil
 }
 
 func roleOf(m delta.Metadata) Role {
@@ -198,8 +209,12 @@ func OpenOrCreate(ctx context.Context, path string, opts Options) (*Table, error
 		Configuration:    conf,
 		CreatedTime:      &now,
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
+	if loc, err := storage.ParseLocation("table", path); err != nil {
 		return nil, fmt.Errorf("create table %s: %w", path, err)
+	} else if loc.IsLocal() {
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return nil, fmt.Errorf("create table %s: %w", path, err)
+		}
 	}
 	dt, err := delta.Create(ctx, path, meta, delta.Protocol{MinReaderVersion: 1, MinWriterVersion: 2}, opts.deltaOptions())
 	if errors.Is(err, delta.ErrExists) {
@@ -217,8 +232,34 @@ func OpenOrCreate(ctx context.Context, path string, opts Options) (*Table, error
 	return newTable(dt, path, snap, opts)
 }
 
-// Path returns the table's root directory.
+// Path returns the table's root: a directory or a URI.
 func (t *Table) Path() string { return t.path }
+
+// Store returns the table's storage (keys relative to the root).
+func (t *Table) Store() storage.Store { return t.store }
+
+// TempDir is where files bound for a remote table are written first: this
+// worker's scratch ("" Scratch: the OS temp dir).
+func (t *Table) TempDir() string {
+	if d := t.scratch.dir(); d != "" {
+		return d
+	}
+	return os.TempDir()
+}
+
+// IsLocal reports whether the table's files are on this machine.
+func (t *Table) IsLocal() bool {
+	_, ok := t.localFile("x")
+	return ok
+}
+
+// localFile is the file of key rel in a local table.
+func (t *Table) localFile(rel string) (string, bool) {
+	if t.store == nil { // a Table built by hand in a test
+		return filepath.Join(t.path, filepath.FromSlash(rel)), true
+	}
+	return storage.LocalPath(t.store, rel)
+}
 
 // Role returns RoleStaging for a marked staging table or an unmarked one
 // opened with AcceptUnmarked, else RoleMain.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // statsTimeFormat is how Delta writers (Spark, delta-rs) render timestamp
@@ -151,7 +152,7 @@ func (s *fileStats) json() (string, error) {
 // prunes on.
 type FileInfo struct {
 	Path      string // as in the log: relative and URI-encoded, or an absolute URI
-	LocalPath string // absolute path on the local file system
+	LocalPath string // path on the local file system; "" for a remote table's file until Table.Localize
 	SeenDate  string // partition value
 	Size      int64
 	// NumRecords is the row count from stats, or -1 when the file has none.
@@ -175,10 +176,16 @@ func (t *Table) Files(snap *delta.Snapshot) []FileInfo {
 // Files lists the live data files of any Delta snapshot; see Table.Files.
 func Files(snap *delta.Snapshot) []FileInfo {
 	out := make([]FileInfo, 0, len(snap.Files))
+	_, local := storage.LocalPath(snap.Store(), "x")
+	local = local || snap.Store() == nil
 	for _, a := range snap.Files {
+		lp := ""
+		if local {
+			lp = snap.LocalPath(a)
+		}
 		fi := FileInfo{
 			Path:       a.Path,
-			LocalPath:  snap.LocalPath(a),
+			LocalPath:  lp,
 			SeenDate:   a.PartitionValues[PartitionColumn],
 			Size:       a.Size,
 			NumRecords: -1,

@@ -21,6 +21,7 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/pqwrite"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // WriterOptions tune a Writer. The zero value uses the defaults.
@@ -187,6 +188,7 @@ type encodeJob struct {
 type openFile struct {
 	rel  string // relative to the table root, slash separated, not escaped
 	date string
+	tmp  string // a remote table's file is written here, in scratch, then uploaded
 	f    *os.File
 	sink *asyncSink
 	pw   *pqwrite.Writer
@@ -195,6 +197,7 @@ type openFile struct {
 // writtenFile is a closed data file waiting for the commit.
 type writtenFile struct {
 	rel      string
+	tmp      string // local file to upload at Commit (remote tables)
 	date     string
 	size     int64
 	modified int64
@@ -461,11 +464,21 @@ func (w *Writer) openFile(f *openFile) error {
 	if err != nil {
 		return err
 	}
-	local := filepath.Join(w.t.path, filepath.FromSlash(f.rel))
-	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-		return fmt.Errorf("create partition directory: %w", err)
+	var fh *os.File
+	if local, ok := w.t.localFile(f.rel); ok {
+		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			return fmt.Errorf("create partition directory: %w", err)
+		}
+		fh, err = os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	} else {
+		// A remote table's file is written whole in this worker's
+		// scratch and uploaded by Commit: nothing partial ever reaches
+		// the store.
+		fh, err = storage.CreateTemp(w.t.store, f.rel, w.t.scratch.dir())
+		if fh != nil {
+			f.tmp = fh.Name()
+		}
 	}
-	fh, err := os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("create data file: %w", err)
 	}
@@ -521,6 +534,7 @@ func syncFile(f *openFile, st fileStats) (writtenFile, error) {
 	}
 	return writtenFile{
 		rel:      f.rel,
+		tmp:      f.tmp,
 		date:     f.date,
 		size:     fi.Size(),
 		modified: fi.ModTime().UnixMilli(),
@@ -600,6 +614,9 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 		res.Version = snap.Version
 		return res, nil
 	}
+	if err := w.upload(ctx); err != nil {
+		return fail(err)
+	}
 
 	actions := make([]delta.Action, 0, len(w.enc.done))
 	for _, f := range w.enc.done {
@@ -649,6 +666,11 @@ func (w *Writer) Commit(ctx context.Context, opts CommitOptions) (CommitResult, 
 	}
 	w.committed = true
 	res.Version = cr.Version
+	for _, f := range w.enc.done {
+		if f.tmp != "" {
+			_ = os.Remove(f.tmp) // uploaded and committed
+		}
+	}
 	if cr.Skipped {
 		w.removeFiles()
 		return CommitResult{Version: cr.Version, Skipped: true}, nil
@@ -677,6 +699,11 @@ func (w *Writer) Abort() {
 		if f.f != nil {
 			_ = f.f.Close() // may be closed already
 		}
+		if f.tmp != "" {
+			_ = os.Remove(f.tmp)
+			w.deleteObject(f.rel)
+			continue
+		}
 		// The partition directory stays: a concurrent writer may be
 		// about to create its file there.
 		_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(f.rel)))
@@ -690,9 +717,47 @@ func (w *Writer) Abort() {
 
 func (w *Writer) removeFiles() {
 	for _, f := range w.enc.done {
+		if f.tmp != "" {
+			_ = os.Remove(f.tmp)
+			w.deleteObject(f.rel)
+			continue
+		}
 		_ = os.Remove(filepath.Join(w.t.path, filepath.FromSlash(f.rel)))
 	}
 	w.enc.done = nil
+}
+
+// deleteObject removes an uploaded data file of a remote table that will
+// not be committed (best effort: an orphan is invisible, and vacuum
+// reclaims it).
+func (w *Writer) deleteObject(rel string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = w.t.store.Delete(ctx, rel)
+}
+
+// upload puts the files of a remote table into the store, a few at a time,
+// before the commit names them. Local tables' files are in place already.
+func (w *Writer) upload(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, f := range w.enc.done {
+		if f.tmp == "" {
+			continue
+		}
+		g.Go(func() error {
+			fh, err := os.Open(f.tmp)
+			if err != nil {
+				return fmt.Errorf("upload %s: %w", f.rel, err)
+			}
+			defer fh.Close()
+			if err := w.t.store.Put(gctx, f.rel, fh, f.size); err != nil {
+				return fmt.Errorf("upload %s: %w", f.rel, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // Append writes rows with default WriterOptions and commits them.

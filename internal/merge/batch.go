@@ -214,9 +214,9 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 		return m.res, err
 	}
 	if snap.Txns[m.appID] >= txnVersion {
-		return m.recovered(snap.Version)
+		return m.recovered(ctx, snap.Version)
 	}
-	if m.index, err = keyindex.Load(ctx, keyindex.TableStore(m.main.Path()), snap.Metadata.ID); err != nil {
+	if m.index, err = keyindex.Load(ctx, keyindex.FromStorage(m.main.Store()), snap.Metadata.ID); err != nil {
 		m.log.WarnContext(ctx, "main's key index not loaded; reading main files by their stats alone", "err", err)
 	}
 	stSnap, err := m.staging.SnapshotAt(ctx, m.ref.StagingVersion)
@@ -250,10 +250,13 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 		}
 		return cmp.Or(cmp.Compare(x.URLMin, y.URLMin), cmp.Compare(x.IdxMin, y.IdxMin), cmp.Compare(a.Path, b.Path))
 	})
-	stagingPaths := make([]string, len(adds))
+	stagingPaths, release, err := m.staging.LocalPaths(ctx, adds)
+	if err != nil {
+		return m.res, err
+	}
+	defer release()
 	var bytes, rows int64
-	for i, a := range adds {
-		stagingPaths[i] = stSnap.LocalPath(a)
+	for _, a := range adds {
 		if n := statsBox(a).Rows; n > 0 {
 			bytes, rows = bytes+a.Size, rows+n
 		}
@@ -283,7 +286,7 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 				return m.res, err
 			}
 			if snap.Txns[m.appID] >= txnVersion {
-				return m.recovered(snap.Version)
+				return m.recovered(ctx, snap.Version)
 			}
 		}
 		err := m.attempt1(ctx, snap)
@@ -295,7 +298,7 @@ func (m *batchRun) run(ctx context.Context) (BatchResult, error) {
 			if serr != nil {
 				return m.res, serr
 			}
-			return m.recovered(latest.Version)
+			return m.recovered(ctx, latest.Version)
 		}
 		if !errors.Is(err, errKeysTaken) || m.attempt >= m.opts.MaxAttempts {
 			return m.res, fmt.Errorf("attempt %d: %w", m.attempt, err)
@@ -313,9 +316,9 @@ var (
 
 // recovered builds the result of a batch whose commit had already landed,
 // counting what that commit added.
-func (m *batchRun) recovered(latest int64) (BatchResult, error) {
+func (m *batchRun) recovered(ctx context.Context, latest int64) (BatchResult, error) {
 	res := BatchResult{BatchID: m.b.ID, StagingRows: m.b.Rows, AlreadyCommitted: true, MainVersion: latest, Attempts: m.res.Attempts}
-	c, found, err := findTxnCommit(m.main.Path(), m.appID, latest)
+	c, found, err := findTxnCommit(ctx, m.main.Store(), m.appID, latest)
 	if err != nil {
 		return res, err
 	}
@@ -384,8 +387,8 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	// Main files in the key index answer from their exact key sets; the
 	// others (added since IndexMain, or unreadable to it) are read.
 	var (
-		mainPaths []string
-		indexed   []keyindex.File
+		mainAdds []delta.Add
+		indexed  []keyindex.File
 	)
 	for _, a := range snap.Files {
 		if !m.mayHold(a) {
@@ -399,8 +402,13 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 				continue
 			}
 		}
-		mainPaths = append(mainPaths, snap.LocalPath(a))
+		mainAdds = append(mainAdds, a)
 	}
+	mainPaths, release, err := m.main.LocalPaths(ctx, mainAdds)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := checkPaths(mainPaths); err != nil {
 		return err
 	}
@@ -448,7 +456,6 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	var (
 		written int64
 		res     lake.CommitResult
-		err     error
 	)
 	if m.opts.GoWriter {
 		w := m.main.NewWriter(m.opts.Writer)
@@ -594,15 +601,20 @@ func (m *batchRun) write(ctx context.Context, w *lake.Writer, toWrite int64) (in
 // cannot be read (removed by a compaction meanwhile) counts as taking keys:
 // the batch is then redone against a fresh snapshot.
 func (m *batchRun) takenKeys(ctx context.Context, snap *delta.Snapshot, adds []delta.Add) (int64, error) {
-	var paths []string
+	var read []delta.Add
 	for _, a := range adds {
 		if b := statsBox(a); b.Rows != 0 && b.mayHold(m.keys) {
-			paths = append(paths, snap.LocalPath(a))
+			read = append(read, a)
 		}
 	}
-	if len(paths) == 0 {
+	if len(read) == 0 {
 		return 0, nil
 	}
+	paths, release, err := m.main.LocalPaths(ctx, read)
+	if err != nil {
+		return 1, err
+	}
+	defer release()
 	if err := checkPaths(paths); err != nil {
 		return 1, err
 	}
@@ -634,7 +646,7 @@ func (m *batchRun) commit(ctx context.Context, w *lake.Writer, readVersion int64
 		w.Abort()
 		return lake.CommitResult{Skipped: true}, nil
 	}
-	adds, err := addsBetween(m.main.Path(), readVersion, snap.Version)
+	adds, err := addsBetween(ctx, m.main, readVersion, snap.Version)
 	if err != nil {
 		w.Abort()
 		return lake.CommitResult{}, err
@@ -674,7 +686,7 @@ func (m *batchRun) commit(ctx context.Context, w *lake.Writer, readVersion int64
 	// Commits in (checked, res.Version) were either given to Check (they
 	// raced the commit) or landed while the writer closed its files;
 	// checking them all again is cheap and catches the latter.
-	adds, err = addsBetween(m.main.Path(), checked, res.Version-1)
+	adds, err = addsBetween(ctx, m.main, checked, res.Version-1)
 	if err != nil {
 		return res, fmt.Errorf("verify commits before version %d: %w", res.Version, err)
 	}
@@ -686,12 +698,12 @@ func (m *batchRun) commit(ctx context.Context, w *lake.Writer, readVersion int64
 
 // addsBetween returns the add actions of main's commits in (from, to],
 // read from the JSON commit files.
-func addsBetween(root string, from, to int64) ([]delta.Add, error) {
+func addsBetween(ctx context.Context, main *lake.Table, from, to int64) ([]delta.Add, error) {
 	var out []delta.Add
 	for v := from + 1; v <= to; v++ {
-		as, err := readCommitAdds(root, v)
+		as, err := readCommitAdds(ctx, main.Store(), v)
 		if err != nil {
-			return nil, fmt.Errorf("read commit %d of %s: %w", v, root, err)
+			return nil, fmt.Errorf("read commit %d of %s: %w", v, main.Path(), err)
 		}
 		out = append(out, as...)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/google/uuid"
@@ -17,6 +18,7 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // The fast write path: DuckDB reads the new rows of a batch from staging
@@ -39,8 +41,14 @@ const scratchPrefix = delta.ScratchDirPrefix
 // their partition directories but not committed yet.
 type copiedFiles struct {
 	root  string
+	store storage.Store // main's; files are uploaded to it when remote
 	files []copiedFile
 	rows  int64
+}
+
+func (c *copiedFiles) remote() bool {
+	_, local := storage.LocalPath(c.store, "x")
+	return c.store != nil && !local
 }
 
 // copiedFile is one data file in main, relative path slash separated and
@@ -61,6 +69,12 @@ func (c *copiedFiles) remove() {
 		return
 	}
 	for _, f := range c.files {
+		if c.remote() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = c.store.Delete(ctx, f.rel) // best effort: an orphan is invisible, vacuum reclaims it
+			cancel()
+			continue
+		}
 		_ = os.Remove(filepath.Join(c.root, filepath.FromSlash(f.rel)))
 	}
 	c.files = nil
@@ -112,7 +126,7 @@ func newRowsColumns(stagingDERType string, mainDERBinary bool) (string, error) {
 // On error nothing is left in main.
 func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFiles, err error) {
 	m.progress("write", 0, toWrite)
-	out := &copiedFiles{root: m.main.Path()}
+	out := &copiedFiles{root: m.main.Path(), store: m.main.Store()}
 	if toWrite == 0 {
 		return out, nil
 	}
@@ -149,9 +163,19 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 		return nil, fmt.Errorf("list days and staging files of new rows: %w", err)
 	}
 
-	scratch, err := os.MkdirTemp(m.main.Path(), scratchPrefix)
+	// DuckDB writes locally: inside main for a local table (the files are
+	// then renamed into place), in this worker's scratch for a remote one
+	// (the files are then uploaded).
+	scratchRoot := m.main.Path()
+	if out.remote() {
+		scratchRoot = m.main.TempDir()
+		if err := os.MkdirAll(scratchRoot, 0o755); err != nil {
+			return nil, fmt.Errorf("worker scratch: %w", err)
+		}
+	}
+	scratch, err := os.MkdirTemp(scratchRoot, scratchPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("scratch directory in main: %w", err)
+		return nil, fmt.Errorf("scratch directory for the merge's files: %w", err)
 	}
 	defer os.RemoveAll(scratch)
 	// COPY keeps the ORDER BY across the files it rotates through only
@@ -321,18 +345,27 @@ func (m *batchRun) copyDay(ctx context.Context, q, date string, seq *int, out *c
 		rel := fmt.Sprintf("%s=%s/part-%05d-%s-c000.zstd.parquet", lake.PartitionColumn, date, *seq, uuid.NewString())
 		*seq++
 		local := filepath.Join(out.root, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-			return n, fmt.Errorf("create partition directory: %w", err)
+		if out.remote() {
+			local = w.path
+		} else {
+			if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+				return n, fmt.Errorf("create partition directory: %w", err)
+			}
+			if err := os.Rename(w.path, local); err != nil {
+				return n, fmt.Errorf("move data file into main: %w", err)
+			}
 		}
-		if err := os.Rename(w.path, local); err != nil {
-			return n, fmt.Errorf("move data file into main: %w", err)
-		}
-		f := copiedFile{rel: rel, date: date, rows: w.rows, stats: stats}
-		out.files = append(out.files, f)
 		fi, err := os.Stat(local)
 		if err != nil {
 			return n, err
 		}
+		if out.remote() {
+			if err := uploadFile(ctx, out.store, rel, local, fi.Size()); err != nil {
+				return n, err
+			}
+		}
+		f := copiedFile{rel: rel, date: date, rows: w.rows, stats: stats}
+		out.files = append(out.files, f)
 		out.files[len(out.files)-1].size = fi.Size()
 		out.files[len(out.files)-1].modified = fi.ModTime().UnixMilli()
 		out.rows += w.rows
@@ -344,6 +377,9 @@ func (m *batchRun) copyDay(ctx context.Context, q, date string, seq *int, out *c
 // syncFiles makes the files and their partition directories durable, as
 // they must be before the commit that references them lands.
 func syncFiles(ctx context.Context, c *copiedFiles) error {
+	if c.remote() {
+		return nil // an object store's PUT is durable when it returns
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	dirs := map[string]bool{}
@@ -364,6 +400,21 @@ func syncFiles(ctx context.Context, c *copiedFiles) error {
 		if err := syncPath(d); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// uploadFile puts the local file p (size bytes) at key of a remote main and
+// removes the local copy.
+func uploadFile(ctx context.Context, s storage.Store, key, p string, size int64) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(p)
+	defer f.Close()
+	if err := s.Put(ctx, key, f, size); err != nil {
+		return fmt.Errorf("upload data file into main: %w", err)
 	}
 	return nil
 }
@@ -401,7 +452,7 @@ func (m *batchRun) commitFiles(ctx context.Context, c *copiedFiles, readVersion 
 	if snap.Txns[m.appID] >= txnVersion {
 		return lake.CommitResult{Skipped: true, Version: snap.Version}, nil
 	}
-	adds, err := addsBetween(m.main.Path(), readVersion, snap.Version)
+	adds, err := addsBetween(ctx, m.main, readVersion, snap.Version)
 	if err != nil {
 		return lake.CommitResult{}, err
 	}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // IndexOptions tune IndexMain.
@@ -51,7 +53,8 @@ func IndexMain(ctx context.Context, main *lake.Table, opts IndexOptions) (IndexR
 	if err != nil {
 		return res, err
 	}
-	ix, err := keyindex.Load(ctx, keyindex.TableStore(main.Path()), snap.Metadata.ID)
+	// The index lives beside the data files, in main's own storage.
+	ix, err := keyindex.Load(ctx, keyindex.FromStorage(main.Store()), snap.Metadata.ID)
 	if err != nil {
 		return res, err
 	}
@@ -63,11 +66,33 @@ func IndexMain(ctx context.Context, main *lake.Table, opts IndexOptions) (IndexR
 		if statsBox(a).Rows == 0 {
 			continue
 		}
-		live = append(live, keyindex.DataFile{Path: a.Path, LocalPath: snap.LocalPath(a), Size: a.Size})
+		df := keyindex.DataFile{Path: a.Path, Size: a.Size}
+		if main.IsLocal() {
+			df.LocalPath = snap.LocalPath(a)
+		}
+		live = append(live, df)
+	}
+	var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
+	if !main.IsLocal() {
+		// A remote file's two key columns are read by ranged GETs, not
+		// downloaded whole.
+		read = func(ctx context.Context, f keyindex.DataFile) (keyindex.Keys, int64, error) {
+			key, err := delta.Key(f.Path)
+			if err != nil {
+				return nil, 0, err
+			}
+			r, _, err := storage.Open(ctx, main.Store(), key)
+			if err != nil {
+				return nil, 0, err
+			}
+			defer r.Close()
+			return keyindex.ReadKeys(ctx, r)
+		}
 	}
 	ur, err := ix.Update(ctx, live, keyindex.UpdateOptions{
 		Workers:  opts.DB.Threads,
 		Progress: opts.Progress,
+		Read:     read,
 		Unreadable: func(f keyindex.DataFile, err error) {
 			log.WarnContext(ctx, "main file not indexed: it could not be read", "file", f.Path, "err", err)
 		},

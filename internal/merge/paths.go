@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // ErrNotStaging: the staging path is not something merge may read from and
@@ -25,6 +27,28 @@ func ValidatePaths(mainPath, stagingPath string) error {
 	if strings.TrimSpace(mainPath) == "" {
 		return fmt.Errorf("%w: empty main path", ErrNotStaging)
 	}
+	ml, merr := storage.ParseLocation("lake.main_path", mainPath)
+	sl, serr := storage.ParseLocation("staging_path", stagingPath)
+	if merr != nil {
+		return merr
+	}
+	if serr != nil {
+		return fmt.Errorf("%w: %w", ErrNotStaging, serr)
+	}
+	if !ml.IsLocal() || !sl.IsLocal() {
+		switch {
+		case ml.String() == sl.String():
+			return fmt.Errorf("%w: staging path %q is the main table %q", ErrNotStaging, stagingPath, mainPath)
+		case ml.Contains(sl):
+			return fmt.Errorf("%w: staging path %q is inside the main table %q", ErrNotStaging, stagingPath, mainPath)
+		case sl.Contains(ml):
+			return fmt.Errorf("%w: staging path %q contains the main table %q", ErrNotStaging, stagingPath, mainPath)
+		case !sl.IsLocal() && sl.Prefix == "":
+			return fmt.Errorf("%w: staging path %q is a whole bucket", ErrNotStaging, stagingPath)
+		}
+		return nil
+	}
+	mainPath, stagingPath = ml.Dir, sl.Dir // file:/// URIs as paths
 	m, err := canonical(mainPath)
 	if err != nil {
 		return fmt.Errorf("main path %q: %w", mainPath, err)

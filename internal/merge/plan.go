@@ -141,7 +141,7 @@ func PlanMerge(ctx context.Context, staging *lake.Table, opts PlanOptions) (Plan
 	if snap.Metadata.Configuration[lake.ConfigRole] != string(lake.RoleStaging) {
 		return Plan{}, fmt.Errorf("%w: %s at version %d has no %s=%s marker", ErrNotStaging, staging.Path(), snap.Version, lake.ConfigRole, lake.RoleStaging)
 	}
-	files, err := fileRanges(ctx, snap, opts.DB)
+	files, err := fileRanges(ctx, staging, snap, opts.DB)
 	if err != nil {
 		return Plan{}, fmt.Errorf("plan merge of %s at version %d: %w", staging.Path(), snap.Version, err)
 	}
@@ -165,7 +165,7 @@ type stagedFile struct {
 
 // fileRanges gives each live file of snap its key ranges and row count,
 // reading the files whose stats do not tell.
-func fileRanges(ctx context.Context, snap *delta.Snapshot, dbo DBOptions) ([]stagedFile, error) {
+func fileRanges(ctx context.Context, staging *lake.Table, snap *delta.Snapshot, dbo DBOptions) ([]stagedFile, error) {
 	out := make([]stagedFile, 0, len(snap.Files))
 	var unknown []int // indices into out
 	for _, a := range snap.Files {
@@ -191,10 +191,17 @@ func fileRanges(ctx context.Context, snap *delta.Snapshot, dbo DBOptions) ([]sta
 	const chunk = 256
 	for start := 0; start < len(unknown); start += chunk {
 		idx := unknown[start:min(start+chunk, len(unknown))]
-		paths := make([]string, len(idx))
+		adds := make([]delta.Add, len(idx))
+		for i, k := range idx {
+			adds[i] = snap.Files[k]
+		}
+		paths, release, err := staging.LocalPaths(ctx, adds)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		byPath := make(map[string]int, len(idx))
 		for i, k := range idx {
-			paths[i] = snap.LocalPath(snap.Files[k])
 			byPath[paths[i]] = k
 			out[k].rows = 0
 		}

@@ -150,7 +150,10 @@ func Retire(ctx context.Context, main, staging *lake.Table, p Plan, opts RetireO
 			return res, fmt.Errorf("retire staging %s: merged file %s is still live at version %d", root, a.Path, latest.Version)
 		}
 	}
-	if res.LiveFilesLeft == 0 && latest.Metadata.Configuration[lake.ConfigRole] == string(lake.RoleStaging) {
+	// An object store has no atomic rename to take the table out of
+	// writers' way first: a remote staging table is kept (its log says it
+	// is empty) and only the merged objects are deleted below.
+	if res.LiveFilesLeft == 0 && staging.IsLocal() && latest.Metadata.Configuration[lake.ConfigRole] == string(lake.RoleStaging) {
 		deleted, err := deleteStaging(ctx, root, latest.Version)
 		if err != nil {
 			return res, fmt.Errorf("retire staging %s: %w", root, err)
@@ -168,6 +171,17 @@ func Retire(ctx context.Context, main, staging *lake.Table, p Plan, opts RetireO
 	// Keep the table: newer rows live in it. The merged data files are in
 	// main now; delete them from disk if they lie inside staging.
 	for _, a := range snapV.Files {
+		if !staging.IsLocal() {
+			key, err := delta.Key(a.Path)
+			if err != nil {
+				continue // not under the staging root: not ours to delete
+			}
+			if err := staging.Store().Delete(ctx, key); err != nil {
+				return res, fmt.Errorf("retire staging %s: delete merged file: %w", root, err)
+			}
+			res.DeletedFiles++
+			continue
+		}
 		lp := snapV.LocalPath(a)
 		if !within(filepath.Clean(lp), filepath.Clean(root)) {
 			continue

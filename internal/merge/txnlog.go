@@ -2,14 +2,15 @@ package merge
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // maxTxnScan bounds how many commits findTxnCommit reads back from the
@@ -29,10 +30,9 @@ type txnCommit struct {
 // delta keeps only the latest version per appId, not the commit, so the
 // commit files are read directly; found is false when the commit is older
 // than maxTxnScan versions or its JSON file was cleaned up.
-func findTxnCommit(root, appID string, latest int64) (c txnCommit, found bool, err error) {
+func findTxnCommit(ctx context.Context, main storage.Store, appID string, latest int64) (c txnCommit, found bool, err error) {
 	for v := latest; v >= 0 && latest-v < maxTxnScan; v-- {
-		name := filepath.Join(root, "_delta_log", fmt.Sprintf("%020d.json", v))
-		f, err := os.Open(name)
+		f, err := main.Get(ctx, fmt.Sprintf("_delta_log/%020d.json", v))
 		if errors.Is(err, fs.ErrNotExist) {
 			return txnCommit{}, false, nil
 		}
@@ -52,7 +52,7 @@ func findTxnCommit(root, appID string, latest int64) (c txnCommit, found bool, e
 	return txnCommit{}, false, nil
 }
 
-func readTxnCommit(f *os.File, appID string) (txnCommit, bool, error) {
+func readTxnCommit(f io.Reader, appID string) (txnCommit, bool, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 1<<16), 1<<28)
 	c := txnCommit{exact: true}
@@ -83,9 +83,9 @@ func readTxnCommit(f *os.File, appID string) (txnCommit, bool, error) {
 	return c, mine, nil
 }
 
-// readCommitAdds returns the add actions of commit v of the table at root.
-func readCommitAdds(root string, v int64) ([]delta.Add, error) {
-	f, err := os.Open(filepath.Join(root, "_delta_log", fmt.Sprintf("%020d.json", v)))
+// readCommitAdds returns the add actions of commit v of the table in main.
+func readCommitAdds(ctx context.Context, main storage.Store, v int64) ([]delta.Add, error) {
+	f, err := main.Get(ctx, fmt.Sprintf("_delta_log/%020d.json", v))
 	if err != nil {
 		return nil, err
 	}

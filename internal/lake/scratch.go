@@ -1,0 +1,117 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/storage"
+)
+
+// Scratch is one worker's own local scratch directory (worker.scratch_dir):
+// data files of remote tables are written under it before their upload,
+// and its cache keeps the remote Parquet files DuckDB reads (the DuckDB
+// built in here has no httpfs, so it only reads local files). Never share
+// one between workers.
+type Scratch struct {
+	Dir string // "" = a fresh directory under the OS temp dir, made on first use
+
+	once  sync.Once
+	err   error
+	cache *storage.Cache
+}
+
+func (s *Scratch) dir() string {
+	if s == nil {
+		return ""
+	}
+	_ = s.init()
+	return filepath.Join(s.Dir, "uploads")
+}
+
+func (s *Scratch) init() error {
+	s.once.Do(func() {
+		if s.Dir == "" {
+			s.Dir, s.err = os.MkdirTemp("", "certlake-scratch-")
+			if s.err != nil {
+				return
+			}
+		}
+		s.cache, s.err = storage.NewCache(filepath.Join(s.Dir, "cache"), 0)
+	})
+	return s.err
+}
+
+// Cache returns the scratch's cache of remote files.
+func (s *Scratch) Cache() (*storage.Cache, error) {
+	if err := s.init(); err != nil {
+		return nil, fmt.Errorf("worker scratch %s: %w", s.Dir, err)
+	}
+	return s.cache, nil
+}
+
+// Localize fills LocalPath of files read from a remote table with a local
+// copy in the scratch cache (downloaded once per worker); local tables'
+// files are their own. release lets the cache evict the copies again.
+func (t *Table) Localize(ctx context.Context, files []FileInfo) (release func(), err error) {
+	if t.IsLocal() {
+		return func() {}, nil
+	}
+	sc := t.scratch
+	if sc == nil {
+		sc = &Scratch{}
+		t.scratch = sc
+	}
+	cache, err := sc.Cache()
+	if err != nil {
+		return nil, err
+	}
+	var rels []func()
+	release = func() {
+		for _, r := range rels {
+			r()
+		}
+	}
+	for i := range files {
+		key, err := delta.Key(files[i].Path)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("%s: %w", t.path, err)
+		}
+		p, rel, err := cache.Local(ctx, t.store, key, files[i].Size)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		rels = append(rels, rel)
+		files[i].LocalPath = p
+	}
+	return release, nil
+}
+
+// LocalPaths returns local files holding adds of the table (see Localize).
+func (t *Table) LocalPaths(ctx context.Context, adds []delta.Add) ([]string, func(), error) {
+	files := make([]FileInfo, len(adds))
+	for i, a := range adds {
+		files[i] = FileInfo{Path: a.Path, Size: a.Size, LocalPath: localPathOf(t, a)}
+	}
+	release, err := t.Localize(ctx, files)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = f.LocalPath
+	}
+	return out, release, nil
+}
+
+func localPathOf(t *Table, a delta.Add) string {
+	if !t.IsLocal() {
+		return ""
+	}
+	return delta.LocalPath(t.path, a.Path)
+}
