@@ -31,6 +31,9 @@ type LakeSettings struct {
 	AsDERBinary        bool           // as_der type of tables certlake creates
 	CompactStaging     bool           // zstd on every staging column (lake.CompressionSpec)
 	DB                 lake.DBOptions // DuckDB limits
+	// Scratch is this worker's own local scratch (worker.scratch_dir):
+	// uploads to and downloads from remote tables; nil = the OS temp dir.
+	Scratch *lake.Scratch
 	// Storage opens table and plan locations (local paths, file:// and
 	// s3:// URIs); nil opens local paths and s3 with the AWS defaults.
 	Storage *storage.Opener
@@ -126,6 +129,13 @@ func (NopMetrics) RowsStaged(string, int64)   {}
 func (NopMetrics) BadEntries(string, int)     {}
 func (NopMetrics) FailedRange(string)         {}
 func (NopMetrics) RowsMerged(int64)           {}
+
+// tableOptions completes o with the storage and scratch of the settings.
+func (l LakeSettings) tableOptions(o lake.Options) lake.Options {
+	o.Storage = l.opener()
+	o.Scratch = l.Scratch
+	return o
+}
 
 // opener is the Opener of the settings, or a default one.
 func (l LakeSettings) opener() *storage.Opener {

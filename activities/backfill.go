@@ -115,7 +115,7 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	if err := checkTableDir(b.Lake.MainPath, "main table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	main, err := lake.Open(ctx, b.Lake.MainPath, lake.Options{Role: lake.RoleAny, Logger: b.Logger})
+	main, err := lake.Open(ctx, b.Lake.MainPath, b.Lake.tableOptions(lake.Options{Role: lake.RoleAny, Logger: b.Logger}))
 	if errors.Is(err, lake.ErrNotExist) {
 		main, err = nil, nil
 	}
@@ -130,9 +130,11 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		if err := checkTableDir(in.StagingPath, "staging path"); err != nil {
 			return res, toTemporal(err)
 		}
-		if stFiles, err = b.liveFiles(ctx, in.StagingPath, lake.RoleStaging); err != nil {
+		var release func()
+		if stFiles, release, err = b.liveFiles(ctx, in.StagingPath, lake.RoleStaging); err != nil {
 			return res, toTemporal(err)
 		}
+		defer release()
 	}
 	var logs []gaps.LogCeiling
 	for _, l := range in.Logs {
@@ -185,22 +187,30 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	return res, nil
 }
 
-// liveFiles lists a table's live files, or none when the table does not exist.
-func (b *Backfill) liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, error) {
+// liveFiles lists a table's live files, or none when the table does not
+// exist, with local copies of a remote table's files in this worker's
+// scratch cache (DuckDB reads them there) until release.
+func (b *Backfill) liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, func(), error) {
+	none := func() {}
 	// A staging table another tool wrote (no marker) counts as staging
 	// here: its rows are present. Only merging it needs adoption.
-	t, err := lake.Open(ctx, path, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging, Logger: b.Logger})
+	t, err := lake.Open(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging, Logger: b.Logger}))
 	if errors.Is(err, lake.ErrNotExist) {
-		return nil, nil
+		return nil, none, nil
 	}
 	if err != nil {
-		return nil, classify(err)
+		return nil, none, classify(err)
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
-		return nil, classify(fmt.Errorf("snapshot %s: %w", path, err))
+		return nil, none, classify(fmt.Errorf("snapshot %s: %w", path, err))
 	}
-	return t.Files(snap), nil
+	files := t.Files(snap)
+	release, err := t.Localize(ctx, files)
+	if err != nil {
+		return nil, none, classify(fmt.Errorf("read %s: %w", path, err))
+	}
+	return files, release, nil
 }
 
 // ReadPlan returns one page of a log's plan.
@@ -274,8 +284,8 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	t, err := b.tables.openOrCreate(ctx, path, lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
-		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers})
+	t, err := b.tables.openOrCreate(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
+		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
@@ -434,6 +444,11 @@ func (b *Backfill) countRows(ctx context.Context, t *lake.Table, snap *delta.Sna
 	if len(files) == 0 {
 		return 0, nil
 	}
+	release, err := t.Localize(ctx, files)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	keys, err := lake.KeysSQL(files)
 	if err != nil {
 		return 0, err

@@ -26,7 +26,7 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	if err := m.Lake.checkStaging(in.StagingPath, ErrTypeNotStaging); err != nil {
 		return res, toTemporal(err)
 	}
-	staging, err := merge.OpenStaging(ctx, m.Lake.MainPath, in.StagingPath, in.AdoptStaging, lake.Options{Logger: m.Logger})
+	staging, err := merge.OpenStaging(ctx, m.Lake.MainPath, in.StagingPath, in.AdoptStaging, m.Lake.tableOptions(lake.Options{Logger: m.Logger}))
 	if err == nil && staging == nil {
 		err = lake.ErrNotExist
 	}
@@ -79,7 +79,7 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 func (m *Merge) IndexMain(ctx context.Context, in IndexMainInput) (IndexMainResult, error) {
 	var res IndexMainResult
 	log := activity.GetLogger(ctx)
-	main, err := lake.Open(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain, Logger: m.Logger})
+	main, err := lake.Open(ctx, m.Lake.MainPath, m.Lake.tableOptions(lake.Options{Role: lake.RoleMain, Logger: m.Logger}))
 	if errors.Is(err, lake.ErrNotExist) {
 		return res, nil // created by the first batch; nothing to index
 	}
@@ -127,15 +127,15 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	if in.BatchID < 0 || in.BatchID >= len(plan.Batches) {
 		return res, toTemporal(fatalf(ErrTypeInvalidInput, "batch %d not in plan %s (%d batches)", in.BatchID, in.PlanFile, len(plan.Batches)))
 	}
-	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	staging, err := lake.Open(ctx, in.StagingPath, m.Lake.tableOptions(lake.Options{Role: lake.RoleStaging, Logger: m.Logger}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
 	if err := checkTableDir(m.Lake.MainPath, "main table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	main, err := lake.OpenOrCreate(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain,
-		AsDERBinary: m.Lake.AsDERBinary, CheckpointInterval: m.Lake.CheckpointInterval, Logger: m.Logger})
+	main, err := lake.OpenOrCreate(ctx, m.Lake.MainPath, m.Lake.tableOptions(lake.Options{Role: lake.RoleMain,
+		AsDERBinary: m.Lake.AsDERBinary, CheckpointInterval: m.Lake.CheckpointInterval, Logger: m.Logger}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
@@ -176,11 +176,11 @@ func (m *Merge) RetireStaging(ctx context.Context, in RetireStagingInput) (Retir
 	if err := m.readPlan(ctx, in.PlanFile, &plan); err != nil {
 		return res, toTemporal(planError(err))
 	}
-	staging, err := lake.Open(ctx, in.StagingPath, lake.Options{Role: lake.RoleStaging, Logger: m.Logger})
+	staging, err := lake.Open(ctx, in.StagingPath, m.Lake.tableOptions(lake.Options{Role: lake.RoleStaging, Logger: m.Logger}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
-	main, err := lake.Open(ctx, m.Lake.MainPath, lake.Options{Role: lake.RoleMain, Logger: m.Logger})
+	main, err := lake.Open(ctx, m.Lake.MainPath, m.Lake.tableOptions(lake.Options{Role: lake.RoleMain, Logger: m.Logger}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}

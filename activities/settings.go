@@ -37,6 +37,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 		},
 		Buffers: lake.NewBufferPool(),
 		Storage: &storage.Opener{S3: storage.S3Config(cfg.Storage.S3), Logger: logger},
+		Scratch: &lake.Scratch{Dir: cfg.Worker.ScratchDir},
 	}
 	ops := map[string]ctlog.Limit{}
 	for name, o := range cfg.CT.Operators {

@@ -179,7 +179,7 @@ func TestMergeRejectsRelativeStagingPath(t *testing.T) {
 	env.ExecuteWorkflow(MergeWorkflowName, MergeInput{StagingPath: "lake/staging"})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidInput || !strings.Contains(err.Error(), "must be absolute") {
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeInvalidInput || !strings.Contains(err.Error(), "must be an absolute path") {
 		t.Fatalf("error = %v, want InvalidInput naming the relative path", err)
 	}
 }

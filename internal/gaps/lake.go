@@ -69,14 +69,18 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 			mainFiles = append(mainFiles, keyindex.DataFile{Path: f.Path, LocalPath: f.LocalPath, Size: f.Size})
 		}
 		st.MainFiles = len(mainFiles)
-		if ix, err = keyindex.Load(ctx, keyindex.TableStore(main.Path()), snap.Metadata.ID); err != nil {
+		if ix, err = keyindex.Load(ctx, keyindex.FromStorage(main.Store()), snap.Metadata.ID); err != nil {
 			return nil, st, err
 		}
 		if ix.Skipped > 0 {
 			log.WarnContext(ctx, "key index segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
 		}
+		var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
+		if !main.IsLocal() {
+			read = keyindex.ReadFromStorage(main.Store()) // ranged reads of the key columns
+		}
 		res, err := ix.Update(ctx, mainFiles, keyindex.UpdateOptions{
-			Workers: lo.Workers, Progress: lo.Progress,
+			Workers: lo.Workers, Progress: lo.Progress, Read: read,
 			SaveFailed: func(err error) {
 				log.WarnContext(ctx, "key index not saved: the next run reads these files again", "err", err)
 			},

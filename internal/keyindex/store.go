@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/storage"
 )
 
@@ -67,4 +68,22 @@ func (t tableStore) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete key index segment %s: %w", name, err)
 	}
 	return nil
+}
+
+// ReadFromStorage is an UpdateOptions.Read for the data files of the table
+// whose storage is s: a remote file's two key columns are read by ranged
+// reads, not downloaded whole; a local file is opened in place.
+func ReadFromStorage(s storage.Store) func(context.Context, DataFile) (Keys, int64, error) {
+	return func(ctx context.Context, f DataFile) (Keys, int64, error) {
+		key, err := delta.Key(f.Path)
+		if err != nil {
+			return nil, 0, err
+		}
+		r, _, err := storage.Open(ctx, s, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer r.Close()
+		return ReadKeys(ctx, r)
+	}
 }

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/storage"
 )
 
 // IndexOptions tune IndexMain.
@@ -74,20 +72,7 @@ func IndexMain(ctx context.Context, main *lake.Table, opts IndexOptions) (IndexR
 	}
 	var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
 	if !main.IsLocal() {
-		// A remote file's two key columns are read by ranged GETs, not
-		// downloaded whole.
-		read = func(ctx context.Context, f keyindex.DataFile) (keyindex.Keys, int64, error) {
-			key, err := delta.Key(f.Path)
-			if err != nil {
-				return nil, 0, err
-			}
-			r, _, err := storage.Open(ctx, main.Store(), key)
-			if err != nil {
-				return nil, 0, err
-			}
-			defer r.Close()
-			return keyindex.ReadKeys(ctx, r)
-		}
+		read = keyindex.ReadFromStorage(main.Store())
 	}
 	ur, err := ix.Update(ctx, live, keyindex.UpdateOptions{
 		Workers:  opts.DB.Threads,
