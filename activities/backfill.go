@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
@@ -41,10 +42,10 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 		mode = b.Defaults.Ceiling
 	}
 	if mode == "" {
-		mode = "state_file"
+		mode = config.CeilingStateFile
 	}
 	var state statefile.State
-	if mode == "state_file" {
+	if mode == config.CeilingStateFile {
 		state, err = statefile.Load(b.Logs.StateFile)
 		if err != nil {
 			return res, toTemporal(fatal(ErrTypeStateFile, fmt.Errorf("ceiling from state file: %w", err)))
@@ -53,7 +54,7 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 	for _, l := range logs {
 		var ceiling uint64
 		switch mode {
-		case "state_file":
+		case config.CeilingStateFile:
 			c, ok := state.Ceiling(l.URL)
 			if !ok {
 				res.Skipped = append(res.Skipped, SkippedLog{SourceURL: l.URL,
@@ -61,7 +62,7 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 				continue
 			}
 			ceiling = c
-		case "tree_size":
+		case config.CeilingTreeSize:
 			n, err := b.reader(l).TreeSize(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -72,7 +73,8 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 			}
 			ceiling = n
 		default:
-			return res, toTemporal(fatalf(ErrTypeInvalidInput, "ceiling must be \"state_file\" or \"tree_size\", got %q", in.Ceiling))
+			return res, toTemporal(fatalf(ErrTypeInvalidInput, "ceiling must be %q or %q, got %q",
+				config.CeilingStateFile, config.CeilingTreeSize, in.Ceiling))
 		}
 		if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < ceiling {
 			ceiling = *l.ReadOnlyTreeSize

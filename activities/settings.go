@@ -50,11 +50,6 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 		overrides[strings.ToLower(record.NormalizeURL(u))] = LogOverride{RateLimit: o.RateLimit, Burst: o.Burst,
 			Concurrency: o.Concurrency, Window: o.Window, Verify: o.Verify}
 	}
-	// In the config, a rate limit of 0 means unlimited; ctlog spells that -1.
-	rateLimit := cfg.CT.RateLimit
-	if rateLimit == 0 {
-		rateLimit = -1
-	}
 	configLogs := func(ls []config.Log) []ctlog.ConfigLog {
 		var out []ctlog.ConfigLog
 		for _, l := range ls {
@@ -79,7 +74,7 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 				MaxAttempts:        cfg.CT.MaxAttempts,
 				BackoffInitial:     cfg.CT.BackoffInitial,
 				BackoffMax:         cfg.CT.BackoffMax,
-				DefaultRateLimit:   rateLimit,
+				DefaultRateLimit:   cfg.CT.RateLimit, // 0 = unlimited in both
 				DefaultBurst:       cfg.CT.Burst,
 				DefaultConcurrency: cfg.CT.Concurrency,
 				OperatorLimits:     ops,

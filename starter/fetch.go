@@ -213,17 +213,13 @@ func ctlogConfig(cfg *config.Config) ctlog.Config {
 	for name, o := range cfg.CT.Operators {
 		ops[name] = ctlog.Limit{Rate: o.RateLimit, Burst: o.Burst, Concurrency: o.Concurrency}
 	}
-	rate := cfg.CT.RateLimit
-	if rate == 0 {
-		rate = -1 // config: 0 is unlimited; ctlog: negative is
-	}
 	return ctlog.Config{
 		UserAgent:          cfg.CT.UserAgent,
 		RequestTimeout:     cfg.CT.RequestTimeout,
 		MaxAttempts:        cfg.CT.MaxAttempts,
 		BackoffInitial:     cfg.CT.BackoffInitial,
 		BackoffMax:         cfg.CT.BackoffMax,
-		DefaultRateLimit:   rate,
+		DefaultRateLimit:   cfg.CT.RateLimit, // 0 = unlimited in both
 		DefaultBurst:       cfg.CT.Burst,
 		DefaultConcurrency: cfg.CT.Concurrency,
 		OperatorLimits:     ops,

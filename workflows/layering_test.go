@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/certlake/certlake/internal/config"
 )
 
 // TestLayering checks the direction of dependencies (STYLE.md, "Where
@@ -63,5 +65,15 @@ func TestOperatorBinariesLinkNoTestCode(t *testing.T) {
 				t.Errorf("the starter or the worker links %s (test code)", dep)
 			}
 		}
+	}
+}
+
+// TestCeilingModesMatchConfig keeps the workflows' public ceiling names (the
+// workflow package may not import internal/) equal to the configuration's,
+// the one place they are defined for the engine.
+func TestCeilingModesMatchConfig(t *testing.T) {
+	if CeilingStateFile != config.CeilingStateFile || CeilingTreeSize != config.CeilingTreeSize {
+		t.Errorf("workflows ceilings %q, %q; config %q, %q", CeilingStateFile, CeilingTreeSize,
+			config.CeilingStateFile, config.CeilingTreeSize)
 	}
 }

@@ -209,7 +209,7 @@ func genMain(ctx context.Context, path string, s dataSpec) error {
 	FROM r JOIN v USING (grp) JOIN u USING (l)
 ) TO %[7]s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
 			s.logs, lo, (hi-lo)*int64(s.logs), strings.Join(bases, ","), holePredicate(s.seed, "l", "j"),
-			seen.Unix(), quote(local))
+			seen.Unix(), lake.QuoteSQL(local))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("write main file %d: %w", k, err)
 		}
@@ -227,7 +227,7 @@ func commitFile(ctx context.Context, db *sql.DB, t *lake.Table, root, rel, date,
 	var n int64
 	var ilo, ihi sql.NullInt64
 	var ulo, uhi sql.NullString
-	if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+quote(local)+`)`).
+	if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+lake.QuoteSQL(local)+`)`).
 		Scan(&n, &ilo, &ihi, &ulo, &uhi); err != nil {
 		return err
 	}
@@ -375,5 +375,3 @@ func digestTable(ctx context.Context, path string) (digest, error) {
 	}
 	return d, nil
 }
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -143,24 +143,6 @@ type DuckDB struct {
 	TempDir string `key:"temp_dir"`
 }
 
-// Settings returns the DuckDB SET statements for d, to run on every new
-// connection.
-func (d DuckDB) Settings() []string {
-	var s []string
-	if d.MemoryLimit != "" {
-		s = append(s, "SET memory_limit = '"+quoteSQL(d.MemoryLimit)+"'")
-	}
-	if d.Threads > 0 {
-		s = append(s, "SET threads = "+itoa(d.Threads))
-	}
-	if d.TempDir != "" {
-		s = append(s, "SET temp_directory = '"+quoteSQL(d.TempDir)+"'")
-	}
-	return s
-}
-
-func quoteSQL(s string) string { return strings.ReplaceAll(s, "'", "''") }
-
 // CT configures the Certificate Transparency log clients.
 type CT struct {
 	// LogListURL is Google's log list v3 (an https URL, a file:// URL or a
@@ -468,7 +450,7 @@ func Defaults() Config {
 			StageBatchRows:   10000,
 			FetchAttempts:    8,
 			FlushInterval:    30 * time.Second,
-			Ceiling:          "state_file",
+			Ceiling:          CeilingStateFile,
 			HeartbeatTimeout: time.Minute,
 		},
 		Merge: Merge{

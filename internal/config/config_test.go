@@ -411,11 +411,3 @@ func TestNewLogger(t *testing.T) {
 		}
 	}
 }
-
-func TestDuckDBSettings(t *testing.T) {
-	got := DuckDB{MemoryLimit: "2GB", Threads: 2, TempDir: "/tmp/o'k"}.Settings()
-	want := []string{"SET memory_limit = '2GB'", "SET threads = 2", "SET temp_directory = '/tmp/o''k'"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Settings() = %q, want %q", got, want)
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 )
 
@@ -60,5 +59,3 @@ func isTerminal(w io.Writer) bool {
 
 // IsTerminal reports whether f is a terminal, for the starter's prompts.
 func IsTerminal(f *os.File) bool { return isTerminal(f) }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -38,8 +38,8 @@ type Config struct {
 	// the caller (Temporal) can wait instead. Default 60 s.
 	MaxRetryAfter time.Duration
 	// DefaultRateLimit is the request rate per log, in requests per second,
-	// for logs without their own or their operator's limit. Default 10;
-	// negative means unlimited.
+	// for logs without their own or their operator's limit. 0 (the
+	// default, as in the configuration's ct.rate_limit) means unlimited.
 	DefaultRateLimit float64
 	// DefaultBurst is the rate limiter's burst. Default: the rate rounded up,
 	// at least 1.
@@ -79,9 +79,11 @@ type Config struct {
 }
 
 // Limit bounds the requests to one log, or to all logs of an operator.
-// Zero fields mean the Config default.
+// Zero fields of a log's limit inherit its operator's, then the Config
+// default; a rate still 0 after that means unlimited. An operator's zero
+// Rate or Concurrency means no shared bound.
 type Limit struct {
-	Rate        float64 // requests per second; negative means unlimited
+	Rate        float64 // requests per second; 0 = inherit, then unlimited
 	Burst       int
 	Concurrency int // requests in flight
 }
@@ -135,9 +137,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetryAfter <= 0 {
 		c.MaxRetryAfter = 60 * time.Second
-	}
-	if c.DefaultRateLimit == 0 {
-		c.DefaultRateLimit = 10
 	}
 	if c.DefaultConcurrency <= 0 {
 		c.DefaultConcurrency = 4
@@ -207,9 +206,10 @@ func (c Config) operatorLimit(op string) Limit {
 	return Limit{}
 }
 
-// newLimiter builds a token bucket for lim (negative rate: unlimited).
+// newLimiter builds a token bucket for lim (rate 0: unlimited; a negative
+// rate, the former spelling, too).
 func newLimiter(lim Limit) *rate.Limiter {
-	if lim.Rate < 0 {
+	if lim.Rate <= 0 {
 		return rate.NewLimiter(rate.Inf, 1)
 	}
 	burst := lim.Burst

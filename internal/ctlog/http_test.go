@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -180,9 +182,35 @@ func TestResponseBodyCapped(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MaxResponseBytes = 1000
 	var calls atomic.Int64
-	f := newFetcher("x", cfg.withDefaults(), Limit{Rate: -1}, nil)
+	f := newFetcher("x", cfg.withDefaults(), Limit{}, nil)
 	_, _, err := f.get(t.Context(), srv.URL, func([]byte) error { calls.Add(1); return nil })
 	if err == nil || calls.Load() != 0 {
 		t.Errorf("get() of a 5000-byte body capped at 1000 = %v, want error before check", err)
+	}
+}
+
+// TestZeroRateIsUnlimited checks that a rate of 0, after inheriting from
+// the operator and the default, means unlimited, as ct.rate_limit 0 does.
+func TestZeroRateIsUnlimited(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		log  Log
+		want rate.Limit
+	}{
+		{name: "zeroConfig", want: rate.Inf},
+		{name: "default", cfg: Config{DefaultRateLimit: 5}, want: 5},
+		{name: "operator", cfg: Config{DefaultRateLimit: 5, OperatorLimits: map[string]Limit{"op": {Rate: 2}}},
+			log: Log{Operator: "OP"}, want: 2},
+		{name: "operatorZeroInherits", cfg: Config{OperatorLimits: map[string]Limit{"op": {Concurrency: 1}}},
+			log: Log{Operator: "op"}, want: rate.Inf},
+		{name: "log", cfg: Config{DefaultRateLimit: 5}, log: Log{RateLimit: 1}, want: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg.withDefaults()
+			if got := newLimiter(cfg.limitFor(tc.log)).Limit(); got != tc.want {
+				t.Errorf("rate of %+v under %+v = %v, want %v", tc.log, tc.cfg, got, tc.want)
+			}
+		})
 	}
 }

@@ -120,7 +120,7 @@ func readList(ctx context.Context, location string, opts ListOptions) ([]byte, e
 			// A list that asks for a long pause is not worth waiting for.
 			MaxRetryAfter:    10 * time.Second,
 			MaxResponseBytes: maxListBytes,
-		}.withDefaults(), Limit{Rate: -1}, nil)
+		}.withDefaults(), Limit{}, nil)
 		body, _, err := f.get(ctx, location, nil)
 		return body, err
 	}

@@ -282,12 +282,11 @@ var corpusJSON = sync.OnceValue(func() []getEntriesElem {
 // testConfig retries fast and does not rate-limit.
 func testConfig(t testing.TB) Config {
 	return Config{
-		RequestTimeout:   5 * time.Second,
-		MaxAttempts:      5,
-		BackoffInitial:   time.Millisecond,
-		BackoffMax:       5 * time.Millisecond,
-		DefaultRateLimit: -1,
-		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RequestTimeout: 5 * time.Second,
+		MaxAttempts:    5,
+		BackoffInitial: time.Millisecond,
+		BackoffMax:     5 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 

@@ -24,13 +24,13 @@ type DBOptions struct {
 func OpenDB(ctx context.Context, opts DBOptions) (*sql.DB, error) {
 	settings := []string{"SET preserve_insertion_order = false"}
 	if opts.MemoryLimit != "" {
-		settings = append(settings, "SET memory_limit = "+quoteSQL(opts.MemoryLimit))
+		settings = append(settings, "SET memory_limit = "+QuoteSQL(opts.MemoryLimit))
 	}
 	if opts.Threads > 0 {
 		settings = append(settings, fmt.Sprintf("SET threads = %d", opts.Threads))
 	}
 	if opts.TempDir != "" {
-		settings = append(settings, "SET temp_directory = "+quoteSQL(opts.TempDir))
+		settings = append(settings, "SET temp_directory = "+QuoteSQL(opts.TempDir))
 	}
 	c, err := duckdb.NewConnector("", func(e driver.ExecerContext) error {
 		for _, s := range settings {
@@ -51,8 +51,10 @@ func OpenDB(ctx context.Context, opts DBOptions) (*sql.DB, error) {
 	return db, nil
 }
 
-// quoteSQL renders s as a SQL string literal.
-func quoteSQL(s string) string {
+// QuoteSQL renders s as a SQL string literal: certlake's one quoting
+// helper for the paths and values it cannot pass as query parameters
+// (DuckDB takes no parameters in SET, COPY ... TO or read_parquet lists).
+func QuoteSQL(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
@@ -69,7 +71,7 @@ func ParquetListSQL(files []FileInfo) (string, error) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(quoteSQL(f.LocalPath))
+		b.WriteString(QuoteSQL(f.LocalPath))
 	}
 	b.WriteByte(']')
 	return b.String(), nil

@@ -214,7 +214,7 @@ func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo, c Compression) {
 	t.Helper()
 	rs, err := db.QueryContext(t.Context(), `SELECT path_in_schema, compression, encodings,
 		stats_min_value IS NOT NULL AND stats_max_value IS NOT NULL
-		FROM parquet_metadata(`+quoteSQL(f.LocalPath)+`)`)
+		FROM parquet_metadata(`+QuoteSQL(f.LocalPath)+`)`)
 	if err != nil {
 		t.Fatalf("parquet_metadata: %v", err)
 	}
@@ -255,5 +255,13 @@ func checkParquetMetadata(t *testing.T, db *sql.DB, f FileInfo, c Compression) {
 	}
 	if n == 0 {
 		t.Errorf("%s: no column chunks", f.Path)
+	}
+}
+
+func TestQuoteSQL(t *testing.T) {
+	for in, want := range map[string]string{"": "''", "2GB": "'2GB'", "/tmp/o'k": "'/tmp/o''k'", "''": "''''''"} {
+		if got := QuoteSQL(in); got != want {
+			t.Errorf("QuoteSQL(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

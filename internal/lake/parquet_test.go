@@ -189,7 +189,7 @@ func checkParquetSchema(t *testing.T, db *sql.DB, f FileInfo, asDERBinary bool) 
 	t.Helper()
 	rs, err := db.QueryContext(t.Context(), `SELECT name, coalesce(type, ''), coalesce(repetition_type, ''),
 		coalesce(converted_type, ''), coalesce(logical_type::VARCHAR, '')
-		FROM parquet_schema(`+quoteSQL(f.LocalPath)+`)`)
+		FROM parquet_schema(`+QuoteSQL(f.LocalPath)+`)`)
 	if err != nil {
 		t.Fatalf("parquet_schema: %v", err)
 	}

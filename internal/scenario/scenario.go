@@ -230,7 +230,7 @@ func (s *Scenario) writeMain(ctx context.Context) error {
 		if l.Entries == 0 {
 			continue
 		}
-		r := ctlog.New(l.Reader(), ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 8})
+		r := ctlog.New(l.Reader(), ctlog.Config{DefaultConcurrency: 8})
 		missing := l.Missing
 		w := t.NewWriter(lake.WriterOptions{})
 		rows := 0
@@ -313,7 +313,7 @@ func (s *Scenario) Rows(ctx context.Context, l *Log, indices ...uint64) ([]recor
 	if len(indices) == 0 {
 		return nil, nil
 	}
-	r := ctlog.New(l.Reader(), ctlog.Config{DefaultRateLimit: -1})
+	r := ctlog.New(l.Reader(), ctlog.Config{})
 	var rows []record.Row
 	err := r.Entries(ctx, lo, hi, func(b ctlog.Batch) error {
 		for _, e := range b.Entries {
