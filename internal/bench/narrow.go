@@ -116,12 +116,12 @@ func genNarrowPool(ctx context.Context, dir, index string, s dataSpec) error {
 	FROM r
 ) TO %[7]s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
 			s.logs, lo, (hi-lo)*int64(s.logs), strings.Join(bases, ","), holePredicate(s.seed, "l", "j"),
-			seen.Unix(), quote(local))
+			seen.Unix(), lake.QuoteSQL(local))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("write narrow file %d: %w", k, err)
 		}
 		nf := narrowFile{Rel: rel, Date: date}
-		if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+quote(local)+`)`).
+		if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+lake.QuoteSQL(local)+`)`).
 			Scan(&nf.Rows, &nf.IdxMin, &nf.IdxMax, &nf.URLMin, &nf.URLMax); err != nil {
 			return fmt.Errorf("stats of narrow file %d: %w", k, err)
 		}
