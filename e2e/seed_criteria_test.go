@@ -235,7 +235,7 @@ func TestGapsAC23CeilingCapsMaxIndex(t *testing.T) {
 func TestGapsAC24MissingStagingFallsBackToMain(t *testing.T) {
 	e := seedEnv(t)
 	e.write(e.sc.MainPath, lake.RoleMain, 10, 11, 15)
-	missing := filepath.Join(t.TempDir(), "nonexistent_staging")
+	missing := filepath.Join(filepath.Dir(e.sc.MainPath), "nonexistent_staging") // inside the lake (lake.allowed_locations)
 	with := e.detectGaps(missing, 20, nil)
 	without := e.detectGaps("", 20, nil)
 	if !reflect.DeepEqual(with, ranges(r(12, 14))) || !reflect.DeepEqual(with, without) {

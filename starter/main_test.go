@@ -14,6 +14,7 @@ import (
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/workflows"
 )
 
 // result is what one starter invocation printed and returned.
@@ -129,6 +130,17 @@ func TestMergeWorkflowID(t *testing.T) {
 	}
 	if !strings.HasPrefix(a, "merge-staging-") {
 		t.Errorf("mergeWorkflowID = %q, want prefix merge-staging-", a)
+	}
+	// The same table as a file:// URI; a table in a bucket keeps its URI.
+	if f, err := mergeWorkflowID("file://" + filepath.Join(dir, "staging")); err != nil || f != a {
+		t.Errorf("mergeWorkflowID(file://...) = %q, %v; want %q", f, err, a)
+	}
+	s3, err := mergeWorkflowID("s3://lake-bucket/ct/staging/")
+	if err != nil || s3 != workflows.MergeWorkflowID("s3://lake-bucket/ct/staging") || !strings.HasPrefix(s3, "merge-staging-") {
+		t.Errorf("mergeWorkflowID(s3://lake-bucket/ct/staging/) = %q, %v", s3, err)
+	}
+	if p, err := absPath("s3://lake-bucket/ct/staging"); err != nil || p != "s3://lake-bucket/ct/staging" {
+		t.Errorf("absPath(s3 URI) = %q, %v; want it unchanged", p, err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/storage"
 	"github.com/certlake/certlake/workflows"
 )
 
@@ -70,9 +71,9 @@ func scheduleURL(cfg config.Temporal, id string) string {
 // of one staging table cannot run at once while merges of different tables
 // can.
 func mergeWorkflowID(stagingPath string) (string, error) {
-	abs, err := filepath.Abs(stagingPath)
+	abs, err := absPath(stagingPath)
 	if err != nil {
-		return "", fmt.Errorf("staging path %s: %w", stagingPath, err)
+		return "", err
 	}
 	return workflows.MergeWorkflowID(abs), nil
 }
@@ -83,7 +84,14 @@ func absPath(p string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	abs, err := filepath.Abs(p)
+	loc, err := storage.ParseLocation("staging path", p)
+	if err != nil {
+		return "", err
+	}
+	if !loc.IsLocal() { // s3:// is absolute already
+		return loc.String(), nil
+	}
+	abs, err := filepath.Abs(loc.Dir)
 	if err != nil {
 		return "", fmt.Errorf("path %s: %w", p, err)
 	}

@@ -3,8 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"path"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -87,12 +85,9 @@ func (in MergeInput) validate() error {
 	if in.StagingPath == "" {
 		return temporal.NewNonRetryableApplicationError("merge requires staging_path", activities.ErrTypeInvalidInput, nil)
 	}
-	// An object-store URI is absolute by nature; its form is checked by
-	// the activities (storage.ParseLocation), which own the storage layer.
-	isURI := strings.HasPrefix(in.StagingPath, "s3://") || strings.HasPrefix(in.StagingPath, "file:///")
-	if !path.IsAbs(in.StagingPath) && !isURI {
+	if _, ok := CanonicalStagingPath(in.StagingPath); !ok {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"staging_path must be an absolute path or a URI (file:///abs/path, s3://bucket/prefix), got %q (the merge's workflow id is derived from it, and the worker may run in another directory)",
+			"staging_path must be an absolute path or an s3:// or file:// URI, got %q (the merge's workflow id is derived from it, and the worker may run in another directory)",
 			in.StagingPath), activities.ErrTypeInvalidInput, nil)
 	}
 	if in.BatchRows < 0 || in.Window < 0 {
