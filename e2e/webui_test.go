@@ -163,7 +163,7 @@ func webUIWaitRows(ctx context.Context, t *testing.T, wait time.Duration, refres
 		}
 		rows := map[string][]string{}
 		for _, r := range webUITableRows(ctx, t) {
-			if len(r) == 8 && names[r[0]] {
+			if len(r) >= 8 && names[r[0]] { // 9 cells since the last failure column
 				rows[r[0]] = r
 			}
 		}
