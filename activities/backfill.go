@@ -286,8 +286,11 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	t, err := b.tables.openOrCreate(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AsDERBinary: b.Lake.AsDERBinary,
-		CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers}))
+	// A staging table another tool wrote (no marker) is written to as is:
+	// writing deletes nothing; only a merge, which retires staging, needs
+	// it adopted.
+	t, err := b.tables.openOrCreate(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging,
+		AsDERBinary: b.Lake.AsDERBinary, CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers}))
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
