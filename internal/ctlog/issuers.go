@@ -133,8 +133,9 @@ func (c *issuerCache) len() int {
 // for concurrent use.
 type issuerKeys struct {
 	mu    sync.Mutex
-	info  map[string]issuerInfo // by DER; guarded by mu
-	bytes int                   // key bytes; guarded by mu
+	info  map[string]issuerInfo   // by DER; guarded by mu
+	byFP  map[[32]byte]issuerInfo // by SHA-256 of the DER (static-ct-api fingerprints); guarded by mu
+	bytes int                     // key bytes; guarded by mu
 }
 
 type issuerInfo struct {
@@ -149,7 +150,48 @@ const (
 	maxIssuerKeysBytes = 4 << 20
 )
 
-func newIssuerKeys() *issuerKeys { return &issuerKeys{info: map[string]issuerInfo{}} }
+func newIssuerKeys() *issuerKeys {
+	return &issuerKeys{info: map[string]issuerInfo{}, byFP: map[[32]byte]issuerInfo{}}
+}
+
+// checkFP is check for a static-ct-api entry, whose chain comes with the
+// fingerprints of its certificates (fps[i] is the SHA-256 of chain[i], as
+// the issuer cache checked): they key the lookups, cheaper than the DER.
+func (k *issuerKeys) checkFP(ikh [32]byte, fps [][32]byte, chain [][]byte) error {
+	if len(chain) == 0 || len(fps) != len(chain) {
+		return k.check(ikh, chain)
+	}
+	in := k.getFP(fps[0], chain[0])
+	if in.err == nil && in.precertSigner && len(chain) >= 2 {
+		in = k.getFP(fps[1], chain[1])
+	} else if in.err == nil && in.precertSigner {
+		return k.check(ikh, chain)
+	}
+	if in.err != nil {
+		return fmt.Errorf("issuer: %w", in.err)
+	}
+	if in.keyHash != ikh {
+		return fmt.Errorf("issuer_key_hash %x does not match the issuer's key %x", ikh[:8], in.keyHash[:8])
+	}
+	return nil
+}
+
+func (k *issuerKeys) getFP(fp [32]byte, der []byte) issuerInfo {
+	k.mu.Lock()
+	in, ok := k.byFP[fp]
+	k.mu.Unlock()
+	if ok {
+		return in
+	}
+	in = k.get(der)
+	k.mu.Lock()
+	if len(k.byFP) >= maxIssuerKeys {
+		clear(k.byFP)
+	}
+	k.byFP[fp] = in
+	k.mu.Unlock()
+	return in
+}
 
 func (k *issuerKeys) check(ikh [32]byte, chain [][]byte) error {
 	if len(chain) == 0 {

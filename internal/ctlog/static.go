@@ -246,7 +246,7 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 			return jobResult{next: sp.start, err: err}
 		}
 		if pt != nil && l.Type == record.PrecertEntry {
-			if err := s.keys.check(l.IssuerKeyHash, chain); err != nil {
+			if err := s.keys.checkFP(l.IssuerKeyHash, l.ChainFingerprints, chain); err != nil {
 				return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
 			}
 		}

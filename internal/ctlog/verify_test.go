@@ -2,6 +2,7 @@ package ctlog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -478,4 +479,43 @@ func TestVerifiedRFC6962Tampering(t *testing.T) {
 		})
 	}
 	headCases(t, v, sth, n)
+}
+
+// A precertificate's issuer_key_hash names its issuer's key: the first
+// chain certificate's, or the second's after a Precertificate Signing
+// Certificate.
+func TestIssuerKeyHash(t *testing.T) {
+	g, err := ctlogtest.NewGenerator(ctlogtest.GeneratorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, root, pre := g.Intermediate(), g.Root(), g.PrecertSigner()
+	ikh := sha256.Sum256(inter.RawSubjectPublicKeyInfo)
+	for _, tc := range []struct {
+		name  string
+		chain [][]byte
+		ok    bool
+	}{
+		{"issuer", [][]byte{inter.Raw, root.Raw}, true},
+		{"precertSigner", [][]byte{pre.Raw, inter.Raw, root.Raw}, true},
+		{"otherIssuer", [][]byte{root.Raw}, false},
+		{"precertSignerAlone", [][]byte{pre.Raw}, false},
+		{"noChain", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newIssuerKeys()
+			var fps [][32]byte
+			for _, c := range tc.chain {
+				fps = append(fps, sha256.Sum256(c))
+			}
+			for i := range 2 { // the second time from the caches
+				if err := k.check(ikh, tc.chain); (err == nil) != tc.ok {
+					t.Errorf("check #%d = %v, want ok %t", i, err, tc.ok)
+				}
+				if err := k.checkFP(ikh, fps, tc.chain); (err == nil) != tc.ok {
+					t.Errorf("checkFP #%d = %v, want ok %t", i, err, tc.ok)
+				}
+			}
+		})
+	}
 }
