@@ -37,6 +37,8 @@ type dataset struct {
 	logs                  []gaps.LogCeiling
 	mainRows              int64 // rows in main
 	stagingRows           int64 // rows in staging, duplicates included
+	// narrow: main is a narrow main of item 6 (no digest after a merge).
+	narrow bool
 }
 
 type dataSpec struct {

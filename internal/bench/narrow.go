@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -75,61 +76,17 @@ func genNarrowPool(ctx context.Context, dir, index string, s dataSpec) error {
 		return err
 	}
 	defer db.Close()
-	var bases []string
-	for l := range s.logs {
-		bases = append(bases, strconv.FormatInt(s.base(l)+s.perStage/2, 10))
-	}
 	out, err := os.Create(index + ".tmp")
 	if err != nil {
 		return err
 	}
 	defer out.Close()
 	enc := json.NewEncoder(out)
-	perFile := (s.perMain + int64(s.files) - 1) / int64(s.files)
-	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for k := range s.files {
-		lo, hi := int64(k)*perFile, min(int64(k+1)*perFile, s.perMain)
-		if lo >= hi {
-			break
-		}
-		seen := t0.Add(time.Duration(k) * 2 * time.Hour)
-		date := seen.Format(time.DateOnly)
-		rel := fmt.Sprintf("seen_date=%s/part-%05d-narrow-c000.zstd.parquet", date, k)
-		local := filepath.Join(dir, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-			return err
-		}
-		q := fmt.Sprintf(`COPY (
-	WITH g AS (
-		SELECT i, (i %% %[1]d)::INTEGER AS l, %[2]d + i // %[1]d AS j FROM range(0, %[3]d) t(i)
-	), r AS (
-		SELECT i, l, ([%[4]s])[l + 1] + j AS idx FROM g WHERE %[5]s
-	)
-	SELECT r.idx::BIGINT AS cert_index, 'PrecertLogEntry' AS update_type,
-		to_timestamp(%[6]d + r.i // 640 * 0.15)::TIMESTAMPTZ AS seen,
-		'Bench log ' || lpad(r.l::VARCHAR, 2, '0') AS source_name,
-		'https://ct.bench.example/log' || lpad(r.l::VARCHAR, 2, '0') || '/' AS source_url,
-		'' AS cert_link, '' AS serial_number, '' AS fingerprint, '' AS sha256, '' AS sha1,
-		0::BIGINT AS not_before, 0::BIGINT AS not_after, false AS is_ca, '' AS signature_algorithm,
-		'' AS subject_aggregated, '' AS issuer_aggregated, []::VARCHAR[] AS all_domains, '' AS as_der,
-		[]::VARCHAR[] AS chain
-	FROM r
-) TO %[7]s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
-			s.logs, lo, (hi-lo)*int64(s.logs), strings.Join(bases, ","), holePredicate(s.seed, "l", "j"),
-			seen.Unix(), lake.QuoteSQL(local))
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("write narrow file %d: %w", k, err)
-		}
-		nf := narrowFile{Rel: rel, Date: date}
-		if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+lake.QuoteSQL(local)+`)`).
-			Scan(&nf.Rows, &nf.IdxMin, &nf.IdxMax, &nf.URLMin, &nf.URLMax); err != nil {
-			return fmt.Errorf("stats of narrow file %d: %w", k, err)
-		}
-		fi, err := os.Stat(local)
+		nf, err := genNarrowFile(ctx, db, dir, s, k)
 		if err != nil {
 			return err
 		}
-		nf.Size = fi.Size()
 		if err := enc.Encode(nf); err != nil {
 			return err
 		}
@@ -189,4 +146,55 @@ func linkNarrowFile(ctx context.Context, t *lake.Table, poolDir, root string, f 
 		ModificationTime: time.Now().UnixMilli(), DataChange: true, Stats: string(stats)}
 	_, err = t.Delta().Commit(ctx, snap.Version, []delta.Action{{Add: &add}}, delta.CommitOptions{Operation: op})
 	return err
+}
+
+// genNarrowFile writes pool file k (k may be past s.files: the file a live
+// writer adds next) into dir and returns it with its stats.
+func genNarrowFile(ctx context.Context, db *sql.DB, dir string, s dataSpec, k int) (narrowFile, error) {
+	var bases []string
+	for l := range s.logs {
+		bases = append(bases, strconv.FormatInt(s.base(l)+s.perStage/2, 10))
+	}
+	perFile := (s.perMain + int64(s.files) - 1) / int64(s.files)
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	lo, hi := int64(k)*perFile, int64(k+1)*perFile
+	seen := t0.Add(time.Duration(k) * 2 * time.Hour)
+	date := seen.Format(time.DateOnly)
+	rel := fmt.Sprintf("seen_date=%s/part-%05d-narrow-c000.zstd.parquet", date, k)
+	local := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+		return narrowFile{}, err
+	}
+	q := fmt.Sprintf(`COPY (
+	WITH g AS (
+		SELECT i, (i %% %[1]d)::INTEGER AS l, %[2]d + i // %[1]d AS j FROM range(0, %[3]d) t(i)
+	), r AS (
+		SELECT i, l, ([%[4]s])[l + 1] + j AS idx FROM g WHERE %[5]s
+	)
+	SELECT r.idx::BIGINT AS cert_index, 'PrecertLogEntry' AS update_type,
+		to_timestamp(%[6]d + r.i // 640 * 0.15)::TIMESTAMPTZ AS seen,
+		'Bench log ' || lpad(r.l::VARCHAR, 2, '0') AS source_name,
+		'https://ct.bench.example/log' || lpad(r.l::VARCHAR, 2, '0') || '/' AS source_url,
+		'' AS cert_link, '' AS serial_number, '' AS fingerprint, '' AS sha256, '' AS sha1,
+		0::BIGINT AS not_before, 0::BIGINT AS not_after, false AS is_ca, '' AS signature_algorithm,
+		'' AS subject_aggregated, '' AS issuer_aggregated, []::VARCHAR[] AS all_domains, '' AS as_der,
+		[]::VARCHAR[] AS chain
+	FROM r
+) TO %[7]s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`,
+		s.logs, lo, (hi-lo)*int64(s.logs), strings.Join(bases, ","), holePredicate(s.seed, "l", "j"),
+		seen.Unix(), lake.QuoteSQL(local))
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		return narrowFile{}, fmt.Errorf("write narrow file %d: %w", k, err)
+	}
+	nf := narrowFile{Rel: rel, Date: date}
+	if err := db.QueryRowContext(ctx, `SELECT count(*), min(cert_index), max(cert_index), min(source_url), max(source_url) FROM read_parquet(`+lake.QuoteSQL(local)+`)`).
+		Scan(&nf.Rows, &nf.IdxMin, &nf.IdxMax, &nf.URLMin, &nf.URLMax); err != nil {
+		return nf, fmt.Errorf("stats of narrow file %d: %w", k, err)
+	}
+	fi, err := os.Stat(local)
+	if err != nil {
+		return nf, err
+	}
+	nf.Size = fi.Size()
+	return nf, nil
 }

@@ -36,11 +36,11 @@ func sizeByName(name string) (size, error) {
 		// merge is not repeated at 2x and 4x main.
 		return size{name: name, logs: 20, mainKeys: 1_000_000, stagingKeys: 100_000, mainFiles: 4,
 			parseN: 20_000, fetchRuns: 1, parseTime: 500 * time.Millisecond, temporalN: 50_000, temporalLog: 2, temporalRuns: 1,
-			scaling: []int{2, 4}, narrowX: []int{1, 2, 4, 20}}, nil
+			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	case "full":
 		return size{name: name, logs: 20, mainKeys: 50_000_000, stagingKeys: 5_000_000, mainFiles: 50,
 			parseN: 200_000, fetchRuns: 3, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
-			scaling: []int{2, 4}, narrowX: []int{1, 2, 4, 20}}, nil
+			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	}
 	return size{}, fmt.Errorf("unknown -size %q: small or full", name)
 }
@@ -241,6 +241,21 @@ const methodology = `
   time over the time at 1x. The key index is built once per file (IndexMain:
   grows with main, paid once); a merge with the index current grows with
   staging.
+- **A billion keys** (item 6): mains of 4x and 20x (1B keys at -size full,
+  ~1,000 files of ~1M keys, 20 logs, the same holes) of **narrow rows**: keys,
+  seen and constant values in the other 18 columns, so that a billion rows fit
+  this machine's disk (both sides read only the key columns). Each main is
+  hard links to the first files of one generated pool. Key index first build:
+  merge.IndexMain (each file's two key columns read once, in Go) in a child
+  process, against DuckDB reading the same two columns of every file once
+  (every thread). Gap detection: gaps.DetectLake (snapshot, index load,
+  staging read, plan) in a child, with the index current (the faster of two
+  runs), and once more after the next ~1M-key file of the live writer is
+  committed (the run reads that file into the index). Against the original's
+  LEAD query (DetectReference, Original) at 200M only (at a billion it takes
+  far longer than the benchmark may run); both plans must be identical. Merge:
+  item 2's staging (5.1M rows) with the index current, in a child; inserted
+  rows must be the same at every size.
 
 Main's non-key columns are low-entropy values of the right types (all 20
 columns are present): both algorithms read only main's key columns, and this
