@@ -82,7 +82,8 @@ func colonHex(b []byte) string {
 func TestFetchJSON(t *testing.T) {
 	entries := fourEntries(t)
 	srv, _ := rfc6962Log(t, entries, 2, nil)
-	workdir(t, "ct:\n  log_list_url: ./no-such-list.json\n  rate_limit: 0\n")
+	// A hand-made log with no key: read unverified (ct.verify: false).
+	workdir(t, "ct:\n  log_list_url: ./no-such-list.json\n  rate_limit: 0\n  verify: false\n")
 
 	r := runStarter(t, "fetch", "--log", srv.URL+"/", "--name", "Test Log", "--start", "0", "--end", "3", "--json")
 	if r.code != 0 {
@@ -166,7 +167,7 @@ func TestFetchJSON(t *testing.T) {
 func TestFetchBadEntriesAndFailures(t *testing.T) {
 	entries := fourEntries(t)
 	srv, _ := rfc6962Log(t, entries, 4, map[int]bool{2: true})
-	workdir(t, "ct:\n  log_list_url: ./no-such-list.json\n  rate_limit: 0\n  max_attempts: 2\n  backoff_initial: 1ms\n  backoff_max: 2ms\n")
+	workdir(t, "ct:\n  log_list_url: ./no-such-list.json\n  rate_limit: 0\n  verify: false\n  max_attempts: 2\n  backoff_initial: 1ms\n  backoff_max: 2ms\n")
 
 	r := runStarter(t, "fetch", "--log", srv.URL, "--name", "Test Log", "--start", "1", "--end", "3", "--json")
 	if r.code != 0 {
