@@ -65,13 +65,13 @@ func runCoverage(ctx context.Context, c *cli, args []string) error {
 // lack over [0, ceiling) (gap detection from 0 with the frontier) and how
 // many of their keys lie past the ceiling.
 func coverageLogs(ctx context.Context, cfg *config.Config, staging string, v *gapsView) ([]coverage.Log, error) {
-	mainFiles, _, err := liveFiles(ctx, cfg.Lake.MainPath, lake.RoleAny)
+	mainFiles, _, err := liveFiles(ctx, cfg, cfg.Lake.MainPath, lake.RoleAny)
 	if err != nil {
 		return nil, err
 	}
 	var stagingFiles []lake.FileInfo
 	if staging != "" {
-		if stagingFiles, _, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
+		if stagingFiles, _, err = liveFiles(ctx, cfg, staging, lake.RoleStaging); err != nil {
 			return nil, err
 		}
 	}

@@ -197,7 +197,7 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 
 	// Main's keys come from its key index, which this run extends with
 	// the files it lacks (see gaps.DetectLake).
-	mainTable, err := lake.Open(ctx, cfg.Lake.MainPath, lake.Options{Role: lake.RoleAny})
+	mainTable, err := lake.Open(ctx, cfg.Lake.MainPath, tableOptions(cfg, lake.Options{Role: lake.RoleAny}))
 	if errors.Is(err, lake.ErrNotExist) {
 		mainTable, err = nil, nil
 	}
@@ -206,7 +206,7 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 	}
 	var stagingFiles []lake.FileInfo
 	if staging != "" {
-		if stagingFiles, v.StagingUnmarked, err = liveFiles(ctx, staging, lake.RoleStaging); err != nil {
+		if stagingFiles, v.StagingUnmarked, err = liveFiles(ctx, cfg, staging, lake.RoleStaging); err != nil {
 			return nil, err
 		}
 		v.StagingPath = staging
@@ -348,8 +348,8 @@ func skippedSummary(s []skippedView, filter string) string {
 // liveFiles lists the live files of the table at path (none when there is
 // no table), and unmarked when a staging table lacks certlake's marker
 // (another tool wrote it): it is read as staging all the same.
-func liveFiles(ctx context.Context, path string, role lake.Role) (files []lake.FileInfo, unmarked bool, err error) {
-	t, err := lake.Open(ctx, path, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging})
+func liveFiles(ctx context.Context, cfg *config.Config, path string, role lake.Role) (files []lake.FileInfo, unmarked bool, err error) {
+	t, err := lake.Open(ctx, path, tableOptions(cfg, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging}))
 	if errors.Is(err, lake.ErrNotExist) {
 		return nil, false, nil
 	}
@@ -360,7 +360,13 @@ func liveFiles(ctx context.Context, path string, role lake.Role) (files []lake.F
 	if err != nil {
 		return nil, false, err
 	}
-	return t.Files(snap), role == lake.RoleStaging && !t.Marked(), nil
+	files = t.Files(snap)
+	// A remote table's files are read from a local copy (DuckDB here has
+	// no httpfs); the copies stay in the scratch cache.
+	if _, err := t.Localize(ctx, files); err != nil {
+		return nil, false, err
+	}
+	return files, role == lake.RoleStaging && !t.Marked(), nil
 }
 
 func printGaps(w io.Writer, v *gapsView, maxRanges int) {

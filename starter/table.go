@@ -137,7 +137,7 @@ func tableDescribe(ctx context.Context, c *cli, args []string) error {
 		at = version
 	}
 	staging := *asStaging || sameLocation(path, cfg.Lake.StagingPath)
-	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg)})
+	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg), cfg: cfg})
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,7 @@ type describeOptions struct {
 	logs    bool
 	staging bool // read a table without the staging marker as staging
 	db      lake.DBOptions
+	cfg     *config.Config
 }
 
 // sameLocation reports whether paths a and b name the same directory
@@ -168,6 +169,11 @@ func sameLocation(a, b string) bool {
 		return false
 	}
 	canon := func(p string) string {
+		if isURI(p) {
+			if loc, err := storage.ParseLocation("path", p); err == nil && !loc.IsLocal() {
+				return loc.String()
+			}
+		}
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return p
@@ -183,7 +189,7 @@ func sameLocation(a, b string) bool {
 // describeTable reads the table at path (at version *at, or the latest).
 // Errors say in one line why the table cannot be read.
 func describeTable(ctx context.Context, path string, at *int64, opts describeOptions) (*tableView, error) {
-	dt, err := delta.Open(ctx, path, delta.Options{})
+	dt, err := delta.Open(ctx, path, delta.Options{Storage: opener(opts.cfg)})
 	if err != nil {
 		return nil, tableErr(path, err)
 	}
@@ -250,7 +256,7 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 	if opts.staging {
 		lopts = lake.Options{Role: lake.RoleStaging, AcceptUnmarked: true}
 	}
-	lt, err := lake.Open(ctx, path, lopts)
+	lt, err := lake.Open(ctx, path, tableOptions(opts.cfg, lopts))
 	switch {
 	case err == nil:
 		v.Certstream = true
@@ -266,7 +272,7 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		return nil, tableErr(path, err)
 	}
 
-	if ix, err := keyindex.Load(ctx, keyindex.TableStore(path), snap.Metadata.ID); err == nil && (ix.Len() > 0 || ix.Skipped > 0) {
+	if ix, err := keyindex.Load(ctx, keyindex.FromStorage(dt.Store()), snap.Metadata.ID); err == nil && (ix.Len() > 0 || ix.Skipped > 0) {
 		kv := &keyIndexView{SkippedSegments: ix.Skipped}
 		for i, a := range snap.Files {
 			if files[i].NumRecords == 0 {
@@ -367,6 +373,9 @@ func countRows(ctx context.Context, db *sql.DB, files []lake.FileInfo) (int64, e
 		return 0, nil
 	}
 	for _, f := range files {
+		if f.LocalPath == "" {
+			return 0, fmt.Errorf("data file %s: footers of a remote table's files are not read here", f.Path)
+		}
 		if _, err := os.Stat(f.LocalPath); err != nil {
 			return 0, fmt.Errorf("data file %s listed in the log: %w", f.Path, err)
 		}
@@ -554,7 +563,7 @@ func tableVacuum(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 	}
-	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun})
+	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun, Storage: opener(cfg)})
 	if err != nil {
 		return vacuumErr(*path, err)
 	}

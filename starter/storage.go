@@ -1,0 +1,35 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/storage"
+)
+
+// opener reaches the tables of the configuration: local paths, file:///
+// and s3:// URIs (storage.s3.*).
+func opener(cfg *config.Config) *storage.Opener {
+	return &storage.Opener{S3: storage.S3Config(cfg.Storage.S3), Logger: cfg.Logger()}
+}
+
+// tableOptions completes o with the configuration's storage, and a scratch
+// directory for the remote files the starter reads (worker.scratch_dir, or
+// one directory under the OS temp dir shared by starter runs: its cache
+// keys files by location, key and size, and writes each copy whole).
+func tableOptions(cfg *config.Config, o lake.Options) lake.Options {
+	o.Storage = opener(cfg)
+	dir := cfg.Worker.ScratchDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "certlake-starter-scratch")
+	}
+	o.Scratch = &lake.Scratch{Dir: dir}
+	return o
+}
+
+// isURI reports whether a table location is a URI (file:///, s3://) rather
+// than a path: it is passed on as it is, never made absolute.
+func isURI(p string) bool { return strings.Contains(p, "://") }
