@@ -70,9 +70,9 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 }
 
 // IndexMain brings main's key index up to date (see merge.IndexMain): the
-// main files the live ingester added since the last merge have their
-// per-log key ranges read once, so each batch then reads only the main
-// files that can hold its keys. The index is a cache, so this step never
+// main files the live ingester added since the last run have their exact
+// key sets read once, so each batch then anti-joins against those sets and
+// reads no indexed main file. The index is a cache, so this step never
 // fails a merge: a problem (a main table that cannot be read, a full
 // disk) is logged and returned as a warning, and the batches read main by
 // its stats alone. Only a cancel ends it with an error.
