@@ -19,6 +19,7 @@ import (
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/planning"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/storage"
 )
@@ -46,26 +47,12 @@ type LakeSettings struct {
 	Buffers *lake.BufferPool
 }
 
-// LogSettings say where logs come from and how to read them.
-type LogSettings struct {
-	LogListURL     string                 // v3 log list (URL or path); empty = none
-	IncludeRetired bool                   // keep retired logs from the list
-	Custom         []ctlog.ConfigLog      // custom_logs (RFC 6962)
-	Static         []ctlog.ConfigLog      // static_logs (static-ct-api monitoring prefixes)
-	StateFile      string                 // the live ingester's state file
-	Client         ctlog.Config           // HTTP, retries, rate limits
-	Overrides      map[string]LogOverride // per-log tuning by normalized URL
-	Verify         bool                   // prove what logs serve (ct.verify); a LogOverride may turn it off
-}
+// LogSettings say where logs come from and how to read them (the catalog,
+// per-log overrides and the state file, shared with `starter gaps`).
+type LogSettings = planning.Logs
 
 // LogOverride tunes one log; zero fields keep the defaults.
-type LogOverride struct {
-	RateLimit   float64 // requests per second
-	Burst       int
-	Concurrency int   // requests in flight
-	Window      int   // FetchRange activities in flight
-	Verify      *bool // overrides LogSettings.Verify; nil inherits
-}
+type LogOverride = planning.Override
 
 // BackfillSettings are the defaults of a backfill run.
 type BackfillSettings struct {

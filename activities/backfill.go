@@ -1,109 +1,57 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 
-	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/plandir"
+	"github.com/certlake/certlake/internal/planning"
 	"github.com/certlake/certlake/internal/record"
-	"github.com/certlake/certlake/internal/statefile"
 )
 
 // ResolveLogs lists the logs of a backfill (log list, custom and static logs,
 // filtered) with each one's exclusive ceiling, from the live ingester's state
-// file or from the log's tree size. Logs without a ceiling are skipped with a
-// reason that names them.
+// file or from the log's tree size (internal/planning, as `starter gaps`
+// previews it). Logs without a ceiling are skipped with a reason that names
+// them.
 func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (ResolveLogsResult, error) {
 	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window,
 		HeartbeatTimeoutSeconds: int(b.Defaults.HeartbeatTimeout.Seconds()), FetchAttempts: b.Defaults.FetchAttempts}
-	logs, err := b.catalog(ctx)
+	mode := cmp.Or(in.Ceiling, b.Defaults.Ceiling, planning.CeilingStateFile)
+	catalog, err := b.Logs.Catalog(ctx, planning.CatalogOptions{})
 	if err != nil {
-		return res, toTemporal(err)
+		return res, toTemporal(fatal(ErrTypeLogList, err))
 	}
-	if in.Logs != "" {
-		logs = ctlog.Filter(logs, in.Logs)
-		if len(logs) == 0 {
-			return res, toTemporal(fatalf(ErrTypeUnknownLog, "no configured or listed log matches logs filter %q", in.Logs))
-		}
+	resolved, err := b.Logs.Resolve(ctx, catalog, planning.Request{Filter: in.Logs, Ceiling: mode},
+		func(ctx context.Context, l ctlog.Log) (uint64, error) { return b.reader(l).TreeSize(ctx) })
+	switch {
+	case errors.Is(err, planning.ErrNoLogMatches):
+		return res, toTemporal(fatal(ErrTypeUnknownLog, err))
+	case errors.Is(err, planning.ErrCeilingMode):
+		return res, toTemporal(fatal(ErrTypeInvalidInput, err))
+	case err != nil:
+		return res, toTemporal(classify(err))
 	}
-	mode := in.Ceiling
-	if mode == "" {
-		mode = b.Defaults.Ceiling
+	for _, l := range resolved.Logs {
+		res.Logs = append(res.Logs, LogTarget{URL: l.URL, Name: l.Name, Static: l.Static, Ceiling: l.Ceiling, Window: l.Window})
 	}
-	if mode == "" {
-		mode = config.CeilingStateFile
+	for _, s := range resolved.Skipped {
+		res.Skipped = append(res.Skipped, SkippedLog{SourceURL: s.URL, Reason: s.Reason})
+		activity.GetLogger(ctx).Warn("log skipped", "log", s.URL, "reason", s.Reason)
 	}
-	var state statefile.State
-	if mode == config.CeilingStateFile {
-		state, err = statefile.Load(b.Logs.StateFile)
-		if err != nil {
-			return res, toTemporal(fatal(ErrTypeStateFile, fmt.Errorf("ceiling from state file: %w", err)))
-		}
-	}
-	for _, l := range logs {
-		var ceiling uint64
-		switch mode {
-		case config.CeilingStateFile:
-			c, ok := state.Ceiling(l.URL)
-			if !ok {
-				res.Skipped = append(res.Skipped, SkippedLog{SourceURL: l.URL,
-					Reason: fmt.Sprintf("no entry in state file %s (use ceiling tree_size to backfill it)", b.Logs.StateFile)})
-				continue
-			}
-			ceiling = c
-		case config.CeilingTreeSize:
-			n, err := b.reader(l).TreeSize(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return res, ctx.Err()
-				}
-				res.Skipped = append(res.Skipped, SkippedLog{SourceURL: l.URL, Reason: fmt.Sprintf("tree size: %v", err)})
-				continue
-			}
-			ceiling = n
-		default:
-			return res, toTemporal(fatalf(ErrTypeInvalidInput, "ceiling must be %q or %q, got %q",
-				config.CeilingStateFile, config.CeilingTreeSize, in.Ceiling))
-		}
-		if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < ceiling {
-			ceiling = *l.ReadOnlyTreeSize
-		}
-		res.Logs = append(res.Logs, LogTarget{URL: l.URL, Name: l.Name, Static: l.Static, Ceiling: ceiling, Window: b.windowFor(l)})
-	}
-	if in.From != nil {
-		var lc []gaps.LogCeiling
-		for _, l := range res.Logs {
-			lc = append(lc, gaps.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
-		}
-		if len(lc) > 0 && len(lc) == countAtOrAbove(*in.From, lc) {
-			return res, toTemporal(fatal(ErrTypeInvalidInput, gaps.CheckFrom(*in.From, lc)))
-		}
-	}
-	for _, s := range res.Skipped {
-		activity.GetLogger(ctx).Warn("log skipped", "log", s.SourceURL, "reason", s.Reason)
+	if in.From != nil && len(resolved.Logs) > 0 && planning.AllAtOrAbove(*in.From, resolved.Logs) {
+		return res, toTemporal(fatal(ErrTypeInvalidInput, gaps.CheckFrom(*in.From, planning.Ceilings(resolved.Logs))))
 	}
 	return res, nil
-}
-
-func countAtOrAbove(from uint64, logs []gaps.LogCeiling) int {
-	n := 0
-	for _, l := range logs {
-		if from >= l.Ceiling {
-			n++
-		}
-	}
-	return n
 }
 
 // DetectGaps plans the missing ranges of the given logs over main UNION ALL
@@ -117,14 +65,6 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 	if err := checkTableDir(b.Lake.MainPath, "main table path"); err != nil {
 		return res, toTemporal(err)
 	}
-	main, err := lake.Open(ctx, b.Lake.MainPath, b.Lake.tableOptions(lake.Options{Role: lake.RoleAny, Logger: b.Logger}))
-	if errors.Is(err, lake.ErrNotExist) {
-		main, err = nil, nil
-	}
-	if err != nil {
-		return res, toTemporal(classify(err))
-	}
-	var stFiles []lake.FileInfo
 	if in.StagingPath != "" {
 		if err := b.Lake.checkStaging(in.StagingPath, ErrTypeInvalidInput); err != nil {
 			return res, toTemporal(err)
@@ -132,33 +72,37 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		if err := checkTableDir(in.StagingPath, "staging path"); err != nil {
 			return res, toTemporal(err)
 		}
-		var release func()
-		if stFiles, release, err = b.liveFiles(ctx, in.StagingPath, lake.RoleStaging); err != nil {
-			return res, toTemporal(err)
-		}
-		defer release()
 	}
 	var logs []gaps.LogCeiling
 	for _, l := range in.Logs {
 		logs = append(logs, gaps.LogCeiling{URL: l.URL, Ceiling: l.Ceiling})
 	}
-	ranges := []gaps.Range{}
-	var st gaps.LakeStats
-	if len(logs) > 0 {
-		// Main's keys come from its key index, extended here with the
-		// files it lacks (each read once); staging's from its files.
-		hb := startHeartbeat(ctx, heartbeatInterval(ctx), res)
-		ranges, st, err = gaps.DetectLake(ctx, main, stFiles, logs,
-			gaps.Options{From: in.From, IncludeFrontier: in.IncludeFrontier},
-			gaps.LakeOptions{Workers: b.Lake.DB.Threads, Logger: b.Logger})
-		hb.Stop()
-		if err != nil {
-			return res, toTemporal(classify(fmt.Errorf("detect gaps: %w", err)))
-		}
+	// Main's keys come from its key index, extended here with the files
+	// it lacks (each read once): heartbeat meanwhile.
+	hb := startHeartbeat(ctx, heartbeatInterval(ctx), res)
+	d, err := planning.Detect(ctx, planning.Tables{MainPath: b.Lake.MainPath, StagingPath: in.StagingPath,
+		Workers: b.Lake.DB.Threads, Logger: b.Logger, Storage: b.Lake.opener(), Scratch: b.Lake.Scratch}, logs, gaps.Options{From: in.From, IncludeFrontier: in.IncludeFrontier})
+	hb.Stop()
+	if err != nil {
+		return res, toTemporal(classify(fmt.Errorf("detect gaps: %w", err)))
 	}
+	if res, err = b.writePlan(ctx, in, d.Ranges); err != nil {
+		return res, toTemporal(classify(err))
+	}
+	st := d.Stats
+	activity.GetLogger(ctx).Info("gaps detected", "logs", len(in.Logs), "ranges", res.Ranges,
+		"entries", res.Entries, "main_files", st.MainFiles, "main_files_indexed", st.Indexed,
+		"main_rows_read", st.MainRowsRead, "staging_files", st.StagingFiles, "plan_dir", res.PlanDir)
+	return res, nil
+}
+
+// writePlan writes one plan file per log with ranges under the run's plan
+// directory.
+func (b *Backfill) writePlan(ctx context.Context, in DetectGapsInput, ranges []gaps.Range) (DetectGapsResult, error) {
+	var res DetectGapsResult
 	plans, planLoc, err := b.Lake.planStore(ctx, in.PlanKey)
 	if err != nil {
-		return res, toTemporal(classify(err))
+		return res, err
 	}
 	res.PlanDir = planLoc.String()
 	byLog := map[string][]gaps.Range{}
@@ -172,7 +116,7 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 			name := fmt.Sprintf("log-%03d.jsonl", i)
 			lp.PlanFile = planLoc.Child(name).String()
 			if err := gaps.WritePlan(ctx, plans, name, rs); err != nil {
-				return res, toTemporal(classify(fmt.Errorf("write plan of %s: %w", l.URL, err)))
+				return res, fmt.Errorf("write plan of %s: %w", l.URL, err)
 			}
 		}
 		for _, r := range rs {
@@ -183,36 +127,7 @@ func (b *Backfill) DetectGaps(ctx context.Context, in DetectGapsInput) (DetectGa
 		res.Entries += lp.Entries
 		res.Logs = append(res.Logs, lp)
 	}
-	activity.GetLogger(ctx).Info("gaps detected", "logs", len(in.Logs), "ranges", res.Ranges,
-		"entries", res.Entries, "main_files", st.MainFiles, "main_files_indexed", st.Indexed,
-		"main_rows_read", st.MainRowsRead, "staging_files", st.StagingFiles, "plan_dir", res.PlanDir)
 	return res, nil
-}
-
-// liveFiles lists a table's live files, or none when the table does not
-// exist, with local copies of a remote table's files in this worker's
-// scratch cache (DuckDB reads them there) until release.
-func (b *Backfill) liveFiles(ctx context.Context, path string, role lake.Role) ([]lake.FileInfo, func(), error) {
-	none := func() {}
-	// A staging table another tool wrote (no marker) counts as staging
-	// here: its rows are present. Only merging it needs adoption.
-	t, err := lake.Open(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging, Logger: b.Logger}))
-	if errors.Is(err, lake.ErrNotExist) {
-		return nil, none, nil
-	}
-	if err != nil {
-		return nil, none, classify(err)
-	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		return nil, none, classify(fmt.Errorf("snapshot %s: %w", path, err))
-	}
-	files := t.Files(snap)
-	release, err := t.Localize(ctx, files)
-	if err != nil {
-		return nil, none, classify(fmt.Errorf("read %s: %w", path, err))
-	}
-	return files, release, nil
 }
 
 // ReadPlan returns one page of a log's plan.
@@ -487,29 +402,9 @@ func fetchAppID(in FetchRangeInput) string {
 	return fmt.Sprintf("certlake-fetch:%s:%s:%d-%d", in.RunKey, in.Log.URL, in.Start, in.End)
 }
 
-// catalog returns every known log: the log list plus custom and static logs,
-// with per-log overrides applied, sorted by URL.
+// catalog returns every known log, overrides applied, sorted by URL.
 func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
-	var logs []ctlog.Log
-	if b.Logs.LogListURL != "" {
-		listed, err := ctlog.LoadList(ctx, b.Logs.LogListURL, ctlog.ListOptions{
-			IncludeRetired: b.Logs.IncludeRetired, HTTPClient: b.Logs.Client.HTTPClient, UserAgent: b.Logs.Client.UserAgent,
-			Logger: b.Logs.Client.Logger})
-		if err != nil {
-			return nil, fatal(ErrTypeLogList, err)
-		}
-		logs = listed
-	}
-	logs = ctlog.AddConfigLogs(logs, b.Logs.Custom, b.Logs.Static)
-	for i, l := range logs {
-		l.Unverified = !b.Logs.Verify
-		if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok {
-			l = o.apply(l)
-		}
-		logs[i] = l
-	}
-	sort.Slice(logs, func(i, j int) bool { return logs[i].URL < logs[j].URL })
-	return logs, nil
+	return b.Logs.Catalog(ctx, planning.CatalogOptions{})
 }
 
 // lookup finds a target's catalog entry (operator, limits), so that a
@@ -536,29 +431,6 @@ func (b *Backfill) lookup(ctx context.Context, t LogTarget) ctlog.Log {
 	return ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static, Unverified: !b.Logs.Verify}
 }
 
-func (o LogOverride) apply(l ctlog.Log) ctlog.Log {
-	if o.RateLimit != 0 {
-		l.RateLimit = o.RateLimit
-	}
-	if o.Burst > 0 {
-		l.Burst = o.Burst
-	}
-	if o.Concurrency > 0 {
-		l.Concurrency = o.Concurrency
-	}
-	if o.Verify != nil {
-		l.Unverified = !*o.Verify
-	}
-	return l
-}
-
-func (b *Backfill) windowFor(l ctlog.Log) int {
-	if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok && o.Window > 0 {
-		return o.Window
-	}
-	return 0
-}
-
 // reader returns the shared reader of a log, so that its rate limit and
 // issuer cache hold across all activities of this worker.
 func (b *Backfill) reader(l ctlog.Log) ctlog.Reader {
@@ -570,8 +442,8 @@ func (b *Backfill) reader(l ctlog.Log) ctlog.Reader {
 	if r, ok := b.readers[l.URL]; ok {
 		return r
 	}
-	if o, ok := b.Logs.Overrides[strings.ToLower(l.URL)]; ok {
-		l = o.apply(l)
+	if o, ok := b.Logs.Override(l.URL); ok {
+		l = o.Apply(l)
 	}
 	r := ctlog.New(l, b.Logs.Client)
 	b.readers[l.URL] = r

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/certlake/certlake/internal/config"
@@ -97,17 +96,6 @@ func probeServed(ctx context.Context, cfg *config.Config, lv *gapsLogView, from,
 		return 0, fmt.Errorf("get-entries [%d, %d]: %w", start, end, err)
 	}
 	return n, nil
-}
-
-// offlineCatalog is the configured logs, plus the log list when it is a
-// local file (never the network).
-func offlineCatalog(ctx context.Context, cfg *config.Config) []ctlog.Log {
-	var listed []ctlog.Log
-	if u, err := url.Parse(cfg.CT.LogListURL); cfg.CT.LogListURL != "" && err == nil && u.Scheme != "http" && u.Scheme != "https" {
-		// A missing or bad local list only costs names and kinds here.
-		listed, _ = ctlog.LoadList(ctx, cfg.CT.LogListURL, ctlog.ListOptions{IncludeRetired: true})
-	}
-	return ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
 }
 
 // humanDuration prints d in its two largest units: "3d4h", "2h5m", "42s".

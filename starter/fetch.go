@@ -13,6 +13,7 @@ import (
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
+	"github.com/certlake/certlake/internal/planning"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -194,35 +195,5 @@ func configLogs(ls []config.Log) []ctlog.ConfigLog {
 	return out
 }
 
-// catalog is the log list plus the configured logs.
-func catalog(ctx context.Context, cfg *config.Config) ([]ctlog.Log, error) {
-	listed, err := ctlog.LoadList(ctx, cfg.CT.LogListURL, ctlog.ListOptions{IncludeRetired: cfg.CT.IncludeRetired, UserAgent: cfg.CT.UserAgent})
-	if err != nil {
-		return nil, err
-	}
-	logs := ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
-	for i := range logs {
-		logs[i].Unverified = !cfg.CT.VerifyFor(logs[i].URL)
-	}
-	return logs, nil
-}
-
 // ctlogConfig turns the ct section into the log client's settings.
-func ctlogConfig(cfg *config.Config) ctlog.Config {
-	ops := map[string]ctlog.Limit{}
-	for name, o := range cfg.CT.Operators {
-		ops[name] = ctlog.Limit{Rate: o.RateLimit, Burst: o.Burst, Concurrency: o.Concurrency}
-	}
-	return ctlog.Config{
-		UserAgent:          cfg.CT.UserAgent,
-		RequestTimeout:     cfg.CT.RequestTimeout,
-		MaxAttempts:        cfg.CT.MaxAttempts,
-		BackoffInitial:     cfg.CT.BackoffInitial,
-		BackoffMax:         cfg.CT.BackoffMax,
-		DefaultRateLimit:   cfg.CT.RateLimit, // 0 = unlimited in both
-		DefaultBurst:       cfg.CT.Burst,
-		DefaultConcurrency: cfg.CT.Concurrency,
-		OperatorLimits:     ops,
-		BatchSize:          cfg.CT.BatchSize,
-	}
-}
+func ctlogConfig(cfg *config.Config) ctlog.Config { return planning.FromConfig(cfg).Client }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -13,10 +12,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/certlake/certlake/internal/config"
-	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/statefile"
+	"github.com/certlake/certlake/internal/planning"
 )
 
 // gapsView is the output of gaps --json. Ranges are inclusive.
@@ -168,7 +166,8 @@ func runGaps(ctx context.Context, c *cli, args []string) error {
 }
 
 // planGaps resolves the logs and their ceilings and runs gap detection over
-// main (and staging when it exists).
+// main (and staging when it exists) through internal/planning, as the
+// backfill's ResolveLogs and DetectGaps activities do.
 func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, opts gaps.Options) (*gapsView, error) {
 	v := &gapsView{
 		Items: []gaps.Range{}, Logs: []gapsLogView{}, Skipped: []skippedView{},
@@ -178,74 +177,53 @@ func planGaps(ctx context.Context, cfg *config.Config, staging, filter string, o
 	if opts.From != nil {
 		v.Mode = "historical"
 	}
-	targets, skipped, err := resolveCeilings(ctx, cfg, filter)
+	resolved, err := resolveLogs(ctx, cfg, filter)
 	if err != nil {
 		return nil, err
 	}
-	v.Skipped = append(v.Skipped, skipped...)
-	var logs []gaps.LogCeiling
-	for _, t := range targets {
+	for _, s := range resolved.Skipped {
+		v.Skipped = append(v.Skipped, skippedView{s.URL, s.Reason})
+	}
+	var targets []planning.Target
+	for _, t := range resolved.Logs {
 		if opts.From != nil && *opts.From >= t.Ceiling {
 			v.Skipped = append(v.Skipped, skippedView{t.URL, fmt.Sprintf("from %d is at or above its ceiling %d", *opts.From, t.Ceiling)})
 			continue
 		}
-		logs = append(logs, gaps.LogCeiling{URL: t.URL, Ceiling: t.Ceiling})
+		targets = append(targets, t)
+		v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling,
+			Kind: kindOf(t.Static), KindKnown: t.Known, Operator: t.Operator})
 	}
-	if len(logs) == 0 {
+	if len(targets) == 0 {
 		return nil, errors.New("no log to plan: " + skippedSummary(v.Skipped, filter))
 	}
-
 	// Main's keys come from its key index, which this run extends with
 	// the files it lacks (see gaps.DetectLake).
-	mainTable, err := lake.Open(ctx, cfg.Lake.MainPath, tableOptions(cfg, lake.Options{Role: lake.RoleAny}))
-	if errors.Is(err, lake.ErrNotExist) {
-		mainTable, err = nil, nil
-	}
+	store := tableOptions(cfg, lake.Options{})
+	d, err := planning.Detect(ctx, planning.Tables{MainPath: cfg.Lake.MainPath, StagingPath: staging,
+		Workers: cfg.Lake.DuckDB.Threads, Storage: store.Storage, Scratch: store.Scratch},
+		planning.Ceilings(targets), opts)
 	if err != nil {
 		return nil, err
 	}
-	var stagingFiles []lake.FileInfo
+	v.Tables["main"] = d.Stats.MainFiles
 	if staging != "" {
-		if stagingFiles, v.StagingUnmarked, err = liveFiles(ctx, cfg, staging, lake.RoleStaging); err != nil {
-			return nil, err
-		}
-		v.StagingPath = staging
-		v.Tables["staging"] = len(stagingFiles)
+		v.StagingPath, v.Tables["staging"], v.StagingUnmarked = staging, d.Stats.StagingFiles, d.StagingUnmarked
 	}
-	ranges, st, err := gaps.DetectLake(ctx, mainTable, stagingFiles, logs, opts, gaps.LakeOptions{Workers: cfg.Lake.DuckDB.Threads})
-	if err != nil {
-		return nil, err
-	}
-	v.Tables["main"] = st.MainFiles
-	v.Items = append(v.Items, ranges...)
+	v.Items = d.Ranges
 	per := map[string]*gapsLogView{}
-	for _, t := range targets {
-		if slices.ContainsFunc(logs, func(l gaps.LogCeiling) bool { return l.URL == t.URL }) {
-			v.Logs = append(v.Logs, gapsLogView{SourceURL: t.URL, Name: t.Name, Ceiling: t.Ceiling,
-				Kind: kindOf(t.Static), KindKnown: t.Known, Operator: t.Operator})
-		}
-	}
 	for i := range v.Logs {
 		per[v.Logs[i].SourceURL] = &v.Logs[i]
 	}
-	for _, r := range ranges {
+	for _, r := range d.Ranges {
 		v.TotalEntries += r.Len()
 		if p := per[r.SourceURL]; p != nil {
 			p.Ranges++
 			p.Entries += r.Len()
 		}
 	}
-	v.TotalRanges = len(ranges)
+	v.TotalRanges = len(d.Ranges)
 	return v, nil
-}
-
-// ceilingTarget is a log with its exclusive ceiling.
-type ceilingTarget struct {
-	URL, Name string
-	Ceiling   uint64
-	Static    bool
-	Operator  string
-	Known     bool // found in the configured logs or a log list
 }
 
 func kindOf(static bool) string {
@@ -255,75 +233,21 @@ func kindOf(static bool) string {
 	return "rfc6962"
 }
 
-// resolveCeilings lists the logs to plan. With state_file ceilings they are
-// the state file's logs (no network); with tree_size, the log list plus the
-// configured logs, each asked for its tree size.
-func resolveCeilings(ctx context.Context, cfg *config.Config, filter string) ([]ceilingTarget, []skippedView, error) {
-	var (
-		out     []ceilingTarget
-		skipped []skippedView
-	)
-	switch cfg.Backfill.Ceiling {
-	case config.CeilingStateFile:
-		st, err := statefile.Load(cfg.CT.StateFile)
-		if err != nil {
-			return nil, nil, err
-		}
-		// Names, kinds and operators come from the configured logs, and
-		// from the log list only when it is a local file: this mode must
-		// work offline.
-		named := offlineCatalog(ctx, cfg)
-		var logs []ctlog.Log
-		known := map[string]bool{}
-		for u := range st.Logs {
-			l := ctlog.Log{URL: u}
-			for _, n := range named {
-				if n.URL == u {
-					l.Name, l.Static, l.Operator = n.Name, n.Static, n.Operator
-					known[u] = true
-				}
-			}
-			logs = append(logs, l)
-		}
-		logs = ctlog.Filter(logs, filter)
-		for _, l := range logs {
-			c, _ := st.Ceiling(l.URL)
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: c, Static: l.Static, Operator: l.Operator, Known: known[l.URL]})
-		}
-	case config.CeilingTreeSize:
-		logs, err := catalog(ctx, cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		logs = ctlog.Filter(logs, filter)
-		ccfg := ctlogConfig(cfg)
-		for _, l := range logs {
-			n, err := ctlog.New(l, ccfg).TreeSize(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, nil, ctx.Err()
-				}
-				skipped = append(skipped, skippedView{l.URL, fmt.Sprintf("tree size: %v", err)})
-				continue
-			}
-			if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < n {
-				n = *l.ReadOnlyTreeSize
-			}
-			out = append(out, ceilingTarget{URL: l.URL, Name: l.Name, Ceiling: n, Static: l.Static, Operator: l.Operator, Known: true})
-		}
-	default:
-		return nil, nil, fmt.Errorf("backfill.ceiling: want state_file or tree_size, got %q", cfg.Backfill.Ceiling)
+// resolveLogs lists the logs to plan and their ceilings as the backfill's
+// ResolveLogs does. With state_file ceilings the log list is read only
+// from a local file: that mode needs no network (a remote list only adds
+// names and kinds, and logs the state file lacks, which it skips).
+func resolveLogs(ctx context.Context, cfg *config.Config, filter string) (planning.Resolved, error) {
+	logs := planning.FromConfig(cfg)
+	catalog, err := logs.Catalog(ctx, planning.CatalogOptions{Offline: cfg.Backfill.Ceiling == config.CeilingStateFile})
+	if err != nil {
+		return planning.Resolved{}, err
 	}
-	slices.SortFunc(out, func(a, b ceilingTarget) int {
-		switch {
-		case a.URL < b.URL:
-			return -1
-		case a.URL > b.URL:
-			return 1
-		}
-		return 0
-	})
-	return out, skipped, nil
+	res, err := logs.Resolve(ctx, catalog, planning.Request{Filter: filter, Ceiling: cfg.Backfill.Ceiling}, nil)
+	if errors.Is(err, planning.ErrNoLogMatches) {
+		return res, fmt.Errorf("no log to plan: no log matches --logs %q", filter)
+	}
+	return res, err
 }
 
 func skippedSummary(s []skippedView, filter string) string {
