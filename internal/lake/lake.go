@@ -121,7 +121,7 @@ type Table struct {
 }
 
 func (o Options) deltaOptions() delta.Options {
-	return delta.Options{CheckpointInterval: o.CheckpointInterval, Logger: o.Logger, Storage: o.Storage, ScratchDir: o.Scratch.dir()}
+	return delta.Options{CheckpointInterval: o.CheckpointInterval, Logger: o.Logger, Storage: o.Storage, ScratchDir: o.Scratch.uploadDir()}
 }
 
 func (o Options) logger() *slog.Logger {

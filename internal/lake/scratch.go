@@ -32,6 +32,15 @@ func (s *Scratch) dir() string {
 	return filepath.Join(s.Dir, "uploads")
 }
 
+// uploadDir is dir without creating a temp dir when none is configured
+// (a local table never needs one): "" then means the OS temp dir.
+func (s *Scratch) uploadDir() string {
+	if s == nil || s.Dir == "" {
+		return ""
+	}
+	return filepath.Join(s.Dir, "uploads")
+}
+
 func (s *Scratch) init() error {
 	s.once.Do(func() {
 		if s.Dir == "" {
