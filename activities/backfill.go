@@ -10,12 +10,12 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/certlake/certlake/internal/ctlog"
-	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/planning"
 	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/stage"
 )
 
 // ResolveLogs lists the logs of a backfill (log list, custom and static logs,
@@ -176,30 +176,63 @@ func (b *Backfill) plan(ctx context.Context, path string) ([]gaps.Range, error) 
 	return rs, nil
 }
 
-// FetchRange fetches [Start, End] of one log, parses the entries into rows
-// and commits them to the table every StageBatchRows rows or FlushInterval.
-//
-// Exactly-once: every commit carries a Delta txn whose appId names this run
-// and range and whose version is the next index to fetch. The table's txn
-// version is therefore the authoritative resume point: a retry (after a
-// crash, a timeout or a failed commit) starts there, so it never writes a
-// row twice and never skips one, even if the last heartbeat was lost.
+// FetchRange stages [Start, End] of one log into the main or a staging
+// table, exactly once across retries: the engine is internal/stage (its
+// package comment is the contract); this adapter checks the input, opens
+// the table, heartbeats the stage's progress and classifies its errors.
 func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRangeResult, error) {
-	var res FetchRangeResult
-	logger := activity.GetLogger(ctx)
 	if in.End < in.Start || in.Log.URL == "" || in.RunKey == "" {
-		return res, toTemporal(fatalf(ErrTypeInvalidInput, "fetch range: bad input (log %q, [%d, %d], run key %q)",
+		return FetchRangeResult{}, toTemporal(fatalf(ErrTypeInvalidInput, "fetch range: bad input (log %q, [%d, %d], run key %q)",
 			in.Log.URL, in.Start, in.End, in.RunKey))
 	}
+	t, err := b.fetchTable(ctx, in)
+	if err != nil {
+		return FetchRangeResult{}, toTemporal(err)
+	}
+	var hb *heartbeater
+	opts := stage.Options{BatchRows: b.Defaults.StageBatchRows, FlushInterval: b.Defaults.FlushInterval,
+		DB: b.Lake.DB, Builder: &b.builder, Metrics: b.metrics(), Logger: activity.GetLogger(ctx),
+		Progress: func(p stage.Progress) {
+			fp := FetchProgress{NextIndex: p.NextIndex, RowsCommitted: p.RowsCommitted}
+			if hb == nil {
+				hb = startHeartbeat(ctx, heartbeatInterval(ctx), fp)
+				return
+			}
+			hb.Set(ctx, fp)
+		}}
+	// A staging table's files get the table's default codecs (fast), or
+	// main's with lake.compact_staging; a backfill into main always gets
+	// main's.
+	if in.Staging && b.Lake.CompactStaging {
+		opts.Writer.Compression = lake.CompressionSpec
+	}
+	rg := stage.Range{AppID: stage.AppID(in.RunKey, in.Log.URL, in.Start, in.End), Start: in.Start, End: in.End,
+		Source: record.Source{URL: in.Log.URL, Name: in.Log.Name, Static: in.Log.Static}}
+	sr, err := stage.Run(ctx, t, b.reader(b.lookup(ctx, in.Log)), rg, opts)
+	if hb != nil {
+		hb.Stop()
+	}
+	res := FetchRangeResult{Rows: sr.Rows, Entries: sr.Entries, BadEntries: sr.BadEntries}
+	for _, bad := range sr.BadSample {
+		res.BadSample = append(res.BadSample, BadEntry{Index: bad.Index, Error: bad.Err.Error()})
+	}
+	if err != nil && ctx.Err() == nil {
+		err = toTemporal(classify(err))
+	}
+	return res, err
+}
+
+// fetchTable checks and opens (or creates) the table a FetchRange writes.
+func (b *Backfill) fetchTable(ctx context.Context, in FetchRangeInput) (*lake.Table, error) {
 	path, role := b.Lake.MainPath, lake.RoleMain
 	if in.Staging {
 		path, role = in.TablePath, lake.RoleStaging
 		if err := b.Lake.checkStaging(path, ErrTypeInvalidInput); err != nil {
-			return res, toTemporal(err)
+			return nil, err
 		}
 	}
 	if err := checkTableDir(path, string(role)+" table path"); err != nil {
-		return res, toTemporal(err)
+		return nil, err
 	}
 	// A staging table another tool wrote (no marker) is written to as is:
 	// writing deletes nothing; only a merge, which retires staging, needs
@@ -207,199 +240,9 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	t, err := b.tables.openOrCreate(ctx, path, b.Lake.tableOptions(lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging,
 		AsDERBinary: b.Lake.AsDERBinary, CheckpointInterval: b.Lake.CheckpointInterval, Logger: b.Logger, Buffers: b.Lake.Buffers}))
 	if err != nil {
-		return res, toTemporal(classify(err))
+		return nil, classify(err)
 	}
-	appID := fetchAppID(in)
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		return res, toTemporal(classify(err))
-	}
-	next := in.Start
-	if v, ok := snap.Txns[appID]; ok && uint64(v) > next {
-		next = uint64(v)
-	}
-	if next > in.Start {
-		// Earlier attempts committed [Start, next-1]; count their rows from
-		// the table (a heartbeat may not have reached the server before a
-		// crash), so the result counts every row of the range once.
-		n, err := b.countRows(ctx, t, snap, in.Log.URL, in.Start, next-1)
-		if err != nil {
-			return res, toTemporal(classify(err))
-		}
-		res.Rows = n
-	}
-	if next > in.End {
-		res.Entries = in.End - in.Start + 1
-		return res, nil
-	}
-	if next > in.Start {
-		logger.Info("resuming range", "log", in.Log.URL, "start", in.Start, "end", in.End, "next", next)
-	}
-
-	src := record.Source{URL: in.Log.URL, Name: in.Log.Name, Static: in.Log.Static}
-	reader := b.reader(b.lookup(ctx, in.Log))
-	batchRows := b.Defaults.StageBatchRows
-	if batchRows <= 0 {
-		batchRows = 50000
-	}
-	flushEvery := b.Defaults.FlushInterval
-	if flushEvery <= 0 {
-		flushEvery = 30 * time.Second
-	}
-
-	// A staging table's files get the table's default codecs (fast), or
-	// main's with lake.compact_staging; a backfill into main always gets
-	// main's.
-	var wopts lake.WriterOptions
-	if in.Staging && b.Lake.CompactStaging {
-		wopts.Compression = lake.CompressionSpec
-	}
-	hb := startHeartbeat(ctx, heartbeatInterval(ctx), FetchProgress{NextIndex: next, RowsCommitted: res.Rows})
-	defer hb.Stop()
-	w := t.NewWriter(wopts)
-	defer func() { w.Abort() }()
-	committed := next // everything below is in the table
-	covered := next   // everything below has been written to w (or was bad)
-	pending := 0
-	lastFlush := time.Now()
-	flush := func() error {
-		if covered == committed {
-			return nil
-		}
-		// Compare and swap on the txn watermark: if another attempt of this
-		// range (a zombie after a heartbeat timeout) moved it, stop and let
-		// the retry resume from the table.
-		snap, err := t.Snapshot(ctx)
-		if err != nil {
-			return fmt.Errorf("snapshot before commit: %w", err)
-		}
-		if v, ok := snap.Txns[appID]; (ok && uint64(v) != committed) || (!ok && committed != in.Start) {
-			return fmt.Errorf("%w: range %s was advanced by another attempt to %d", delta.ErrConflict, appID, v)
-		}
-		readVersion := snap.Version
-		cr, err := w.Commit(ctx, lake.CommitOptions{
-			Operation:   "WRITE",
-			ReadVersion: &readVersion, // commits after the CAS check reach Check
-			Txn:         &delta.Txn{AppID: appID, Version: int64(covered)},
-			Check: func(winning []delta.Action) error {
-				for _, a := range winning {
-					if a.Txn != nil && a.Txn.AppID == appID {
-						return fmt.Errorf("%w: another attempt committed range %s meanwhile", delta.ErrConflict, appID)
-					}
-				}
-				return nil
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("commit [%d, %d] of %s to %s: %w", committed, covered-1, in.Log.URL, path, err)
-		}
-		if cr.Skipped {
-			return fmt.Errorf("commit [%d, %d] of %s to %s: %w: already committed by another attempt", committed, covered-1, in.Log.URL, path, delta.ErrConflict)
-		}
-		res.Rows += cr.Rows
-		b.metrics().RowsStaged(in.Log.URL, cr.Rows)
-		committed = covered
-		pending = 0
-		lastFlush = time.Now()
-		w = t.NewWriter(wopts)
-		hb.Set(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
-		return nil
-	}
-
-	err = reader.Entries(ctx, next, in.End, func(bt ctlog.Batch) error {
-		for _, e := range bt.Entries {
-			row, err := b.builder.Build(e, src)
-			if err != nil {
-				res.addBad(e.Index, err)
-				continue
-			}
-			if err := w.Write(row); err != nil {
-				return fmt.Errorf("stage entry %d: %w", e.Index, err)
-			}
-			pending++
-		}
-		for _, bad := range bt.Bad {
-			res.addBad(bad.Index, bad.Err)
-		}
-		b.metrics().EntriesFetched(in.Log.URL, len(bt.Entries)+len(bt.Bad))
-		covered = bt.End + 1
-		if pending >= batchRows || time.Since(lastFlush) >= flushEvery {
-			return flush()
-		}
-		hb.Set(ctx, FetchProgress{NextIndex: committed, RowsCommitted: res.Rows})
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	} else if ctx.Err() == nil {
-		// Keep what was fetched before the failure: the retry starts after it.
-		if ferr := flush(); ferr != nil {
-			logger.Warn("commit before retry", "log", in.Log.URL, "err", ferr)
-		}
-	}
-	if len(res.BadSample) > 0 {
-		b.metrics().BadEntries(in.Log.URL, int(res.BadEntries))
-		logger.Warn("entries could not be parsed", "log", in.Log.URL, "start", in.Start, "end", in.End,
-			"bad", res.BadEntries, "first_index", res.BadSample[0].Index, "first_err", res.BadSample[0].Error)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		if errors.Is(err, ctlog.ErrVerification) {
-			logger.Error("range failed verification", "log", in.Log.URL, "start", in.Start, "end", in.End,
-				"rows", res.Rows, "err", err)
-		}
-		return res, toTemporal(classify(err))
-	}
-	res.Entries = in.End - in.Start + 1
-	logger.Info("range staged", "log", in.Log.URL, "start", in.Start, "end", in.End, "rows", res.Rows, "bad", res.BadEntries)
-	return res, nil
-}
-
-// countRows counts the table's rows of one log in [start, end], reading only
-// the files whose stats can hold them.
-func (b *Backfill) countRows(ctx context.Context, t *lake.Table, snap *delta.Snapshot, url string, start, end uint64) (int64, error) {
-	files := lake.Prune(t.Files(snap), url, start, end)
-	if len(files) == 0 {
-		return 0, nil
-	}
-	release, err := t.Localize(ctx, files)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	keys, err := lake.KeysSQL(files)
-	if err != nil {
-		return 0, err
-	}
-	db, err := lake.OpenDB(ctx, b.Lake.DB)
-	if err != nil {
-		return 0, fmt.Errorf("open duckdb: %w", err)
-	}
-	defer db.Close()
-	var n int64
-	err = db.QueryRowContext(ctx, "SELECT count(*) FROM "+keys+" WHERE source_url = ? AND cert_index BETWEEN ? AND ?",
-		url, int64(start), int64(end)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count committed rows of %s [%d, %d]: %w", url, start, end, err)
-	}
-	return n, nil
-}
-
-// maxBadSample caps the bad entries a result carries.
-const maxBadSample = 20
-
-func (r *FetchRangeResult) addBad(index uint64, err error) {
-	r.BadEntries++
-	if len(r.BadSample) < maxBadSample {
-		r.BadSample = append(r.BadSample, BadEntry{Index: index, Error: err.Error()})
-	}
-}
-
-// fetchAppID is the Delta txn appId of one range of one run.
-func fetchAppID(in FetchRangeInput) string {
-	return fmt.Sprintf("certlake-fetch:%s:%s:%d-%d", in.RunKey, in.Log.URL, in.Start, in.End)
+	return t, nil
 }
 
 // catalog returns every known log, overrides applied, sorted by URL.
