@@ -3,7 +3,11 @@ package workflows
 import (
 	"bufio"
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,5 +79,37 @@ func TestCeilingModesMatchConfig(t *testing.T) {
 	if CeilingStateFile != config.CeilingStateFile || CeilingTreeSize != config.CeilingTreeSize {
 		t.Errorf("workflows ceilings %q, %q; config %q, %q", CeilingStateFile, CeilingTreeSize,
 			config.CeilingStateFile, config.CeilingTreeSize)
+	}
+}
+
+// TestEdgesStayThin keeps the orchestration and adapter layers short: no
+// function in workflows/ or activities/ (tests aside) is longer than 60
+// lines; logic that needs more belongs to the engine in internal/.
+func TestEdgesStayThin(t *testing.T) {
+	const maxLines = 60
+	fs := token.NewFileSet()
+	for _, dir := range []string{".", "../activities"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			af, err := parser.ParseFile(fs, f, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range af.Decls {
+				fd, ok := d.(*ast.FuncDecl)
+				if !ok || fd.Body == nil {
+					continue
+				}
+				if n := fs.Position(fd.End()).Line - fs.Position(fd.Pos()).Line + 1; n > maxLines {
+					t.Errorf("%s: %s is %d lines, more than %d: move its logic into internal/", f, fd.Name.Name, n, maxLines)
+				}
+			}
+		}
 	}
 }
