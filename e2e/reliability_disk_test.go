@@ -75,6 +75,8 @@ func TestReliabilityDiskFullWhileStaging(t *testing.T) {
 	disk := filepath.Join(e.sc.Dir, "small-disk")
 	mountTmpfs(t, disk, "4m")
 	staging := filepath.Join(disk, "staging")
+	// The small disk lies beside the lake: the operator allows it.
+	e.cfg.Lake.AllowedLocations = []string{filepath.Dir(e.sc.MainPath), disk}
 	e.cfg.Backfill.StageBatchRows = 48
 	e.cfg.Backfill.Window = 1
 	e.cfg.Backfill.ChunkSize = 300
