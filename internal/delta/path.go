@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // add.path and remove.path are URIs (RFC 2396, "Add File and Remove File" in
@@ -84,7 +86,7 @@ func EncodePath(rel string) string {
 // yields its path; other absolute URIs (s3://...) are returned decoded but
 // are not local files.
 func DecodePath(p string) (string, error) {
-	if i := strings.Index(p, ":"); i > 0 && isScheme(p[:i]) {
+	if i := strings.Index(p, ":"); i > 0 && storage.IsScheme(p[:i]) {
 		u, err := url.Parse(p)
 		if err != nil {
 			return "", fmt.Errorf("decode path %q: %w", p, err)
@@ -101,23 +103,6 @@ func DecodePath(p string) (string, error) {
 	return s, nil
 }
 
-// isScheme reports whether s is a URI scheme (RFC 2396: alpha *( alpha |
-// digit | "+" | "-" | "." )). One letter is taken as a Windows drive, not a
-// scheme.
-func isScheme(s string) bool {
-	if len(s) < 2 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if i == 0 && !alpha || !(alpha || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // Key maps a log path (add.path, remove.path) to its key in the table's
 // store: the path decoded once. Absolute URIs and paths, which point
 // outside the table, are refused: certlake reads and writes only files
@@ -127,7 +112,7 @@ func Key(p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if i := strings.Index(p, ":"); i > 0 && isScheme(p[:i]) || strings.HasPrefix(d, "/") {
+	if i := strings.Index(p, ":"); i > 0 && storage.IsScheme(p[:i]) || strings.HasPrefix(d, "/") {
 		return "", fmt.Errorf("path %q is not relative to the table root", p)
 	}
 	return d, nil
@@ -157,7 +142,7 @@ func checkRelativePath(p string) error {
 	if p == "" {
 		return fmt.Errorf("empty path")
 	}
-	if i := strings.Index(p, ":"); i > 0 && isScheme(p[:i]) {
+	if i := strings.Index(p, ":"); i > 0 && storage.IsScheme(p[:i]) {
 		return fmt.Errorf("path %q is an absolute URI, want a path relative to the table root", p)
 	}
 	if err := checkEncoded(p); err != nil {

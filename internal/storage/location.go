@@ -36,7 +36,7 @@ func ParseLocation(key, raw string) (Location, error) {
 		return bad("empty location")
 	}
 	scheme, _, hasScheme := strings.Cut(raw, ":")
-	if !hasScheme || !isScheme(scheme) {
+	if !hasScheme || !IsScheme(scheme) {
 		return Location{Scheme: "file", Dir: filepath.Clean(raw)}, nil
 	}
 	u, err := url.Parse(raw)
@@ -135,9 +135,9 @@ func (l Location) Contains(other Location) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// isScheme reports whether s is a URI scheme (RFC 3986: ALPHA *( ALPHA /
+// IsScheme reports whether s is a URI scheme (RFC 3986: ALPHA *( ALPHA /
 // DIGIT / "+" / "-" / "." )). One letter is a Windows drive, not a scheme.
-func isScheme(s string) bool {
+func IsScheme(s string) bool {
 	if len(s) < 2 {
 		return false
 	}
