@@ -1,11 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -17,15 +17,14 @@ import (
 // (--staging-path, else lake.staging_path); --to-main writes straight into
 // the main table, the seed's behaviour without --staging-path (AC5.1), which
 // is only safe while the live ingester is stopped.
-func runBackfill(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "backfill", "backfill [--staging-path P | --to-main] [--from N] [--logs FILTER] [--ceiling state_file|tree_size] [--include-frontier] [--merge-after] [--wait [--progress-interval D] [--no-progress]] [--cancel-on-interrupt] [--id ID]")
-	fs.String("staging-path", "", "staging Delta table to fill (default lake.staging_path)")
-	bind(fs, "staging-path", "lake.staging_path")
+func backfillCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("backfill", "find the lake's missing ranges and fill them into staging")
+	cmd.GroupID = groupWorkflows
+	keyFlag(fs, "staging-path", "lake.staging_path", "staging Delta table to fill (default lake.staging_path)")
 	toMain := fs.Bool("to-main", false, "write straight into the main table instead of staging")
 	from := fs.Uint64("from", 0, "historical mode: plan every missing index from N up (default: catch-up mode, only holes)")
 	logs := fs.String("logs", "", "only logs whose description or URL contains one of these comma-separated substrings (case-insensitive)")
-	fs.String("ceiling", "", "where each log's upper bound comes from: state_file or tree_size (default backfill.ceiling)")
-	bind(fs, "ceiling", "backfill.ceiling")
+	keyFlag(fs, "ceiling", "backfill.ceiling", "where each log's upper bound comes from: state_file or tree_size (default backfill.ceiling)")
 	frontier := fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
 	mergeAfter := fs.Bool("merge-after", false, "merge staging into main once every log is done")
 	chunk := fs.Uint64("chunk-size", 0, "log indices per FetchRange activity (default: the worker's backfill.chunk_size)")
@@ -34,64 +33,65 @@ func runBackfill(ctx context.Context, c *cli, args []string) error {
 	cancelOnInt := fs.Bool("cancel-on-interrupt", false, "with --wait, cancel the workflow on Ctrl-C without asking")
 	progress := progressFlags(c, fs, backfillProgress)
 	id := fs.String("id", "", "workflow id (default backfill-<UTC time>)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("backfill takes no arguments, got %q", fs.Args())
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	if *toMain && fs.Changed("staging-path") {
-		return usageError("--to-main and --staging-path exclude each other")
-	}
-	if *mergeAfter && *toMain {
-		return usageError("--merge-after needs a staging table; drop --to-main")
-	}
-	in := workflows.BackfillInput{
-		Logs:            *logs,
-		Ceiling:         cfg.Backfill.Ceiling,
-		IncludeFrontier: *frontier,
-		MergeAfter:      *mergeAfter,
-		ChunkSize:       *chunk,
-		Window:          *window,
-	}
-	if !*toMain {
-		if in.StagingPath, err = absPath(cfg.Lake.StagingPath); err != nil {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("backfill takes no arguments, got %q", args)
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
 			return err
 		}
-		if in.StagingPath == "" {
-			return usageError("no staging table: give --staging-path PATH (or set lake.staging_path), or --to-main")
+		if *toMain && fs.Changed("staging-path") {
+			return usageError("--to-main and --staging-path exclude each other")
 		}
-	}
-	if fs.Changed("from") {
-		in.From = from
-	}
-	wid := *id
-	if wid == "" {
-		wid = "backfill-" + time.Now().UTC().Format("20060102T150405Z")
-	}
+		if *mergeAfter && *toMain {
+			return usageError("--merge-after needs a staging table; drop --to-main")
+		}
+		in := workflows.BackfillInput{
+			Logs:            *logs,
+			Ceiling:         cfg.Backfill.Ceiling,
+			IncludeFrontier: *frontier,
+			MergeAfter:      *mergeAfter,
+			ChunkSize:       *chunk,
+			Window:          *window,
+		}
+		if !*toMain {
+			if in.StagingPath, err = absPath(cfg.Lake.StagingPath); err != nil {
+				return err
+			}
+			if in.StagingPath == "" {
+				return usageError("no staging table: give --staging-path PATH (or set lake.staging_path), or --to-main")
+			}
+		}
+		if fs.Changed("from") {
+			in.From = from
+		}
+		wid := *id
+		if wid == "" {
+			wid = "backfill-" + time.Now().UTC().Format("20060102T150405Z")
+		}
 
-	return startWorkflow(ctx, c, cfg.Temporal, launch{
-		verb:     "backfill",
-		kind:     "backfill",
-		running:  "a backfill with id " + wid,
-		workflow: workflows.BackfillWorkflowName,
-		opts: client.StartWorkflowOptions{
-			ID:                                       wid,
-			TaskQueue:                                cfg.Temporal.TaskQueue,
-			WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-			StaticSummary:                            backfillSummary(in),
-			StaticDetails:                            backfillDetails(in),
-		},
-		input:    in,
-		result:   &workflows.BackfillResult{},
-		wait:     *waitFlag,
-		waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt, progress: progress()},
-	})
+		return startWorkflow(ctx, c, cfg.Temporal, launch{
+			verb:     "backfill",
+			kind:     "backfill",
+			running:  "a backfill with id " + wid,
+			workflow: workflows.BackfillWorkflowName,
+			opts: client.StartWorkflowOptions{
+				ID:                                       wid,
+				TaskQueue:                                cfg.Temporal.TaskQueue,
+				WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+				WorkflowExecutionErrorWhenAlreadyStarted: true,
+				StaticSummary:                            backfillSummary(in),
+				StaticDetails:                            backfillDetails(in),
+			},
+			input:    in,
+			result:   &workflows.BackfillResult{},
+			wait:     *waitFlag,
+			waitOpts: waitOptions{cancelOnInterrupt: *cancelOnInt, progress: progress()},
+		})
+	}
+	return cmd
 }
 
 // backfillSummary is the one-line static summary shown in the Web UI's list.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/coverage"
 	"github.com/certlake/certlake/internal/gaps"
@@ -19,46 +21,48 @@ import (
 // per log a bar over [0, ceiling) (in main, only in staging, missing, past
 // the ceiling), its counts, its plan as starter gaps computes it, and its
 // largest holes.
-func runCoverage(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "coverage", "coverage [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--bins N] --out FILE.html")
+func coverageCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("coverage", "write the lake's coverage per log as one HTML page")
+	cmd.GroupID = groupLocal
 	pf := addPlanFlags(fs)
 	out := fs.String("out", "", "HTML file to write (required)")
 	bins := fs.Int("bins", 600, "bins per log bar")
-	if err := parse(fs, args); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("coverage takes no arguments, got %q", args)
+		}
+		if *out == "" {
+			return usageError("coverage needs --out FILE.html, the page to write")
+		}
+		if *bins < 1 || *bins > 100_000 {
+			return usageError("--bins must be between 1 and 100000, got %d", *bins)
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		v, err := pf.plan(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		logs, err := coverageLogs(ctx, cfg, pf.staging(cfg), v)
+		if err != nil {
+			return err
+		}
+		title := fmt.Sprintf("certlake coverage of %s", cfg.Lake.MainPath)
+		if v.StagingPath != "" {
+			title += " and staging " + v.StagingPath
+		}
+		rep := coverage.Build(title+", "+time.Now().UTC().Format("2006-01-02 15:04 MST"), logs, coverage.Options{Bins: *bins})
+		if err := writeFileAtomic(*out, func(f *os.File) error { return coverage.WriteHTML(f, rep) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "wrote %s: %d logs, %d in main, %d only in staging, %d missing below the ceilings, %d past them; %d planned in %d ranges\n",
+			*out, len(rep.Logs), rep.Main, rep.Staged, rep.Missing, rep.PastCeiling, rep.PlannedEntries, rep.PlannedRanges)
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return usageError("coverage takes no arguments, got %q", fs.Args())
-	}
-	if *out == "" {
-		return usageError("coverage needs --out FILE.html, the page to write")
-	}
-	if *bins < 1 || *bins > 100_000 {
-		return usageError("--bins must be between 1 and 100000, got %d", *bins)
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	v, err := pf.plan(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	logs, err := coverageLogs(ctx, cfg, pf.staging(cfg), v)
-	if err != nil {
-		return err
-	}
-	title := fmt.Sprintf("certlake coverage of %s", cfg.Lake.MainPath)
-	if v.StagingPath != "" {
-		title += " and staging " + v.StagingPath
-	}
-	rep := coverage.Build(title+", "+time.Now().UTC().Format("2006-01-02 15:04 MST"), logs, coverage.Options{Bins: *bins})
-	if err := writeFileAtomic(*out, func(f *os.File) error { return coverage.WriteHTML(f, rep) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "wrote %s: %d logs, %d in main, %d only in staging, %d missing below the ceilings, %d past them; %d planned in %d ranges\n",
-		*out, len(rep.Logs), rep.Main, rep.Staged, rep.Missing, rep.PastCeiling, rep.PlannedEntries, rep.PlannedRanges)
-	return nil
+	return cmd
 }
 
 // coverageLogs finds, per log of the plan v, what main and main ∪ staging

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/planning"
@@ -68,75 +70,77 @@ func toRowJSON(r record.Row) rowJSON {
 // runFetch prints the rows of one range of one log. Entries that cannot be
 // parsed go to stderr with their index; a range that cannot be fetched ends
 // the command with an error after the rows before it.
-func runFetch(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "fetch", "fetch --log URL [--static] [--name DESC] --start N --end M [--json]")
+func fetchCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("fetch", "print the rows of a range of a CT log as JSON lines")
+	cmd.GroupID = groupLocal
 	logURL := fs.String("log", "", "log URL (RFC 6962 base URL, or the monitoring prefix of a static-ct-api log)")
 	static := fs.Bool("static", false, "the log speaks the static-ct-api (tiles)")
 	name := fs.String("name", "", "source_name (the log's description); default from the configured logs or the log list")
 	start := fs.Uint64("start", 0, "first index (inclusive)")
 	end := fs.Uint64("end", 0, "last index (inclusive)")
 	asJSON := fs.Bool("json", false, "print one JSON object per row (keys: the 20 column names)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("fetch takes no arguments, got %q", fs.Args())
-	}
-	if *logURL == "" || !fs.Changed("start") || !fs.Changed("end") {
-		return usageError("fetch requires --log URL, --start N and --end M")
-	}
-	if *start > *end {
-		return usageError("--start %d is after --end %d (the range is inclusive)", *start, *end)
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	l := resolveLog(ctx, c, cfg, *logURL, *name, fs.Changed("static"), *static)
-	src := record.Source{URL: l.URL, Name: l.Name, Static: l.Static}
-	reader := ctlog.New(l, ctlogConfig(cfg))
-
-	out := bufio.NewWriterSize(c.stdout, 1<<16)
-	defer out.Flush()
-	enc := json.NewEncoder(out)
-	var (
-		b          record.Builder
-		rows, bad  int
-		fetchStart = time.Now()
-	)
-	err = reader.Entries(ctx, *start, *end, func(bt ctlog.Batch) error {
-		for _, be := range bt.Bad {
-			bad++
-			fmt.Fprintf(c.stderr, "bad entry %d: %v\n", be.Index, be.Err)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("fetch takes no arguments, got %q", args)
 		}
-		for _, e := range bt.Entries {
-			row, err := b.Build(e, src)
-			if err != nil {
+		if *logURL == "" || !fs.Changed("start") || !fs.Changed("end") {
+			return usageError("fetch requires --log URL, --start N and --end M")
+		}
+		if *start > *end {
+			return usageError("--start %d is after --end %d (the range is inclusive)", *start, *end)
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		l := resolveLog(ctx, c, cfg, *logURL, *name, fs.Changed("static"), *static)
+		src := record.Source{URL: l.URL, Name: l.Name, Static: l.Static}
+		reader := ctlog.New(l, ctlogConfig(cfg))
+
+		out := bufio.NewWriterSize(c.stdout, 1<<16)
+		defer out.Flush()
+		enc := json.NewEncoder(out)
+		var (
+			b          record.Builder
+			rows, bad  int
+			fetchStart = time.Now()
+		)
+		err = reader.Entries(ctx, *start, *end, func(bt ctlog.Batch) error {
+			for _, be := range bt.Bad {
 				bad++
-				fmt.Fprintf(c.stderr, "bad entry %d: %v\n", e.Index, err)
-				continue
+				fmt.Fprintf(c.stderr, "bad entry %d: %v\n", be.Index, be.Err)
 			}
-			rows++
-			if *asJSON {
-				if err := enc.Encode(toRowJSON(row)); err != nil {
-					return err
+			for _, e := range bt.Entries {
+				row, err := b.Build(e, src)
+				if err != nil {
+					bad++
+					fmt.Fprintf(c.stderr, "bad entry %d: %v\n", e.Index, err)
+					continue
 				}
-				continue
+				rows++
+				if *asJSON {
+					if err := enc.Encode(toRowJSON(row)); err != nil {
+						return err
+					}
+					continue
+				}
+				printRow(out, row)
 			}
-			printRow(out, row)
+			return nil
+		})
+		if ferr := out.Flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return fmt.Errorf("fetch %s [%d, %d]: %w", l.URL, *start, *end, err)
+		}
+		if !*asJSON || bad > 0 {
+			fmt.Fprintf(c.stderr, "%d rows, %d bad entries from %s [%d, %d] in %s\n", rows, bad, l.URL, *start, *end, time.Since(fetchStart).Round(time.Millisecond))
 		}
 		return nil
-	})
-	if ferr := out.Flush(); ferr != nil && err == nil {
-		err = ferr
 	}
-	if err != nil {
-		return fmt.Errorf("fetch %s [%d, %d]: %w", l.URL, *start, *end, err)
-	}
-	if !*asJSON || bad > 0 {
-		fmt.Fprintf(c.stderr, "%d rows, %d bad entries from %s [%d, %d] in %s\n", rows, bad, l.URL, *start, *end, time.Since(fetchStart).Round(time.Millisecond))
-	}
-	return nil
+	return cmd
 }
 
 // printRow is the text form of a row: one line per entry.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/certlake/certlake/internal/config"
@@ -91,16 +92,12 @@ type planFlags struct {
 }
 
 func addPlanFlags(fs *pflag.FlagSet) *planFlags {
-	fs.String("main", "", "main Delta table (default lake.main_path)")
-	bind(fs, "main", "lake.main_path")
-	fs.String("staging-path", "", "staging Delta table whose rows count as present (default lake.staging_path, when it exists)")
-	bind(fs, "staging-path", "lake.staging_path")
+	keyFlag(fs, "main", "lake.main_path", "main Delta table (default lake.main_path)")
+	keyFlag(fs, "staging-path", "lake.staging_path", "staging Delta table whose rows count as present (default lake.staging_path, when it exists)")
 	pf := &planFlags{fs: fs}
 	pf.noStaging = fs.Bool("no-staging", false, "ignore the staging table")
-	fs.String("state-file", "", "live ingester's state file (default ct.state_file)")
-	bind(fs, "state-file", "ct.state_file")
-	fs.String("ceiling", "", "ceiling source: state_file (offline) or tree_size (asks each log; default backfill.ceiling)")
-	bind(fs, "ceiling", "backfill.ceiling")
+	keyFlag(fs, "state-file", "ct.state_file", "live ingester's state file (default ct.state_file)")
+	keyFlag(fs, "ceiling", "backfill.ceiling", "ceiling source: state_file (offline) or tree_size (asks each log; default backfill.ceiling)")
 	pf.from = fs.Uint64("from", 0, "historical mode: plan every missing index from N up")
 	pf.logs = fs.String("logs", "", "only logs whose URL (or configured name) contains one of these comma-separated substrings")
 	pf.frontier = fs.Bool("include-frontier", false, "also plan [max+1, ceiling-1] per log (only while the live ingester is stopped)")
@@ -139,30 +136,32 @@ func (pf *planFlags) staging(cfg *config.Config) string {
 
 // runGaps prints the backfill plan: the missing ranges of every log, as
 // BackfillWorkflow's DetectGaps would plan them, computed locally.
-func runGaps(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "gaps", "gaps [--main PATH] [--staging-path PATH | --no-staging] [--state-file PATH] [--ceiling state_file|tree_size] [--from N] [--logs FILTER] [--include-frontier] [--latency D] [--probe] [--json] [--max-ranges N]")
+func gapsCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("gaps", "print the backfill plan (missing ranges per log, requests, ETA)")
+	cmd.GroupID = groupLocal
 	pf := addPlanFlags(fs)
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
 	maxRanges := fs.Int("max-ranges", 10, "ranges printed per log in the text output (0: all)")
-	if err := parse(fs, args); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("gaps takes no arguments, got %q", args)
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		v, err := pf.plan(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(c.stdout, v)
+		}
+		printGaps(c.stdout, v, *maxRanges)
+		return nil
 	}
-	if fs.NArg() > 0 {
-		return usageError("gaps takes no arguments, got %q", fs.Args())
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	v, err := pf.plan(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(c.stdout, v)
-	}
-	printGaps(c.stdout, v, *maxRanges)
-	return nil
+	return cmd
 }
 
 // planGaps resolves the logs and their ceilings and runs gap detection over

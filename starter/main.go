@@ -27,24 +27,6 @@ import (
 	"github.com/certlake/certlake/internal/config"
 )
 
-const usage = `usage: starter <command> [flags]
-
-Workflows (need a Temporal server and a certlake worker):
-  backfill         find the lake's missing ranges and fill them into staging
-  merge            merge a staging table into the main table
-  schedule         create, describe, trigger, pause, unpause or delete the nightly merge schedule
-
-Local tools (no Temporal):
-  gaps             print the backfill plan (missing ranges per log, requests, ETA)
-  coverage         write the lake's coverage per log as one HTML page
-  fetch            print the rows of a range of a CT log as JSON lines
-  table describe   print a Delta table's version, schema, files and per-log ranges
-  table vacuum     delete files crashed writers left uncommitted (older than a retention)
-
-Run "starter <command> --help" for a command's flags. Every command also takes
---config FILE and --set KEY=VALUE (see certlake.example.yaml).
-`
-
 // cli is what a command needs from its process: streams and the context.
 type cli struct {
 	stdin  io.Reader
@@ -64,19 +46,6 @@ type cli struct {
 	// stderrTerminal is true when stderr is a terminal: --wait redraws its
 	// progress table in place there, and prints plain lines otherwise.
 	stderrTerminal bool
-}
-
-// command runs one subcommand with its arguments (after the command name).
-type command func(ctx context.Context, c *cli, args []string) error
-
-var commands = map[string]command{
-	"backfill": runBackfill,
-	"merge":    runMerge,
-	"schedule": runSchedule,
-	"gaps":     runGaps,
-	"coverage": runCoverage,
-	"fetch":    runFetch,
-	"table":    runTable,
 }
 
 func main() {
@@ -113,31 +82,18 @@ func usageError(format string, args ...any) error {
 	return &exitError{Code: 2, Err: fmt.Errorf(format, args...)}
 }
 
-// run dispatches args and returns the exit code. Errors are printed as one
-// line, "Error: <reason>", on stderr.
+// run runs the command args names and returns the exit code. Errors are
+// printed as one line, "Error: <reason>", on stderr.
 func run(ctx context.Context, c *cli, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(c.stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	cmd, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(c.stderr, "Error: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	if c.interrupts != nil {
 		c = relayInterrupts(ctx, stop, c)
 	}
-	err := cmd(ctx, c, args[1:])
+	root := rootCommand(c)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return 0
-	}
-	if errors.Is(err, pflag.ErrHelp) {
 		return 0
 	}
 	code := 1
@@ -200,39 +156,6 @@ func progressFlags(c *cli, fs *pflag.FlagSet, kind progressKind) func() progress
 	off := fs.Bool("no-progress", false, "with --wait, print no progress, only the result")
 	return func() progressOptions {
 		return progressOptions{kind: kind, live: c.stderrTerminal, interval: *interval, off: *off}
-	}
-}
-
-// newFlags returns a flag set for a command with the shared --config and
-// --set flags.
-func newFlags(c *cli, name, synopsis string) *pflag.FlagSet {
-	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "usage: starter %s\n\nflags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	config.AddFlags(fs)
-	return fs
-}
-
-// parse parses args, turning flag errors into usage errors.
-func parse(fs *pflag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return err
-		}
-		return &exitError{Code: 2} // pflag has printed the error and usage
-	}
-	return nil
-}
-
-// bind makes flag name override config key; a wrong key is a programming
-// error caught by the tests.
-func bind(fs *pflag.FlagSet, name, key string) {
-	if err := config.BindFlag(fs, name, key); err != nil {
-		panic(err)
 	}
 }
 

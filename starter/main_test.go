@@ -162,3 +162,90 @@ func TestRunURL(t *testing.T) {
 }
 
 func defaultTemporal() config.Temporal { return config.Defaults().Temporal }
+
+// TestCommandLineErrors checks that cobra's errors keep the starter's
+// contract: one line on stderr naming what is wrong, exit code 2.
+func TestCommandLineErrors(t *testing.T) {
+	workdir(t, "")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"gaps", "--frobnicate"}, "Error: unknown flag: --frobnicate (see starter gaps --help)\n"},
+		{[]string{"gaps", "--from", "x"}, `Error: invalid argument "x" for "--from" flag: strconv.ParseUint: parsing "x": invalid syntax (see starter gaps --help)` + "\n"},
+		{[]string{"gasp"}, `Error: unknown command "gasp" for "starter"; did you mean "gaps"? (commands: backfill, completion, coverage, fetch, gaps, merge, schedule, table; see starter --help)` + "\n"},
+		{[]string{"table", "describ"}, `Error: unknown command "describ" for "starter table"; did you mean "describe"? (commands: describe, vacuum; see starter table --help)` + "\n"},
+		{[]string{"schedule", "frob"}, `Error: unknown command "frob" for "starter schedule" (commands: create, delete, describe, pause, trigger, unpause; see starter schedule --help)` + "\n"},
+		{[]string{"gaps", "extra"}, `Error: gaps takes no arguments, got ["extra"]` + "\n"},
+	} {
+		r := runStarter(t, tt.args...)
+		if r.code != 2 || r.stderr != tt.want || r.stdout != "" {
+			t.Errorf("starter %v = %d, stdout %q, stderr %q; want 2 and stderr %q", tt.args, r.code, r.stdout, r.stderr, tt.want)
+		}
+	}
+	// Without a subcommand: the usage, listing the subcommands, and exit 2.
+	r := runStarter(t, "table")
+	if r.code != 2 || !strings.Contains(r.stderr, "starter table [command]") || !strings.Contains(r.stderr, "describe") || !strings.Contains(r.stderr, "vacuum") {
+		t.Errorf("starter table = %d, %q; want 2 and the usage", r.code, r.stderr)
+	}
+}
+
+// TestHelp checks that help comes from cobra, on stdout with exit 0, and
+// lists the commands by group and a command's flags with the shared ones.
+func TestHelp(t *testing.T) {
+	workdir(t, "")
+	r := runStarter(t, "--help")
+	for _, want := range []string{"Workflows (need a Temporal server and a certlake worker):", "  backfill ", "Local tools (no Temporal):", "  gaps ", "  completion "} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("starter --help = %d, %q; want 0 and %q", r.code, r.stdout, want)
+		}
+	}
+	r = runStarter(t, "help", "gaps")
+	for _, want := range []string{"starter gaps [flags]", "--main string", "--ceiling string", "Global Flags:", "--set stringArray"} {
+		if r.code != 0 || !strings.Contains(r.stdout, want) {
+			t.Errorf("starter help gaps = %d, %q; want 0 and %q", r.code, r.stdout, want)
+		}
+	}
+}
+
+// TestCompletion checks the shell completion scripts and the values
+// completion offers: subcommands, flags, and the ceiling's two modes.
+func TestCompletion(t *testing.T) {
+	workdir(t, "")
+	for shell, want := range map[string]string{
+		"bash": "# bash completion V2 for starter",
+		"zsh":  "#compdef starter",
+		"fish": "# fish completion for starter",
+	} {
+		r := runStarter(t, "completion", shell)
+		if r.code != 0 || !strings.HasPrefix(r.stdout, want) {
+			t.Errorf("starter completion %s = %d, %.80q; want 0 and a script starting %q", shell, r.code, r.stdout, want)
+		}
+	}
+	complete := func(args ...string) []string {
+		t.Helper()
+		r := runStarter(t, append([]string{"__complete"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("starter __complete %v = %d, %q", args, r.code, r.stderr)
+		}
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			if !strings.HasPrefix(l, ":") { // the directive line
+				out = append(out, strings.SplitN(l, "\t", 2)[0])
+			}
+		}
+		return out
+	}
+	if got := strings.Join(complete("ta"), " "); got != "table" {
+		t.Errorf("completion of %q = %q, want table", "ta", got)
+	}
+	if got := strings.Join(complete("table", ""), " "); got != "describe help vacuum" && got != "describe vacuum" {
+		t.Errorf("completion of table subcommands = %q, want describe and vacuum", got)
+	}
+	if got := strings.Join(complete("gaps", "--ceiling", ""), " "); got != "state_file tree_size" {
+		t.Errorf("completion of gaps --ceiling = %q, want state_file tree_size", got)
+	}
+	if got := complete("backfill", "--staging"); len(got) != 1 || got[0] != "--staging-path" {
+		t.Errorf("completion of backfill --staging = %q, want --staging-path", got)
+	}
+}

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -18,40 +18,23 @@ import (
 // defaultScheduleID names the nightly merge schedule.
 const defaultScheduleID = "nightly-merge"
 
-const scheduleUsage = `usage: starter schedule <create|describe|trigger|pause|unpause|delete> [flags]
-
-  create --staging-path P [--cron '0 2 * * *'] [--time-zone UTC] [--jitter 5m] [--catchup-window 1h] [--id nightly-merge]
-  describe [--id ID] [--json]
-  trigger  [--id ID]
-  pause    [--id ID] [--note TEXT]
-  unpause  [--id ID] [--note TEXT]
-  delete   [--id ID]
-`
-
-// runSchedule manages the Temporal schedule that runs MergeWorkflow nightly.
-// Overlap is Skip: a merge still running when the next is due makes the
-// schedule skip that one rather than queue or overlap it.
-func runSchedule(ctx context.Context, c *cli, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprint(c.stderr, scheduleUsage)
-		if len(args) == 0 {
-			return &exitError{Code: 2}
-		}
-		return nil
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return scheduleCreate(ctx, c, args)
-	case "describe", "trigger", "pause", "unpause", "delete":
-		return scheduleOp(ctx, c, sub, args)
-	}
-	fmt.Fprint(c.stderr, scheduleUsage)
-	return usageError("unknown schedule command %q", sub)
+// scheduleCommand manages the Temporal schedule that runs MergeWorkflow
+// nightly. Overlap is Skip: a merge still running when the next is due makes
+// the schedule skip that one rather than queue or overlap it.
+func scheduleCommand(c *cli) *cobra.Command {
+	cmd := parentCommand(c, "schedule", "create, describe, trigger, pause, unpause or delete the nightly merge schedule")
+	cmd.GroupID = groupWorkflows
+	cmd.AddCommand(scheduleCreateCommand(c),
+		scheduleOpCommand(c, "describe", "print the schedule, its recent and running merges"),
+		scheduleOpCommand(c, "trigger", "start a scheduled merge now (skipped if one runs)"),
+		scheduleOpCommand(c, "pause", "pause the schedule"),
+		scheduleOpCommand(c, "unpause", "unpause the schedule"),
+		scheduleOpCommand(c, "delete", "delete the schedule (running merges go on)"))
+	return cmd
 }
 
-func scheduleCreate(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "schedule create", "schedule create --staging-path P [--cron EXPR] [--time-zone TZ] [--jitter D] [--catchup-window D] [--id ID] [--paused]")
+func scheduleCreateCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("create", "create the nightly merge schedule")
 	staging := fs.String("staging-path", "", "staging Delta table the scheduled merges merge (required)")
 	cron := fs.String("cron", "0 2 * * *", "when to merge, a cron expression")
 	tz := fs.String("time-zone", "UTC", "IANA time zone of --cron")
@@ -59,70 +42,71 @@ func scheduleCreate(ctx context.Context, c *cli, args []string) error {
 	catchup := fs.Duration("catchup-window", time.Hour, "how late a missed run (server down) may still start")
 	id := fs.String("id", defaultScheduleID, "schedule id")
 	paused := fs.Bool("paused", false, "create the schedule paused")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("schedule create takes no arguments, got %q", fs.Args())
-	}
-	if *staging == "" {
-		return errors.New("schedule create requires --staging-path <PATH>")
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	path, wid, err := mergeTarget(*staging)
-	if err != nil {
-		return err
-	}
-	tc, err := dial(ctx, c, cfg.Temporal)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	h, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID: *id,
-		Spec: client.ScheduleSpec{
-			CronExpressions: []string{*cron},
-			TimeZoneName:    *tz,
-			Jitter:          *jitter,
-		},
-		Action: &client.ScheduleWorkflowAction{
-			// Temporal appends the scheduled time to this id per run;
-			// the run then merges under wid itself (MergeWorkflow runs
-			// the merge as a child under its table's id), so a
-			// scheduled merge and one started by hand or by merge_after
-			// never run at once: the later one is skipped, naming wid.
-			ID:            wid,
-			Workflow:      workflows.MergeWorkflowName,
-			Args:          []any{workflows.MergeInput{StagingPath: path}},
-			TaskQueue:     cfg.Temporal.TaskQueue,
-			StaticSummary: "nightly merge of " + path + " into main",
-		},
-		Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		CatchupWindow: *catchup,
-		Paused:        *paused,
-		Note:          "created by certlake starter",
-	})
-	if err != nil {
-		var exists *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &exists) || errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-			return fmt.Errorf("schedule %s already exists; delete it first (starter schedule delete --id %s)", *id, *id)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("schedule create takes no arguments, got %q", args)
 		}
-		return fmt.Errorf("create schedule %s: %w", *id, err)
+		if *staging == "" {
+			return errors.New("schedule create requires --staging-path <PATH>")
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		path, wid, err := mergeTarget(*staging)
+		if err != nil {
+			return err
+		}
+		tc, err := dial(ctx, c, cfg.Temporal)
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		h, err := tc.ScheduleClient().Create(ctx, client.ScheduleOptions{
+			ID: *id,
+			Spec: client.ScheduleSpec{
+				CronExpressions: []string{*cron},
+				TimeZoneName:    *tz,
+				Jitter:          *jitter,
+			},
+			Action: &client.ScheduleWorkflowAction{
+				// Temporal appends the scheduled time to this id per run;
+				// the run then merges under wid itself (MergeWorkflow runs
+				// the merge as a child under its table's id), so a
+				// scheduled merge and one started by hand or by merge_after
+				// never run at once: the later one is skipped, naming wid.
+				ID:            wid,
+				Workflow:      workflows.MergeWorkflowName,
+				Args:          []any{workflows.MergeInput{StagingPath: path}},
+				TaskQueue:     cfg.Temporal.TaskQueue,
+				StaticSummary: "nightly merge of " + path + " into main",
+			},
+			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+			CatchupWindow: *catchup,
+			Paused:        *paused,
+			Note:          "created by certlake starter",
+		})
+		if err != nil {
+			var exists *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &exists) || errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+				return fmt.Errorf("schedule %s already exists; delete it first (starter schedule delete --id %s)", *id, *id)
+			}
+			return fmt.Errorf("create schedule %s: %w", *id, err)
+		}
+		fmt.Fprintf(c.stdout, "created schedule %s: MergeWorkflow of %s, cron %q in %s, jitter %s, overlap skip, catch-up window %s\n",
+			h.GetID(), path, *cron, *tz, *jitter, *catchup)
+		if u := scheduleURL(cfg.Temporal, h.GetID()); u != "" {
+			fmt.Fprintf(c.stdout, "  web ui: %s\n", u)
+		}
+		return nil
 	}
-	fmt.Fprintf(c.stdout, "created schedule %s: MergeWorkflow of %s, cron %q in %s, jitter %s, overlap skip, catch-up window %s\n",
-		h.GetID(), path, *cron, *tz, *jitter, *catchup)
-	if u := scheduleURL(cfg.Temporal, h.GetID()); u != "" {
-		fmt.Fprintf(c.stdout, "  web ui: %s\n", u)
-	}
-	return nil
+	return cmd
 }
 
-// scheduleOp runs describe, trigger, pause, unpause or delete.
-func scheduleOp(ctx context.Context, c *cli, op string, args []string) error {
-	fs := newFlags(c, "schedule "+op, "schedule "+op+" [--id ID]")
+// scheduleOpCommand runs describe, trigger, pause, unpause or delete.
+func scheduleOpCommand(c *cli, op, short string) *cobra.Command {
+	cmd, fs := newCommand(op, short)
 	id := fs.String("id", defaultScheduleID, "schedule id")
 	note := ""
 	if op == "pause" || op == "unpause" {
@@ -132,44 +116,45 @@ func scheduleOp(ctx context.Context, c *cli, op string, args []string) error {
 	if op == "describe" {
 		fs.BoolVar(&asJSON, "json", false, "print the description as JSON")
 	}
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("schedule %s takes no arguments, got %q", op, fs.Args())
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	tc, err := dial(ctx, c, cfg.Temporal)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	h := tc.ScheduleClient().GetHandle(ctx, *id)
-	switch op {
-	case "describe":
-		d, err := h.Describe(ctx)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("schedule %s takes no arguments, got %q", op, args)
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		tc, err := dial(ctx, c, cfg.Temporal)
+		if err != nil {
+			return err
+		}
+		defer tc.Close()
+		h := tc.ScheduleClient().GetHandle(ctx, *id)
+		switch op {
+		case "describe":
+			d, err := h.Describe(ctx)
+			if err != nil {
+				return scheduleErr(op, *id, err)
+			}
+			return printSchedule(c, *id, d, asJSON, scheduleURL(cfg.Temporal, *id))
+		case "trigger":
+			err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
+		case "pause":
+			err = h.Pause(ctx, client.SchedulePauseOptions{Note: orDefault(note, "paused by certlake starter")})
+		case "unpause":
+			err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: orDefault(note, "unpaused by certlake starter")})
+		case "delete":
+			err = h.Delete(ctx)
+		}
 		if err != nil {
 			return scheduleErr(op, *id, err)
 		}
-		return printSchedule(c, *id, d, asJSON, scheduleURL(cfg.Temporal, *id))
-	case "trigger":
-		err = h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
-	case "pause":
-		err = h.Pause(ctx, client.SchedulePauseOptions{Note: orDefault(note, "paused by certlake starter")})
-	case "unpause":
-		err = h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: orDefault(note, "unpaused by certlake starter")})
-	case "delete":
-		err = h.Delete(ctx)
+		past := map[string]string{"trigger": "triggered", "pause": "paused", "unpause": "unpaused", "delete": "deleted"}[op]
+		fmt.Fprintf(c.stdout, "%s schedule %s\n", past, *id)
+		return nil
 	}
-	if err != nil {
-		return scheduleErr(op, *id, err)
-	}
-	past := map[string]string{"trigger": "triggered", "pause": "paused", "unpause": "unpaused", "delete": "deleted"}[op]
-	fmt.Fprintf(c.stdout, "%s schedule %s\n", past, *id)
-	return nil
+	return cmd
 }
 
 func scheduleErr(op, id string, err error) error {

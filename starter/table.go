@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
@@ -21,18 +23,12 @@ import (
 	"github.com/certlake/certlake/internal/storage"
 )
 
-// runTable dispatches "table <subcommand>": describe or vacuum.
-func runTable(ctx context.Context, c *cli, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "describe":
-			return tableDescribe(ctx, c, args[1:])
-		case "vacuum":
-			return tableVacuum(ctx, c, args[1:])
-		}
-	}
-	return usageError("usage: starter table describe PATH [--json] [--version N] [--count] [--no-logs] | " +
-		"starter table vacuum --path PATH [--retention 168h] [--dry-run] [--json]")
+// tableCommand groups the commands that read or clean one Delta table.
+func tableCommand(c *cli) *cobra.Command {
+	cmd := parentCommand(c, "table", "describe a Delta table, or vacuum files crashed writers left")
+	cmd.GroupID = groupLocal
+	cmd.AddCommand(tableDescribeCommand(c), tableVacuumCommand(c))
+	return cmd
 }
 
 // tableView is what table describe prints; with --json, exactly this object.
@@ -110,42 +106,43 @@ type logView struct {
 	Missing uint64 `json:"missing"`
 }
 
-func tableDescribe(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "table describe", "table describe PATH [--json] [--version N] [--count] [--files] [--no-logs] [--staging]")
+func tableDescribeCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("describe PATH", "print a Delta table's version, schema, files and per-log ranges")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	version := fs.Int64("version", -1, "describe this version (time travel) instead of the latest")
 	count := fs.Bool("count", false, "count every file's rows from its Parquet footer, even files whose stats tell (files without stats always are)")
 	listFiles := fs.Bool("files", false, "list the live files in the text output (always in --json)")
 	noLogs := fs.Bool("no-logs", false, "skip the per-source_url cert_index ranges of certstream tables (they read two columns of every file)")
 	asStaging := fs.Bool("staging", false, "read a table without certlake's staging marker as staging (default: only at lake.staging_path)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usageError("table describe takes one PATH, got %d arguments", fs.NArg())
-	}
-	path := fs.Arg(0)
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	var at *int64
-	if fs.Changed("version") {
-		if *version < 0 {
-			return usageError("--version must be 0 or more, got %d", *version)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) != 1 {
+			return usageError("table describe takes one PATH, got %d arguments", len(args))
 		}
-		at = version
+		path := args[0]
+		cfg, err := loadConfig(fs)
+		if err != nil {
+			return err
+		}
+		var at *int64
+		if fs.Changed("version") {
+			if *version < 0 {
+				return usageError("--version must be 0 or more, got %d", *version)
+			}
+			at = version
+		}
+		staging := *asStaging || sameLocation(path, cfg.Lake.StagingPath)
+		v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg), cfg: cfg})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(c.stdout, v)
+		}
+		printTable(c.stdout, v, *listFiles)
+		return nil
 	}
-	staging := *asStaging || sameLocation(path, cfg.Lake.StagingPath)
-	v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg), cfg: cfg})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return writeJSON(c.stdout, v)
-	}
-	printTable(c.stdout, v, *listFiles)
-	return nil
+	return cmd
 }
 
 // dbOptions turns the config's DuckDB settings into lake's.
@@ -538,61 +535,62 @@ type vacuumFileView struct {
 	Modified time.Time `json:"modified"`
 }
 
-func tableVacuum(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "table vacuum", "table vacuum --path PATH [--retention 168h] [--dry-run] [--json]")
+func tableVacuumCommand(c *cli) *cobra.Command {
+	cmd, fs := newCommand("vacuum", "delete files crashed writers left uncommitted (older than a retention)")
 	path := fs.String("path", "", "the table's root directory (the one holding _delta_log)")
 	retention := fs.Duration("retention", delta.DefaultVacuumRetention,
 		"delete only uncommitted files last modified longer ago than this; at least 2h, the longest a fetch or merge activity holds files before committing them")
 	dryRun := fs.Bool("dry-run", false, "list the files that would be deleted and delete nothing")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError("table vacuum takes no arguments (got %q); name the table with --path", fs.Args())
-	}
-	if *path == "" {
-		return usageError("table vacuum needs --path, the table's root directory (the one holding _delta_log)")
-	}
-	cfg, err := loadConfig(fs)
-	if err != nil {
-		return err
-	}
-	if !*dryRun { // a dry run deletes nothing: any table may be inspected
-		if err := checkAllowed(cfg, "--path", *path); err != nil {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if len(args) > 0 {
+			return usageError("table vacuum takes no arguments (got %q); name the table with --path", args)
+		}
+		if *path == "" {
+			return usageError("table vacuum needs --path, the table's root directory (the one holding _delta_log)")
+		}
+		cfg, err := loadConfig(fs)
+		if err != nil {
 			return err
 		}
+		if !*dryRun { // a dry run deletes nothing: any table may be inspected
+			if err := checkAllowed(cfg, "--path", *path); err != nil {
+				return err
+			}
+		}
+		res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun, Storage: opener(cfg)})
+		if err != nil {
+			return vacuumErr(*path, err)
+		}
+		plans, err := vacuumPlans(ctx, cfg, *retention, *dryRun)
+		if err != nil {
+			return err
+		}
+		v := vacuumView{
+			Path:             *path,
+			Version:          res.Version,
+			Retention:        res.Retention.String(),
+			RetentionSeconds: int64(res.Retention / time.Second),
+			DryRun:           res.DryRun,
+			Files:            make([]vacuumFileView, 0, len(res.Files)),
+			Count:            res.Count,
+			Bytes:            res.Bytes,
+			Dirs:             nonNil(res.Dirs),
+			KeptYoung:        res.Young,
+			PlanDir:          cfg.Lake.PlanDir,
+			OrphanPlans:      plans,
+		}
+		for _, f := range res.Files {
+			v.Files = append(v.Files, vacuumFileView{Path: f.Path, Size: f.Size, Modified: f.ModTime.UTC()})
+		}
+		if *asJSON {
+			return writeJSON(c.stdout, v)
+		}
+		printVacuum(c.stdout, v)
+		return nil
 	}
-	res, err := delta.Vacuum(ctx, *path, delta.VacuumOptions{Retention: *retention, DryRun: *dryRun, Storage: opener(cfg)})
-	if err != nil {
-		return vacuumErr(*path, err)
-	}
-	plans, err := vacuumPlans(ctx, cfg, *retention, *dryRun)
-	if err != nil {
-		return err
-	}
-	v := vacuumView{
-		Path:             *path,
-		Version:          res.Version,
-		Retention:        res.Retention.String(),
-		RetentionSeconds: int64(res.Retention / time.Second),
-		DryRun:           res.DryRun,
-		Files:            make([]vacuumFileView, 0, len(res.Files)),
-		Count:            res.Count,
-		Bytes:            res.Bytes,
-		Dirs:             nonNil(res.Dirs),
-		KeptYoung:        res.Young,
-		PlanDir:          cfg.Lake.PlanDir,
-		OrphanPlans:      plans,
-	}
-	for _, f := range res.Files {
-		v.Files = append(v.Files, vacuumFileView{Path: f.Path, Size: f.Size, Modified: f.ModTime.UTC()})
-	}
-	if *asJSON {
-		return writeJSON(c.stdout, v)
-	}
-	printVacuum(c.stdout, v)
-	return nil
+	return cmd
 }
 
 // vacuumPlans removes the plans runs left behind in lake.plan_dir that are
