@@ -124,6 +124,17 @@ func (l LakeSettings) tableOptions(o lake.Options) lake.Options {
 	return o
 }
 
+// mergeDB is the DuckDB of merge steps: it spills under lake.duckdb.temp_dir
+// or else under this worker's scratch (worker.scratch_dir), never into a
+// directory shared with other workers.
+func (l LakeSettings) mergeDB() lake.DBOptions {
+	o := l.DB
+	if o.TempDir == "" {
+		o.TempDir = l.Scratch.SpillDir()
+	}
+	return o
+}
+
 // opener is the Opener of the settings, or a default one.
 func (l LakeSettings) opener() *storage.Opener {
 	if l.Storage != nil {

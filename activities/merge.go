@@ -45,7 +45,7 @@ func (m *Merge) PlanMerge(ctx context.Context, in PlanMergeInput) (PlanMergeResu
 	if batchRows <= 0 {
 		batchRows = m.Defaults.BatchRows
 	}
-	plan, err := merge.PlanMerge(ctx, staging, merge.PlanOptions{MainPath: m.Lake.MainPath, BatchRows: batchRows, DB: m.Lake.DB})
+	plan, err := merge.PlanMerge(ctx, staging, merge.PlanOptions{MainPath: m.Lake.MainPath, BatchRows: batchRows, DB: m.Lake.mergeDB()})
 	if err != nil {
 		return res, toTemporal(classify(err))
 	}
@@ -87,7 +87,7 @@ func (m *Merge) IndexMain(ctx context.Context, in IndexMainInput) (IndexMainResu
 		hb := startHeartbeat(ctx, heartbeatInterval(ctx), res)
 		var ir merge.IndexResult
 		ir, err = merge.IndexMain(ctx, main, merge.IndexOptions{
-			DB:     m.Lake.DB,
+			DB:     m.Lake.mergeDB(),
 			Logger: m.Logger,
 			Progress: func(done, total int) {
 				hb.Set(ctx, IndexMainResult{Indexed: done, ToIndex: total})
@@ -141,7 +141,7 @@ func (m *Merge) MergeBatch(ctx context.Context, in MergeBatchInput) (MergeBatchR
 	}
 	hb := startHeartbeat(ctx, heartbeatInterval(ctx), merge.Progress{Batch: in.BatchID})
 	br, err := merge.MergeBatch(ctx, main, staging, plan.Ref(), plan.Batches[in.BatchID], merge.BatchOptions{
-		DB:       m.Lake.DB,
+		DB:       m.Lake.mergeDB(),
 		Logger:   m.Logger,
 		Progress: func(p merge.Progress) { hb.Set(ctx, p) },
 	})

@@ -94,6 +94,10 @@ func newWorld(t *testing.T, opts scenario.Options, queuePrefix string) *env {
 	e := &env{t: t, sc: sc, c: devServer.Client(),
 		queue: fmt.Sprintf("%s-%d-%d", queuePrefix, os.Getpid(), queueSeq.Add(1))}
 	e.cfg = testConfig(sc, e.queue)
+	// The worker's own scratch (remote downloads, uploads, the merge's
+	// DuckDB spill) inside the test's directory: removed with it even when
+	// a worker process is killed, never left in the OS temp dir.
+	e.cfg.Worker.ScratchDir = t.TempDir()
 	return e
 }
 

@@ -89,6 +89,17 @@ func run() error {
 	})
 	backfill, merge := activities.New(cfg, logger, metrics, metrics)
 	register(w, backfill, merge)
+	// Uploads and DuckDB spill files a killed run left in this worker's
+	// scratch are of no use to anyone: clear them now and on the way out.
+	scratch := backfill.Lake.Scratch
+	if err := scratch.Clean(); err != nil {
+		logger.Warn("worker scratch", "err", err)
+	}
+	defer func() {
+		if err := scratch.Clean(); err != nil {
+			logger.Warn("worker scratch", "err", err)
+		}
+	}()
 
 	if cfg.Worker.MetricsAddress != "" {
 		srv, err := serveMetrics(cfg.Worker.MetricsAddress, reg, c)

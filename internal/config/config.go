@@ -409,8 +409,10 @@ type Worker struct {
 	// 0: Go's default (100), memory first.
 	GCPercent int `key:"gc_percent"`
 	// ScratchDir is this worker's own local scratch (downloads of remote
-	// Parquet files for DuckDB, files staged before upload). Never shared
-	// between workers. Default "" = a directory under the OS temp dir.
+	// Parquet files for DuckDB, files staged before upload, the merge's
+	// DuckDB spill files unless lake.duckdb.temp_dir is set). Never shared
+	// between workers. Default "" = a directory under the OS temp dir
+	// (removed when the worker stops).
 	ScratchDir string `key:"scratch_dir"`
 }
 

@@ -24,40 +24,42 @@ const DefaultMemoryLimit = "1GB"
 // a batch live on a connection) with its own spill directory.
 type duck struct {
 	*sql.DB
-	tmp     string // removed by Close; "" when the caller chose TempDir
-	tempDir string // the spill directory, for the caller's scratch files too
+	tempDir string // the spill directory (removed by Close), for the caller's scratch files too
 }
 
 // Close closes the database and removes its spill directory.
 func (d *duck) Close() error {
 	err := d.DB.Close()
-	if d.tmp != "" {
-		os.RemoveAll(d.tmp)
-	}
+	os.RemoveAll(d.tempDir)
 	return err
 }
 
-// openDB opens a duck with the limits of o. Without a TempDir it spills to
-// a fresh directory under os.TempDir (DuckDB's default for an in-memory
-// database is the working directory, which a worker may not own, and two
-// databases must not share spill files).
+// spillPrefix names the spill directories of merge steps.
+const spillPrefix = "certlake-merge-duckdb-"
+
+// openDB opens a duck with the limits of o. It spills to a fresh directory
+// under o.TempDir (the worker passes its worker.scratch_dir; "" = the OS
+// temp dir), removed by Close: DuckDB's default for an in-memory database
+// is the working directory, which a worker may not own, and two databases
+// (a worker runs several merge batches at once) must not share spill files.
 func openDB(ctx context.Context, o DBOptions) (*duck, error) {
 	if o.MemoryLimit == "" {
 		o.MemoryLimit = DefaultMemoryLimit
 	}
-	d := &duck{}
-	if o.TempDir == "" {
-		tmp, err := os.MkdirTemp("", "certlake-merge-duckdb-")
-		if err != nil {
+	if o.TempDir != "" {
+		if err := os.MkdirAll(o.TempDir, 0o755); err != nil {
 			return nil, fmt.Errorf("duckdb spill directory: %w", err)
 		}
-		d.tmp, o.TempDir = tmp, tmp
 	}
+	tmp, err := os.MkdirTemp(o.TempDir, spillPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("duckdb spill directory: %w", err)
+	}
+	d := &duck{tempDir: tmp}
+	o.TempDir = tmp
 	db, err := lake.OpenDB(ctx, o)
 	if err != nil {
-		if d.tmp != "" {
-			os.RemoveAll(d.tmp)
-		}
+		os.RemoveAll(d.tempDir)
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
@@ -65,7 +67,6 @@ func openDB(ctx context.Context, o DBOptions) (*duck, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	d.DB = db
-	d.tempDir = o.TempDir
 	return d, nil
 }
 
