@@ -253,6 +253,26 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 			wants: []string{`ct.static_logs[0].url: want an http(s) URL, got "ftp://x/"`},
 		},
 		{
+			name:  "UnknownKeyInListFromEnv",
+			env:   map[string]string{"CERTLAKE_CT_CUSTOM_LOGS": `[{"name": "a", "ulr": "https://a.example/"}]`},
+			wants: []string{"unknown key ct.custom_logs[0].ulr (from env CERTLAKE_CT_CUSTOM_LOGS)"},
+		},
+		{
+			name:  "WrongTypeInMapFromEnv",
+			env:   map[string]string{"CERTLAKE_CT_LOGS": `{"https://CT.example.com/": {"rate_limit": "fast", "verify": "no"}}`},
+			wants: []string{`ct.logs.https://ct.example.com/.rate_limit: want a number, got "fast" (from env CERTLAKE_CT_LOGS)`, `ct.logs.https://ct.example.com/.verify: want true or false, got "no"`},
+		},
+		{
+			name:  "ListNotJSON",
+			env:   map[string]string{"CERTLAKE_CT_STATIC_LOGS": "https://a.example/"},
+			wants: []string{`ct.static_logs: want a list such as [{"name": ..., "url": ...}], got "https://a.example/" (from env CERTLAKE_CT_STATIC_LOGS)`},
+		},
+		{
+			name:  "NegativeDuration",
+			args:  []string{"--set", "backfill.flush_interval=-1s"},
+			wants: []string{`backfill.flush_interval: want a duration of 0 or more, got "-1s" (from flag --set backfill.flush_interval)`},
+		},
+		{
 			name:  "SeveralAtOnce",
 			file:  "lake:\n  mian_path: /x\n  checkpoint_interval: abc\n",
 			wants: []string{"unknown key lake.mian_path", "lake.checkpoint_interval: want an integer"},

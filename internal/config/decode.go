@@ -1,7 +1,12 @@
 package config
 
-// Conversion of raw values (from YAML, JSON, TOML, the environment or flags)
-// into the typed fields of Config, with errors that name the key.
+// Decoding of raw values (from YAML, JSON, TOML, the environment or flags)
+// into Config by mapstructure, the decoder viper itself uses. The decode
+// hooks below do what mapstructure's weak typing would do differently: they
+// refuse a bare number as a duration, take lists and sections from the
+// environment as JSON, fold map keys to lower case, and say what each key
+// wants; decodeErrors turns mapstructure's errors back into messages that
+// name the key.
 
 import (
 	"encoding/json"
@@ -13,113 +18,110 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-viper/mapstructure/v2"
 )
 
-// setValue converts raw (from YAML, JSON, TOML, env or a flag) into fv,
-// naming path in errors.
-func setValue(fv reflect.Value, raw any, path []string) error {
-	key := dotted(path)
-	if fv.Type() == reflect.TypeFor[time.Duration]() {
+// decode sets the fields of cfg whose keys are in raw (a nested map of the
+// set keys) and returns one error per bad value, each naming its key.
+func decode(raw map[string]any, cfg *Config, source func(key string) string) []error {
+	d, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		TagName:     "key",
+		DecodeHook:  decodeHook,
+		ErrorUnused: true,
+		Result:      cfg,
+	})
+	if err != nil {
+		return []error{fmt.Errorf("config decoder: %w", err)}
+	}
+	errs := decodeErrors(d.Decode(raw), source)
+	// mapstructure walks maps in random order: sort for stable messages.
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errs
+}
+
+// decodeHook converts one raw value for its target field, or says what the
+// field wants. Values it passes through are already of the target's type.
+func decodeHook(from, to reflect.Value) (any, error) {
+	raw := from.Interface()
+	if to.Type() == reflect.TypeFor[time.Duration]() {
 		d, err := toDuration(raw)
 		if err != nil {
-			return fmt.Errorf("%s: want a duration such as \"30s\" or \"5m\", got %s", key, show(raw))
+			return nil, fmt.Errorf("want a duration such as \"30s\" or \"5m\", got %s", show(raw))
 		}
 		if d < 0 {
-			return fmt.Errorf("%s: want a duration of 0 or more, got %s", key, show(raw))
+			return nil, fmt.Errorf("want a duration of 0 or more, got %s", show(raw))
 		}
-		fv.SetInt(int64(d))
-		return nil
+		return d, nil
 	}
-	switch fv.Kind() {
-	case reflect.Pointer: // an optional value: set means given
-		v := reflect.New(fv.Type().Elem())
-		if err := setValue(v.Elem(), raw, path); err != nil {
-			return err
-		}
-		fv.Set(v)
+	switch to.Kind() {
 	case reflect.String:
-		s, ok := raw.(string)
-		if !ok {
-			return fmt.Errorf("%s: want a string, got %s", key, show(raw))
+		if _, ok := raw.(string); !ok {
+			return nil, fmt.Errorf("want a string, got %s", show(raw))
 		}
-		fv.SetString(s)
 	case reflect.Bool:
 		b, err := toBool(raw)
 		if err != nil {
-			return fmt.Errorf("%s: want true or false, got %s", key, show(raw))
+			return nil, fmt.Errorf("want true or false, got %s", show(raw))
 		}
-		fv.SetBool(b)
+		return b, nil
 	case reflect.Int, reflect.Int64:
 		n, err := toInt(raw)
 		if err != nil {
-			return fmt.Errorf("%s: want an integer, got %s", key, show(raw))
+			return nil, fmt.Errorf("want an integer, got %s", show(raw))
 		}
-		fv.SetInt(n)
+		return n, nil
 	case reflect.Uint64:
 		n, err := toInt(raw)
 		if err != nil || n < 0 {
-			return fmt.Errorf("%s: want an integer of 0 or more, got %s", key, show(raw))
+			return nil, fmt.Errorf("want an integer of 0 or more, got %s", show(raw))
 		}
-		fv.SetUint(uint64(n))
+		return uint64(n), nil
 	case reflect.Float64:
 		f, err := toFloat(raw)
 		if err != nil {
-			return fmt.Errorf("%s: want a number, got %s", key, show(raw))
+			return nil, fmt.Errorf("want a number, got %s", show(raw))
 		}
-		fv.SetFloat(f)
+		return f, nil
 	case reflect.Slice:
-		return setSlice(fv, raw, path)
+		return toList(raw, to.Type().Elem().Kind() == reflect.String)
 	case reflect.Map:
-		return setMap(fv, raw, path)
-	default:
-		return fmt.Errorf("%s: unsupported field kind %s", key, fv.Kind())
+		return toSection(raw, true)
+	case reflect.Struct:
+		return toSection(raw, false)
 	}
-	return nil
+	return raw, nil
 }
 
-// setSlice decodes a list of sections (ct.custom_logs). From the environment
-// it arrives as a JSON string.
-func setSlice(fv reflect.Value, raw any, path []string) error {
-	key := dotted(path)
+// toList accepts a list, or from the environment and --set a JSON list or,
+// for a list of strings, comma-separated values. An empty list is nil, like
+// the default.
+func toList(raw any, ofStrings bool) (any, error) {
 	if ss, ok := raw.([]string); ok {
-		raw = toAnys(ss)
-	}
-	if s, ok := raw.(string); ok && fv.Type().Elem().Kind() == reflect.String && !strings.HasPrefix(strings.TrimSpace(s), "[") {
-		// A list of strings from the environment or --set: comma-separated.
-		raw = toAnys(strings.Split(s, ","))
+		raw = trimmed(ss)
 	}
 	if s, ok := raw.(string); ok {
-		var list []any
-		if err := json.Unmarshal([]byte(s), &list); err != nil {
-			return fmt.Errorf("%s: want a list such as [{\"name\": ..., \"url\": ...}], got %s", key, show(raw))
+		if ofStrings && !strings.HasPrefix(strings.TrimSpace(s), "[") {
+			raw = trimmed(strings.Split(s, ","))
+		} else {
+			var list []any
+			if err := json.Unmarshal([]byte(s), &list); err != nil {
+				return nil, fmt.Errorf("want a list such as [{\"name\": ..., \"url\": ...}], got %s", show(raw))
+			}
+			raw = list
 		}
-		raw = list
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return fmt.Errorf("%s: want a list, got %s", key, show(raw))
+		return nil, fmt.Errorf("want a list, got %s", show(raw))
 	}
-	if fv.Type().Elem().Kind() == reflect.String {
-		return setStrings(fv, list, key)
+	if len(list) == 0 {
+		return nil, nil
 	}
-	out := reflect.MakeSlice(fv.Type(), len(list), len(list))
-	var errs []error
-	for i, e := range list {
-		p := append(slices.Clip(path[:len(path)-1]), fmt.Sprintf("%s[%d]", path[len(path)-1], i))
-		if err := setSection(out.Index(i), e, p); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	if len(list) > 0 { // an empty list stays nil, like the default
-		fv.Set(out)
-	}
-	return nil
+	return list, nil
 }
 
-func toAnys(ss []string) []any {
+func trimmed(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = strings.TrimSpace(s)
@@ -127,91 +129,100 @@ func toAnys(ss []string) []any {
 	return out
 }
 
-// setStrings decodes a list of strings (lake.allowed_locations).
-func setStrings(fv reflect.Value, list []any, key string) error {
-	out := make([]string, 0, len(list))
-	for i, e := range list {
-		s, ok := e.(string)
-		if !ok {
-			return fmt.Errorf("%s[%d]: want a string, got %s", key, i, show(e))
-		}
-		out = append(out, s)
-	}
-	if len(out) > 0 {
-		fv.Set(reflect.ValueOf(out))
-	}
-	return nil
-}
-
-// setMap decodes a map of sections keyed by name or URL (ct.operators,
-// ct.logs). Keys are folded to lower case, as viper folds the file's.
-func setMap(fv reflect.Value, raw any, path []string) error {
-	key := dotted(path)
-	if s, ok := raw.(string); ok {
+// toSection accepts a section of keys (or, from the environment, its JSON).
+// The keys of a map (ct.operators, ct.logs) are folded to lower case, as
+// viper folds the file's; an empty map is nil, like the default.
+func toSection(raw any, isMap bool) (any, error) {
+	if s, ok := raw.(string); ok && isMap {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return fmt.Errorf("%s: want a mapping such as {\"name\": {\"rate_limit\": 1}}, got %s", key, show(raw))
+			return nil, fmt.Errorf("want a mapping such as {\"name\": {\"rate_limit\": 1}}, got %s", show(raw))
 		}
 		raw = m
 	}
 	m, ok := asStringMap(raw)
 	if !ok {
-		return fmt.Errorf("%s: want a mapping, got %s", key, show(raw))
-	}
-	out := reflect.MakeMapWithSize(fv.Type(), len(m))
-	var errs []error
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ev := reflect.New(fv.Type().Elem()).Elem()
-		if err := setSection(ev, m[k], append(slices.Clip(path), k)); err != nil {
-			errs = append(errs, err)
-			continue
+		if isMap {
+			return nil, fmt.Errorf("want a mapping, got %s", show(raw))
 		}
-		out.SetMapIndex(reflect.ValueOf(strings.ToLower(k)), ev)
+		return nil, fmt.Errorf("want a section of keys, got %s", show(raw))
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
+	if !isMap {
+		return m, nil
 	}
-	if len(m) > 0 { // an empty map stays nil, like the default
-		fv.Set(out)
+	if len(m) == 0 {
+		return nil, nil
 	}
-	return nil
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out, nil
 }
 
-// setSection decodes one section (a struct) of a list or map.
-func setSection(sv reflect.Value, raw any, path []string) error {
-	if raw == nil {
+// decodeErrors flattens mapstructure's joined errors into one per bad
+// value: "<key>: <what it wants> (<where the value came from>)".
+func decodeErrors(err error, source func(key string) string) []error {
+	if err == nil {
 		return nil
 	}
-	m, ok := asStringMap(raw)
-	if !ok {
-		return fmt.Errorf("%s: want a section of keys, got %s", dotted(path), show(raw))
-	}
-	var errs []error
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		p := append(slices.Clip(path), k)
-		f, ok := fieldByKey(sv.Type(), strings.ToLower(k))
-		if !ok {
-			errs = append(errs, fmt.Errorf("unknown key %s", dotted(p)))
-			continue
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, decodeErrors(e, source)...)
 		}
-		if m[k] == nil {
-			continue
+		return out
+	}
+	de, ok := err.(*mapstructure.DecodeError)
+	if !ok { // mapstructure's "decoding failed due to..." around the list
+		if inner := errors.Unwrap(err); inner != nil {
+			return decodeErrors(inner, source)
 		}
-		if err := setValue(sv.FieldByIndex(f.Index), m[k], p); err != nil {
-			errs = append(errs, err)
+		return []error{err}
+	}
+	if inner := de.Unwrap(); inner != nil {
+		var nested *mapstructure.DecodeError
+		if _, joined := inner.(interface{ Unwrap() []error }); joined || errors.As(inner, &nested) {
+			return decodeErrors(inner, source)
 		}
 	}
-	return errors.Join(errs...)
+	key := keyOf(de.Name())
+	msg := de.Unwrap().Error()
+	if unused, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
+		if strings.HasPrefix(source(key), "in ") {
+			return nil // the file's unknown keys are reported as it is read
+		}
+		var out []error
+		for _, k := range strings.Split(unused, ", ") {
+			out = append(out, fmt.Errorf("unknown key %s.%s (%s)", key, k, source(key)))
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s: %s (%s)", key, msg, source(key))}
+}
+
+// keyOf turns mapstructure's name of a value into its key: map entries are
+// written name[key] there and name.key here (list items keep name[i]).
+func keyOf(name string) string {
+	for _, m := range mapKeys() {
+		if rest, ok := strings.CutPrefix(name, m+"["); ok {
+			if i := strings.LastIndex(rest, "]"); i >= 0 {
+				return m + "." + rest[:i] + rest[i+1:]
+			}
+		}
+	}
+	return name
+}
+
+// mapKeys lists the keys whose values are maps of sections (ct.logs).
+func mapKeys() []string {
+	var out []string
+	forEachKey(func(path []string, t reflect.Type) {
+		if t.Kind() == reflect.Map {
+			out = append(out, dotted(path))
+		}
+	})
+	return out
 }
 
 func asStringMap(v any) (map[string]any, bool) {

@@ -91,7 +91,7 @@ func Load(path string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	cfg := Defaults()
 	cfg.File = file
-	l.decodeStruct(reflect.ValueOf(&cfg).Elem(), nil)
+	l.errs = append(l.errs, decode(l.setKeys(), &cfg, l.sourceOf)...)
 	if len(l.errs) == 0 {
 		cfg.derive()
 		l.errs = append(l.errs, cfg.validate()...)
@@ -294,30 +294,43 @@ func (l *loader) source(path []string) string {
 	return "default"
 }
 
-// decodeStruct fills the fields of rv (a struct) whose keys are set.
-func (l *loader) decodeStruct(rv reflect.Value, path []string) {
-	rt := rv.Type()
-	for i := range rt.NumField() {
-		sf := rt.Field(i)
-		key := sf.Tag.Get("key")
-		if key == "" || key == "-" {
-			continue
-		}
-		p := append(slices.Clip(path), key)
-		fv := rv.Field(i)
-		if sf.Type.Kind() == reflect.Struct && sf.Type != reflect.TypeFor[time.Duration]() {
-			l.decodeStruct(fv, p)
-			continue
-		}
-		vk := strings.Join(p, sep)
+// setKeys is every key that is set (by the file, the environment or a
+// flag), as the nested map mapstructure decodes: the defaults stay for the
+// others.
+func (l *loader) setKeys() map[string]any {
+	raw := map[string]any{}
+	forEachKey(func(path []string, _ reflect.Type) {
+		vk := strings.Join(path, sep)
 		if !l.v.IsSet(vk) {
-			continue
+			return
 		}
-		raw := l.v.Get(vk)
-		if err := setValue(fv, raw, p); err != nil {
-			l.errs = append(l.errs, fmt.Errorf("%w (%s)", err, l.source(p)))
+		m := raw
+		for _, k := range path[:len(path)-1] {
+			sub, ok := m[k].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[k] = sub
+			}
+			m = sub
+		}
+		m[path[len(path)-1]] = l.v.Get(vk)
+	})
+	return raw
+}
+
+// sourceOf says where the value of key (or of the list or map holding it,
+// e.g. ct.custom_logs for ct.custom_logs[0].url) came from.
+func (l *loader) sourceOf(key string) string {
+	best := ""
+	for k := range knownKeys() {
+		if (key == k || strings.HasPrefix(key, k+".") || strings.HasPrefix(key, k+"[")) && len(k) > len(best) {
+			best = k
 		}
 	}
+	if best == "" {
+		best = key
+	}
+	return l.source(strings.Split(best, "."))
 }
 
 func dotted(path []string) string { return strings.Join(path, ".") }
@@ -338,10 +351,9 @@ func fieldByKey(typ reflect.Type, key string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// knownKeys lists every settable key in dotted form: the leaves and the
-// list and map keys (ct.custom_logs, ct.logs).
-func knownKeys() map[string]bool {
-	keys := map[string]bool{}
+// forEachKey calls fn with every settable key's path and type: the leaves
+// and the list and map keys (ct.custom_logs, ct.logs), not the sections.
+func forEachKey(fn func(path []string, t reflect.Type)) {
 	var walk func(t reflect.Type, path []string)
 	walk = func(t reflect.Type, path []string) {
 		for i := range t.NumField() {
@@ -355,10 +367,16 @@ func knownKeys() map[string]bool {
 				walk(f.Type, p)
 				continue
 			}
-			keys[dotted(p)] = true
+			fn(p, f.Type)
 		}
 	}
 	walk(reflect.TypeFor[Config](), nil)
+}
+
+// knownKeys lists every settable key in dotted form.
+func knownKeys() map[string]bool {
+	keys := map[string]bool{}
+	forEachKey(func(path []string, _ reflect.Type) { keys[dotted(path)] = true })
 	return keys
 }
 
