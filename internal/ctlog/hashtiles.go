@@ -112,6 +112,65 @@ func (r *edgeReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
 	}
 }
 
+// consistent proves that the tree of old is a prefix of the tree of cur
+// (a checkpoint read after old): the hashes of a consistency proof (RFC
+// 6962 section 2.1.2, as tlog.ProveTree builds it) are read from hash
+// tiles authenticated against cur's root, and must lead to old's root.
+// Tiles that do not authenticate are a verification failure; a proof that
+// does not hold is misbehaviour, since both heads carry the log's
+// signature: the log forked its tree.
+func (h *hashTiles) consistent(ctx context.Context, log string, old, cur treeHead) error {
+	tr := &cachedTileReader{ctx: ctx, h: h}
+	hr := tlog.TileHashReader(tlog.Tree{N: int64(cur.size), Hash: cur.root}, tr)
+	p, err := tlog.ProveTree(int64(cur.size), int64(old.size), hr)
+	if err != nil {
+		if tr.err != nil {
+			return tr.err
+		}
+		return verificationErr(log, "hash tiles of the tree of size %d do not give its root: %v", cur.size, err)
+	}
+	if err := tlog.CheckTree(p, int64(cur.size), cur.root, int64(old.size), old.root); err != nil {
+		return misbehaviour(log, "checkpoints of sizes %d and %d are not consistent (the log forked its tree): %v", old.size, cur.size, err)
+	}
+	return nil
+}
+
+// cachedTileReader is the tlog.TileReader of consistent: full tiles above
+// level 0 come from the cache when there (tlog authenticates every tile it
+// reads against the tree anyway), and those it authenticated are kept.
+type cachedTileReader struct {
+	ctx context.Context
+	h   *hashTiles
+	err error // the fetch error, as opposed to a verification failure
+}
+
+func (r *cachedTileReader) Height() int { return tileHeight }
+
+func (r *cachedTileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	data := make([][]byte, len(tiles))
+	for i, t := range tiles {
+		if d, ok := r.h.cached(t); ok {
+			data[i] = d
+			continue
+		}
+		d, err := r.h.fetch(r.ctx, t)
+		if err != nil {
+			r.err = err
+			return nil, err
+		}
+		data[i] = d
+	}
+	return data, nil
+}
+
+func (r *cachedTileReader) SaveTiles(tiles []tlog.Tile, data [][]byte) {
+	for i, t := range tiles {
+		if t.L > 0 && t.W == 1<<tileHeight {
+			r.h.keep(t, data[i])
+		}
+	}
+}
+
 // level0 returns the authenticated level-0 hashes of data tile n of pt's
 // tree: 256 of them, or fewer for the tree's partial last tile.
 func (h *hashTiles) level0(ctx context.Context, log string, pt *provenTree, n uint64) ([]byte, error) {
@@ -260,25 +319,39 @@ func (s *static) fetchHashTile(ctx context.Context, t tlog.Tile) ([]byte, error)
 }
 
 // leafHasher computes RFC 6962 leaf hashes: SHA-256(0x00 || MerkleTreeLeaf).
-type leafHasher struct{ h hash.Hash }
+// Its hash and its output live in the struct, so that hashing a leaf
+// allocates nothing (a prefix literal or a result slice passed through
+// hash.Hash would escape, once per entry).
+type leafHasher struct {
+	h   hash.Hash
+	sum tlog.Hash
+}
+
+// The prefixes of a leaf hash's input: the leaf hash prefix, then for a
+// timestamped entry the MerkleTreeLeaf's version v1 and leaf type
+// timestamped_entry.
+var (
+	leafPrefix        = []byte{0x00}
+	timestampedPrefix = []byte{0x00, 0x00, 0x00}
+)
 
 func newLeafHasher() *leafHasher { return &leafHasher{h: sha256.New()} }
 
 // timestamped hashes a MerkleTreeLeaf of version v1 and type
 // timestamped_entry around te, a TimestampedEntry.
-func (l *leafHasher) timestamped(te []byte) (out tlog.Hash) {
+func (l *leafHasher) timestamped(te []byte) tlog.Hash {
 	l.h.Reset()
-	l.h.Write([]byte{0x00 /* leaf hash prefix */, 0x00 /* v1 */, 0x00 /* timestamped_entry */})
+	l.h.Write(timestampedPrefix)
 	l.h.Write(te)
-	l.h.Sum(out[:0])
-	return out
+	l.h.Sum(l.sum[:0])
+	return l.sum
 }
 
 // leaf hashes a whole MerkleTreeLeaf.
-func (l *leafHasher) leaf(mtl []byte) (out tlog.Hash) {
+func (l *leafHasher) leaf(mtl []byte) tlog.Hash {
 	l.h.Reset()
-	l.h.Write([]byte{0x00})
+	l.h.Write(leafPrefix)
 	l.h.Write(mtl)
-	l.h.Sum(out[:0])
-	return out
+	l.h.Sum(l.sum[:0])
+	return l.sum
 }

@@ -171,7 +171,7 @@ func (k *issuerKeys) checkFP(ikh [32]byte, fps [][32]byte, chain [][]byte) error
 		return fmt.Errorf("issuer: %w", in.err)
 	}
 	if in.keyHash != ikh {
-		return fmt.Errorf("issuer_key_hash %x does not match the issuer's key %x", ikh[:8], in.keyHash[:8])
+		return keyHashMismatch(ikh, in.keyHash)
 	}
 	return nil
 }
@@ -208,9 +208,16 @@ func (k *issuerKeys) check(ikh [32]byte, chain [][]byte) error {
 		return fmt.Errorf("issuer: %w", in.err)
 	}
 	if in.keyHash != ikh {
-		return fmt.Errorf("issuer_key_hash %x does not match the issuer's key %x", ikh[:8], in.keyHash[:8])
+		return keyHashMismatch(ikh, in.keyHash)
 	}
 	return nil
+}
+
+// keyHashMismatch is the error of a precertificate whose issuer_key_hash is
+// not its issuer's. A function of its own so that the hashes escape to the
+// heap only when it is called.
+func keyHashMismatch(ikh, issuer [32]byte) error {
+	return fmt.Errorf("issuer_key_hash %x does not match the issuer's key %x", ikh[:8], issuer[:8])
 }
 
 func (k *issuerKeys) get(der []byte) issuerInfo {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	ct "github.com/google/certificate-transparency-go"
 	"github.com/transparency-dev/merkle/proof"
@@ -28,6 +29,10 @@ type rfc6962 struct {
 	sth    sthVerifier
 	heads  *heads
 	keyErr error
+
+	// readMu makes reading, verifying and accepting a tree head one step,
+	// so that heads are accepted in the order they were read.
+	readMu sync.Mutex
 }
 
 func newRFC6962(l Log, cfg Config, workers int, f *fetcher) *rfc6962 {
@@ -83,6 +88,8 @@ func (r *rfc6962) TreeSize(ctx context.Context) (uint64, error) {
 }
 
 func (r *rfc6962) readSTH(ctx context.Context) (treeHead, error) {
+	r.readMu.Lock()
+	defer r.readMu.Unlock()
 	var head treeHead
 	_, _, err := r.f.getCapped(ctx, r.log.URL+"/ct/v1/get-sth", maxTreeHeadBytes, func(body []byte) error {
 		if r.log.Unverified {

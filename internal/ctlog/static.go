@@ -39,6 +39,11 @@ type static struct {
 
 	mu   sync.Mutex
 	size uint64 // without verification: the last tree size read; guarded by mu
+
+	// readMu makes reading, verifying and accepting a checkpoint one step,
+	// so that heads are accepted in the order they were read (two reads
+	// racing would otherwise look like a tree going backwards).
+	readMu sync.Mutex
 }
 
 func newStatic(l Log, cfg Config, workers int, f *fetcher) *static {
@@ -93,6 +98,8 @@ func (s *static) TreeSize(ctx context.Context) (uint64, error) {
 // readCheckpoint fetches the checkpoint and, unless the log is Unverified,
 // verifies it and records it as the latest head.
 func (s *static) readCheckpoint(ctx context.Context) (treeHead, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
 	var head treeHead
 	_, _, err := s.f.getCapped(ctx, s.log.URL+"/checkpoint", maxCheckpointBytes, func(body []byte) error {
 		if s.log.Unverified {
@@ -112,7 +119,7 @@ func (s *static) readCheckpoint(ctx context.Context) (treeHead, error) {
 		return err
 	})
 	if err == nil && !s.log.Unverified {
-		err = s.heads.accept(head)
+		err = s.acceptHead(ctx, head)
 	}
 	if err != nil {
 		s.noteVerification(err)
@@ -124,6 +131,18 @@ func (s *static) readCheckpoint(ctx context.Context) (treeHead, error) {
 		s.mu.Unlock()
 	}
 	return head, nil
+}
+
+// acceptHead records a verified checkpoint as the latest head once its
+// tree is proven to extend the latest head's tree (through hash tiles), so
+// that a log forking its tree is reported rather than followed.
+func (s *static) acceptHead(ctx context.Context, head treeHead) error {
+	if prev, ok := s.heads.current(); ok && prev.size > 0 && head.size > prev.size {
+		if err := s.tiles.consistent(ctx, s.log.URL, prev, head); err != nil {
+			return err
+		}
+	}
+	return s.heads.accept(head)
 }
 
 // noteVerification counts a verification failure.

@@ -23,12 +23,18 @@ import (
 // tamperProxy forwards requests to a real log and lets a test change the
 // answers: a man in the middle, or a log that misbehaves.
 type tamperProxy struct {
-	upstream string // scheme://host:port of the log
-
-	mu     sync.Mutex
-	tamper func(r *http.Request, body []byte) (int, []byte) // nil: honest
+	mu       sync.Mutex
+	upstream string // scheme://host:port of the log; guarded by mu
+	tamper   func(r *http.Request, body []byte) (int, []byte) // nil: honest
 	// rewrite, if set, changes the request sent upstream.
 	rewrite func(r *http.Request) string
+}
+
+// setUpstream sends the requests to another log from now on.
+func (p *tamperProxy) setUpstream(u string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.upstream = u
 }
 
 func (p *tamperProxy) set(tamper func(r *http.Request, body []byte) (int, []byte)) {
@@ -39,13 +45,13 @@ func (p *tamperProxy) set(tamper func(r *http.Request, body []byte) (int, []byte
 
 func (p *tamperProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
-	tamper, rewrite := p.tamper, p.rewrite
+	upstream, tamper, rewrite := p.upstream, p.tamper, p.rewrite
 	p.mu.Unlock()
 	uri := r.URL.RequestURI()
 	if rewrite != nil {
 		uri = rewrite(r)
 	}
-	resp, err := http.Get(p.upstream + uri)
+	resp, err := http.Get(upstream + uri)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -67,24 +73,37 @@ type verifiedLog struct {
 	proxy *tamperProxy
 	url   string // the log's URL through the proxy
 	certs []ctlogtest.Cert
+	skip  int // generator certificates left out before the first logged
 }
 
 func startVerifiedLog(t *testing.T, static bool, n int) *verifiedLog {
 	t.Helper()
+	return startVerifiedLogWith(t, static, n, ctlogtest.Options{}, 0)
+}
+
+// startVerifiedLogWith is startVerifiedLog with options and skip
+// certificates of the generator left out (to log others).
+func startVerifiedLogWith(t *testing.T, static bool, n int, opts ctlogtest.Options, skip int) *verifiedLog {
+	t.Helper()
 	var l *ctlogtest.Log
 	if static {
-		l = ctlogtest.NewStaticTB(t, ctlogtest.Options{})
+		l = ctlogtest.NewStaticTB(t, opts)
 	} else {
-		l = ctlogtest.NewRFC6962TB(t, ctlogtest.Options{MaxGetEntries: 100})
+		opts.MaxGetEntries = 100
+		l = ctlogtest.NewRFC6962TB(t, opts)
 	}
-	v := &verifiedLog{log: l}
+	v := &verifiedLog{log: l, skip: skip}
 	v.add(t, n)
-	i := strings.Index(l.URL[len("http://"):], "/") + len("http://")
-	v.proxy = &tamperProxy{upstream: l.URL[:i]}
+	v.proxy = &tamperProxy{upstream: hostOf(l.URL)}
 	srv := httptest.NewServer(v.proxy)
 	t.Cleanup(srv.Close)
-	v.url = srv.URL + l.URL[i:]
+	v.url = srv.URL + l.URL[len(hostOf(l.URL)):]
 	return v
+}
+
+// hostOf is the scheme://host:port of a log's URL.
+func hostOf(u string) string {
+	return u[:strings.Index(u[len("http://"):], "/")+len("http://")]
 }
 
 func (v *verifiedLog) add(t *testing.T, n int) {
@@ -93,7 +112,7 @@ func (v *verifiedLog) add(t *testing.T, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range len(v.certs) { // fresh certificates after the ones logged
+	for range v.skip + len(v.certs) { // fresh certificates after the ones logged
 		if _, err := gen.Next(); err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"cmp"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -84,6 +85,12 @@ type Options struct {
 	// SequencerBatchSize is how many queued leaves one sequencer run
 	// integrates. Default 4096.
 	SequencerBatchSize int
+
+	// Key is the log's signing key. Default: a new one (the static log:
+	// the one kept in its directory, made on its first start). Two logs
+	// with one key and one Name (one origin) are one log whose tree
+	// forked, as a test may want.
+	Key *ecdsa.PrivateKey
 }
 
 func (o *Options) defaults(name string) error {
@@ -172,6 +179,8 @@ type Log struct {
 	Origin string
 	// PublicKey verifies the log's SCTs, checkpoints and STHs.
 	PublicKey crypto.PublicKey
+
+	signer *ecdsa.PrivateKey // the private half of PublicKey (SignTreeHead)
 
 	opts   Options
 	log    *slog.Logger

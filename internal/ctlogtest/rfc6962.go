@@ -147,9 +147,11 @@ func StartRFC6962(ctx context.Context, opts Options) (*Log, error) {
 	if err := writeRoots(rootsFile, opts.Roots); err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate ctfe key: %w", err)
+	key := opts.Key
+	if key == nil {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			return nil, fmt.Errorf("generate ctfe key: %w", err)
+		}
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
@@ -201,6 +203,7 @@ func StartRFC6962(ctx context.Context, opts Options) (*Log, error) {
 		URL:           base,
 		SubmissionURL: base,
 		PublicKey:     inst.GetPublicKey(),
+		signer:        key,
 		opts:          opts,
 		log:           opts.Logger.With("log", opts.Name),
 	}

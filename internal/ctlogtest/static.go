@@ -57,9 +57,12 @@ func StartStatic(ctx context.Context, dir string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("create static log dir: %w", err)
 		}
 	}
-	key, err := loadOrCreateKey(filepath.Join(dir, privateDir, "key.pem"))
-	if err != nil {
-		return nil, err
+	key := opts.Key
+	if key == nil {
+		var err error
+		if key, err = loadOrCreateKey(filepath.Join(dir, privateDir, "key.pem")); err != nil {
+			return nil, err
+		}
 	}
 	rootsFile := filepath.Join(dir, privateDir, "roots.pem")
 	if err := writeRoots(rootsFile, opts.Roots); err != nil {
@@ -140,6 +143,7 @@ func StartStatic(ctx context.Context, dir string, opts Options) (*Log, error) {
 		SubmissionURL: base,
 		Origin:        origin,
 		PublicKey:     key.Public(),
+		signer:        key,
 		opts:          opts,
 		log:           opts.Logger.With("log", opts.Name),
 	}
