@@ -1,6 +1,11 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -17,6 +22,21 @@ import (
 	"github.com/certlake/certlake/internal/lake/rsstaging"
 	"github.com/certlake/certlake/internal/record"
 )
+
+// logKey returns a new log public key as ct.custom_logs[].key takes it: a
+// configured log that is verified needs one. No log signs with it.
+func logKey(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
+}
 
 // TestGapsJSON plans on a real lake (main with holes, staging filling part
 // of one) and a state file, offline.
@@ -297,10 +317,10 @@ ct:
   rate_limit: 2
   burst: 1
   static_logs:
-    - {name: log a, url: %s}
+    - {name: log a, url: %s, key: %s}
   logs:
     %q: {rate_limit: 0.5}
-`, main, state, a, b))
+`, main, state, a, logKey(t), b))
 
 	r := runStarter(t, "gaps", "--json", "--from", "20", "--latency", "0s")
 	if r.code != 0 {

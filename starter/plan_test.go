@@ -26,8 +26,9 @@ import (
 // environment) on the same configuration and lake, and wants the same logs,
 // ceilings, skipped logs and ranges: both ceiling modes, catch-up,
 // historical and frontier, a filter, and a per-log override (ct.logs) that
-// turns verification off for a log without a key, which the other such log
-// cannot answer its tree size without.
+// turns verification off for a log that signs nothing, whose twin
+// (configured with a key, as a verified log must be) cannot answer its tree
+// size.
 func TestGapsPreviewIsPlan(t *testing.T) {
 	srvA, _ := rfc6962Log(t, fourEntries(t), 4, nil) // tree size 4, unsigned: only unverified reads work
 	srvB, _ := rfc6962Log(t, fourEntries(t), 4, nil)
@@ -57,10 +58,10 @@ ct:
   verify: true
   custom_logs:
     - {name: Log A, url: %s}
-    - {name: Log B, url: %s}
+    - {name: Log B, url: %s, key: %s}
   logs:
     %q: {verify: false, window: 3}
-`, main, staging, filepath.Join(dir, "lake", "plans"), state, srvA.URL, srvB.URL, srvA.URL))
+`, main, staging, filepath.Join(dir, "lake", "plans"), state, srvA.URL, srvB.URL, logKey(t), srvA.URL))
 	cfg, err := config.Load("", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -220,7 +220,8 @@ type Log struct {
 	URL string `key:"url"`
 	// Key is the log's public key: base64 of its DER SubjectPublicKeyInfo
 	// (the "key" of the log list), or PEM. Required when the log is
-	// verified (ct.verify) and not in the log list.
+	// verified (ct.verify, ct.logs.<url>.verify), even for a log the log
+	// list has too: the config is checked without the list.
 	Key string `key:"key"`
 	// Origin is a static-ct-api log's checkpoint origin. Optional;
 	// default the URL without scheme and trailing slash.

@@ -2,6 +2,11 @@ package config
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -273,6 +278,15 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 			wants: []string{`backfill.flush_interval: want a duration of 0 or more, got "-1s" (from flag --set backfill.flush_interval)`},
 		},
 		{
+			name: "KeylessLogToVerify",
+			file: "ct:\n  custom_logs:\n    - name: a\n      url: https://a.example/log/\n  static_logs:\n    - url: https://s.example/\n",
+			wants: []string{
+				`ct.custom_logs[0].key: is empty, and https://a.example/log/ is to be verified (ct.verify): set the log's public key`,
+				`or turn verification off for this log with ct.logs."https://a.example/log/".verify: false`,
+				`ct.static_logs[0].key: is empty, and https://s.example/ is to be verified`,
+			},
+		},
+		{
 			name:  "SeveralAtOnce",
 			file:  "lake:\n  mian_path: /x\n  checkpoint_interval: abc\n",
 			wants: []string{"unknown key lake.mian_path", "lake.checkpoint_interval: want an integer"},
@@ -347,6 +361,8 @@ ct:
     DigiCert: {rate_limit: 0.5, concurrency: 1}
   logs:
     "https://Wyvern.ct.digicert.com/2025h1/": {rate_limit: 2, window: 1}
+    "https://ct.example.com/log": {verify: false}
+    "https://static.example.com/": {verify: false}
 `)
 	t.Setenv("CERTLAKE_CT_STATIC_LOGS", `[{"name":"Static","url":"https://static.example.com/"}]`)
 	got, err := Load(file, nil)
@@ -374,6 +390,31 @@ ct:
 		if l := got.CT.LimitsFor(tt.url, tt.operator); l != tt.want {
 			t.Errorf("LimitsFor(%q, %q) = %+v, want %+v", tt.url, tt.operator, l, tt.want)
 		}
+	}
+}
+
+// A configured log to be verified needs its key; one that is not verified
+// (ct.verify, or its ct.logs override) does not.
+func TestLoadLogKeys(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := base64.StdEncoding.EncodeToString(der)
+	for _, tt := range []struct{ name, file string }{
+		{"WithKey", "ct:\n  static_logs:\n    - url: https://s.example/\n      key: " + key + "\n"},
+		{"VerifyOff", "ct:\n  verify: false\n  custom_logs:\n    - url: https://a.example/\n"},
+		{"VerifyOffForTheLog", "ct:\n  custom_logs:\n    - url: https://a.example/\n  logs:\n    \"https://A.example\": {verify: false}\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Load(writeFile(t, "c.yaml", tt.file), nil); err != nil {
+				t.Errorf("Load = %v", err)
+			}
+		})
 	}
 }
 

@@ -152,11 +152,13 @@ func (c *Config) validate() []error {
 		checkLogURL(fmt.Sprintf("ct.custom_logs[%d].url", i), l.URL, bad)
 		checkLogName(fmt.Sprintf("ct.custom_logs[%d].name", i), l.Name, bad)
 		checkLogKey(fmt.Sprintf("ct.custom_logs[%d].key", i), l.Key, bad)
+		checkLogVerifiable(fmt.Sprintf("ct.custom_logs[%d].key", i), l, ct, bad)
 	}
 	for i, l := range ct.StaticLogs {
 		checkLogURL(fmt.Sprintf("ct.static_logs[%d].url", i), l.URL, bad)
 		checkLogName(fmt.Sprintf("ct.static_logs[%d].name", i), l.Name, bad)
 		checkLogKey(fmt.Sprintf("ct.static_logs[%d].key", i), l.Key, bad)
+		checkLogVerifiable(fmt.Sprintf("ct.static_logs[%d].key", i), l, ct, bad)
 	}
 	for _, name := range sortedKeys(ct.Operators) {
 		o := ct.Operators[name]
@@ -236,6 +238,17 @@ func checkLogKey(key, raw string, bad func(string, string, ...any)) {
 	if _, err := LogKeyDER(raw); err != nil {
 		bad(key, "want the log's public key as base64 DER (the log list's \"key\") or PEM: %v", err)
 	}
+}
+
+// checkLogVerifiable refuses a configured log that is to be verified but
+// has no key: without one, every range of it would fail at run time. The
+// config is checked without the log list, so a log that the list has too
+// needs its key here as well.
+func checkLogVerifiable(key string, l Log, ct CT, bad func(string, string, ...any)) {
+	if l.Key != "" || l.URL == "" || !ct.VerifyFor(l.URL) {
+		return
+	}
+	bad(key, "is empty, and %s is to be verified (ct.verify): set the log's public key (base64 of its DER SubjectPublicKeyInfo, the log list's \"key\", or PEM), or turn verification off for this log with ct.logs.%q.verify: false", l.URL, l.URL)
 }
 
 // LogKeyDER decodes a log key given as base64 of its DER

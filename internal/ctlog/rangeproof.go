@@ -138,7 +138,7 @@ func (p *rangeProver) prove(ctx context.Context, batches []Batch) error {
 			return err
 		}
 		if err := proof.VerifyConsistency(rfc6962hasher, size, p.head.size, cp, root, p.head.root[:]); err != nil {
-			return verificationErr(log, "entries [%d, %d] do not hash into the tree of size %d: %v", start, last, p.head.size, err)
+			return verificationErr(log, "entries [%d, %d] do not hash into the tree of size %d: %s", start, last, p.head.size, proofReason(err))
 		}
 	}
 	p.tree = t
@@ -198,4 +198,14 @@ func leftSiblings(index, size uint64, path [][]byte) ([][]byte, error) {
 	}
 	slices.Reverse(left) // highest first
 	return left, nil
+}
+
+// proofReason says briefly why a proof failed: merkle/proof's root
+// mismatch error prints both roots as lists of bytes over several lines.
+func proofReason(err error) string {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Sprintf("root %x..., want %x...", rm.CalculatedRoot[:min(8, len(rm.CalculatedRoot))], rm.ExpectedRoot[:min(8, len(rm.ExpectedRoot))])
+	}
+	return err.Error()
 }

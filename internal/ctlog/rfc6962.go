@@ -132,7 +132,7 @@ func (r *rfc6962) consistent(ctx context.Context, old, cur treeHead) error {
 		return err
 	}
 	if err := proof.VerifyConsistency(rfc6962hasher, old.size, cur.size, p, old.root[:], cur.root[:]); err != nil {
-		return misbehaviour(r.log.URL, "tree heads of sizes %d and %d are not consistent: %v", old.size, cur.size, err)
+		return misbehaviour(r.log.URL, "tree heads of sizes %d and %d are not consistent (the log forked its tree): %s", old.size, cur.size, proofReason(err))
 	}
 	return nil
 }
