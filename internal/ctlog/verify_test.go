@@ -24,7 +24,7 @@ import (
 // answers: a man in the middle, or a log that misbehaves.
 type tamperProxy struct {
 	mu       sync.Mutex
-	upstream string // scheme://host:port of the log; guarded by mu
+	upstream string                                           // scheme://host:port of the log; guarded by mu
 	tamper   func(r *http.Request, body []byte) (int, []byte) // nil: honest
 	// rewrite, if set, changes the request sent upstream.
 	rewrite func(r *http.Request) string
