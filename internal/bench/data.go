@@ -342,8 +342,14 @@ type digest struct {
 }
 
 func digestTable(ctx context.Context, path string) (digest, error) {
+	return digestTableAt(ctx, path, lake.Options{})
+}
+
+// digestTableAt is digestTable of a table opened with opts: a remote
+// table's files are read from local copies in its scratch cache.
+func digestTableAt(ctx context.Context, path string, opts lake.Options) (digest, error) {
 	var d digest
-	t, err := lake.Open(ctx, path, lake.Options{})
+	t, err := lake.Open(ctx, path, opts)
 	if err != nil {
 		return d, err
 	}
@@ -351,6 +357,12 @@ func digestTable(ctx context.Context, path string) (digest, error) {
 	if err != nil {
 		return d, err
 	}
+	files := t.Files(snap)
+	release, err := t.Localize(ctx, files)
+	if err != nil {
+		return d, err
+	}
+	defer release()
 	// A grouped aggregate spills past the memory limit (a 200M-key main
 	// does not fit a COUNT DISTINCT in memory).
 	tmp, err := os.MkdirTemp("", "certlake-bench-digest-")
@@ -363,7 +375,7 @@ func digestTable(ctx context.Context, path string) (digest, error) {
 		return d, err
 	}
 	defer db.Close()
-	keys, err := lake.KeysSQL(lake.Files(snap))
+	keys, err := lake.KeysSQL(files)
 	if err != nil {
 		return d, err
 	}

@@ -258,6 +258,9 @@ type backfillSettings struct {
 	// client, if set, sends the direct backfill's requests (to count
 	// them); nil: the reader's own.
 	client *http.Client
+	// table opens the staging table (storage and scratch of a remote
+	// one); Role and Buffers are set by directBackfill.
+	table lake.Options
 }
 
 // defaultBackfill uses the worker's default chunk and window.
@@ -298,7 +301,9 @@ func newCountingClient() (*http.Client, *countingTransport) {
 func directBackfill(ctx context.Context, bufs *lake.BufferPool, stagingPath string, targets []target, s backfillSettings) (int64, error) {
 	// As FetchRange creates staging tables with the default configuration:
 	// as_der follows main's type, base64 text (lake.as_der_binary false).
-	t, err := lake.OpenOrCreate(ctx, stagingPath, lake.Options{Role: lake.RoleStaging, Buffers: bufs})
+	opts := s.table
+	opts.Role, opts.Buffers = lake.RoleStaging, bufs
+	t, err := lake.OpenOrCreate(ctx, stagingPath, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -396,7 +401,12 @@ func stageRange(ctx context.Context, t *lake.Table, reader ctlog.Reader, bld *re
 
 // checkStaged asserts that a staging table holds exactly want keys, once each.
 func checkStaged(ctx context.Context, path string, want uint64) error {
-	d, err := digestTable(ctx, path)
+	return checkStagedAt(ctx, path, lake.Options{}, want)
+}
+
+// checkStagedAt is checkStaged of a table opened with opts (a remote one).
+func checkStagedAt(ctx context.Context, path string, opts lake.Options, want uint64) error {
+	d, err := digestTableAt(ctx, path, opts)
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,7 @@ func (b *bench) markdown(prev string) string {
 }
 
 // itemNames are the items in the order they run and are written.
-var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling", "billion"}
+var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling", "billion", "objstore"}
 
 var itemTitles = map[string]string{
 	"gaps":     "1. Gap detection",
@@ -178,6 +178,7 @@ var itemTitles = map[string]string{
 	"temporal": "4. Orchestration overhead",
 	"scaling":  "5. Scaling with main's size",
 	"billion":  "6. A billion keys: the exact key index",
+	"objstore": "7. Object storage: S3 vs local disk",
 }
 
 func sectionBegin(item string) string { return "<!-- bench:" + item + " -->" }
