@@ -296,7 +296,24 @@ func findInvariant(fields []StructField, prefix string) (string, bool) {
 // commits after it. When that checkpoint cannot be read it falls back to
 // older ones, then to commit 0.
 func (t *Table) load(ctx context.Context, target int64) (*state, error) {
+	// _last_checkpoint only feeds a warning below: a remote log reads it
+	// while it is listed (one round trip less).
+	type hint struct {
+		lc  *lastCheckpoint
+		err error
+	}
+	hints := make(chan hint, 1)
+	if _, local := storage.LocalPath(t.log, ""); local {
+		lc, err := readLastCheckpoint(ctx, t.log)
+		hints <- hint{lc, err}
+	} else {
+		go func() {
+			lc, err := readLastCheckpoint(ctx, t.log)
+			hints <- hint{lc, err}
+		}()
+	}
 	l, err := listLog(ctx, t.log)
+	h := <-hints
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +327,10 @@ func (t *Table) load(ctx context.Context, target int64) (*state, error) {
 	if target > latest {
 		return nil, fmt.Errorf("%w: version %d is newer than the latest version %d", ErrVersionNotFound, target, latest)
 	}
-	if lc, err := readLastCheckpoint(ctx, t.log); err == nil {
-		if !slices.ContainsFunc(l.checkpoints, func(c checkpointRef) bool { return c.version == lc.Version }) {
+	if lc, err := h.lc, h.err; err == nil {
+		// A hint newer than the listing was written after it (the two are
+		// read at once on a remote log): not a missing checkpoint.
+		if lc.Version <= latest && !slices.ContainsFunc(l.checkpoints, func(c checkpointRef) bool { return c.version == lc.Version }) {
 			t.logger().WarnContext(ctx, "delta: _last_checkpoint names a missing checkpoint", "root", t.root, "version", lc.Version)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -349,19 +368,18 @@ func (t *Table) load(ctx context.Context, target int64) (*state, error) {
 			}
 			st.version = start.version
 		}
-		for v := start.version + 1; v <= target; v++ {
+		err := readCommits(ctx, t.log, start.version+1, target, func(c *commit) {
 			if t.trace != nil {
-				t.trace(commitName(v))
-			}
-			c, err := readCommit(ctx, t.log, v)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					// Listed a moment ago: a concurrent cleanup removed it.
-					return nil, fmt.Errorf("%w: %s disappeared while reading: %w", ErrVersionNotFound, commitName(v), err)
-				}
-				return nil, err
+				t.trace(commitName(c.version))
 			}
 			st.apply(c)
+		})
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// Listed a moment ago: a concurrent cleanup removed it.
+				return nil, fmt.Errorf("%w: a commit disappeared while reading: %w", ErrVersionNotFound, err)
+			}
+			return nil, err
 		}
 		return st, nil
 	}
@@ -382,4 +400,65 @@ func checkCoverage(l *listing, start, target int64) error {
 		return fmt.Errorf("%w: %s is missing (hole in the commit sequence before version %d)", ErrCorrupt, commitName(v), target)
 	}
 	return nil
+}
+
+// readAhead is how many commits of a remote log are read ahead of the one
+// being applied. Each read is a round trip to the store, and a staging
+// table holds a commit per backfill batch: read one by one, tens of
+// commits cost tens of round trips in a row.
+const readAhead = 16
+
+// readCommits reads commits from..to (inclusive) and hands each to apply
+// in version order. A local log is read one commit after the other (a
+// file read costs no round trip); a remote one with up to readAhead reads
+// in flight, and at most readAhead parsed commits held. The first error
+// (in version order) is returned and nothing after it is applied.
+func readCommits(ctx context.Context, log storage.Store, from, to int64, apply func(*commit)) error {
+	if _, local := storage.LocalPath(log, ""); local || to-from < 1 {
+		for v := from; v <= to; v++ {
+			c, err := readCommit(ctx, log, v)
+			if err != nil {
+				return err
+			}
+			apply(c)
+		}
+		return nil
+	}
+	type result struct {
+		c   *commit
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	slots := make(chan struct{}, readAhead) // one per commit read and not yet applied
+	results := make(chan chan result, readAhead)
+	go func() {
+		defer close(results)
+		for v := from; v <= to; v++ {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			out := make(chan result, 1)
+			results <- out // never blocks: at most readAhead slots are taken
+			go func() {
+				c, err := readCommit(ctx, log, v)
+				out <- result{c, err}
+			}()
+		}
+	}()
+	for out := range results {
+		r := <-out
+		if r.err != nil {
+			cancel()
+			for rest := range results { // let the reads in flight end
+				<-rest
+			}
+			return r.err
+		}
+		apply(r.c)
+		<-slots
+	}
+	return ctx.Err()
 }

@@ -254,6 +254,10 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 		t.cur = st
 		return nil
 	}
+	// The objects the checks below Stat are independent of the commits
+	// read first: a remote log Stats them meanwhile, saving round trips
+	// on every refresh that finds nothing new.
+	stat := prefetchStats(ctx, t.log, commitName(0), commitName(t.cur.version))
 	var news []*commit
 	for {
 		c, err := readCommit(ctx, t.log, t.cur.version+1+int64(len(news)))
@@ -265,7 +269,7 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 		}
 		news = append(news, c)
 	}
-	replaced, err := t.replacedSince(ctx, news)
+	replaced, err := t.replacedSince(ctx, news, stat)
 	if err != nil {
 		return err
 	}
@@ -283,11 +287,11 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 	if len(news) == 0 {
 		// The log never loses its newest commit; if ours is gone the table
 		// was deleted or replaced, so start over.
-		_, err1 := t.log.Stat(ctx, commitName(t.cur.version))
-		_, err2 := t.log.Stat(ctx, checkpointName(t.cur.version))
-		if errors.Is(err1, fs.ErrNotExist) && errors.Is(err2, fs.ErrNotExist) {
-			t.cur = nil
-			return t.refreshLocked(ctx)
+		if _, err := stat(commitName(t.cur.version)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := t.log.Stat(ctx, checkpointName(t.cur.version)); errors.Is(err, fs.ErrNotExist) {
+				t.cur = nil
+				return t.refreshLocked(ctx)
+			}
 		}
 	}
 	return nil
@@ -298,7 +302,7 @@ func (t *Table) refreshLocked(ctx context.Context) error {
 // 0 does (the directory was deleted and a table created again). Commit 0 is
 // read again only when its size or mtime changed. A log whose commit 0 was
 // cleaned up relies on the other checks. t.mu must be held.
-func (t *Table) replacedSince(ctx context.Context, news []*commit) (bool, error) {
+func (t *Table) replacedSince(ctx context.Context, news []*commit, stat func(string) (storage.Info, error)) (bool, error) {
 	if t.cur.metadata == nil {
 		return false, nil
 	}
@@ -310,7 +314,7 @@ func (t *Table) replacedSince(ctx context.Context, news []*commit) (bool, error)
 			}
 		}
 	}
-	first, err := t.firstCommitID(ctx)
+	first, err := t.firstCommitID(ctx, stat)
 	if err != nil || first == "" {
 		return false, err
 	}
@@ -318,9 +322,10 @@ func (t *Table) replacedSince(ctx context.Context, news []*commit) (bool, error)
 }
 
 // firstCommitID returns the metaData.id of commit 0, "" when commit 0 is
-// gone or has no metaData. t.mu must be held.
-func (t *Table) firstCommitID(ctx context.Context) (string, error) {
-	fi, err := t.log.Stat(ctx, commitName(0))
+// gone or has no metaData. stat Stats a log object (see prefetchStats).
+// t.mu must be held.
+func (t *Table) firstCommitID(ctx context.Context, stat func(string) (storage.Info, error)) (string, error) {
+	fi, err := stat(commitName(0))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
@@ -554,4 +559,42 @@ func (t *Table) ReadCommit(ctx context.Context, v int64) ([]Action, error) {
 		return nil, fmt.Errorf("read commit %d of %s: %w", v, t.root, err)
 	}
 	return c.publicActions(), nil
+}
+
+// prefetchStats starts Stats of names in a remote log and returns a
+// function that Stats a log object: one of names answers with the result
+// of its prefetch (waiting for it), any other is Stat'ed then. A local log
+// is Stat'ed on demand (no round trip to save).
+func prefetchStats(ctx context.Context, log storage.Store, names ...string) func(string) (storage.Info, error) {
+	if _, local := storage.LocalPath(log, ""); local {
+		return func(name string) (storage.Info, error) { return log.Stat(ctx, name) }
+	}
+	type result struct {
+		info storage.Info
+		err  error
+	}
+	pending := make(map[string]chan result, len(names))
+	for _, n := range names {
+		if _, ok := pending[n]; ok {
+			continue
+		}
+		ch := make(chan result, 1)
+		pending[n] = ch
+		go func() {
+			info, err := log.Stat(ctx, n)
+			ch <- result{info, err}
+		}()
+	}
+	done := make(map[string]result, len(names))
+	return func(name string) (storage.Info, error) {
+		if r, ok := done[name]; ok {
+			return r.info, r.err
+		}
+		if ch, ok := pending[name]; ok {
+			r := <-ch
+			done[name] = r
+			return r.info, r.err
+		}
+		return log.Stat(ctx, name)
+	}
 }

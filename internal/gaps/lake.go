@@ -1,15 +1,19 @@
 package gaps
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // LakeOptions tune DetectLake.
@@ -21,6 +25,11 @@ type LakeOptions struct {
 	// Logger receives a warning when the key index cannot be written;
 	// nil discards.
 	Logger *slog.Logger
+	// StagingStore is the staging table's storage when it is remote:
+	// staging files without a LocalPath are read from it by ranged reads
+	// of their two key columns, not downloaded whole. nil: staging files
+	// are read at their LocalPath.
+	StagingStore storage.Store
 }
 
 // LakeStats says what DetectLake read.
@@ -91,14 +100,14 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 		st.Indexed, st.MainRowsRead = res.Indexed, res.Rows
 	}
 	stagingKeys := map[string]*roaring64.Bitmap{}
-	for _, f := range staging {
-		keys, rows, err := keyindex.ReadFileKeys(ctx, f.LocalPath)
-		if err != nil {
-			return nil, st, fmt.Errorf("read staging's keys: %w", err)
-		}
+	read, err := readStaging(ctx, staging, lo)
+	if err != nil {
+		return nil, st, fmt.Errorf("read staging's keys: %w", err)
+	}
+	for _, r := range read {
 		st.StagingFiles++
-		st.StagingRows += rows
-		for u, bm := range keys {
+		st.StagingRows += r.rows
+		for u, bm := range r.keys {
 			if !listed[u] {
 				continue
 			}
@@ -128,4 +137,55 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 	}
 	ranges, err := DetectSets(ctx, logs, keysOf, opts)
 	return ranges, st, err
+}
+
+// remoteReaders is the least number of files read at once from a remote
+// store.
+const remoteReaders = 16
+
+// stagingFile is what one staging file holds.
+type stagingFile struct {
+	keys keyindex.Keys
+	rows int64
+}
+
+// readStaging reads the keys of the staging files, lo.Workers at a time
+// (a remote file's reads are round trips: one after the other, tens of
+// files cost tens of round trips in a row). A file with a LocalPath is
+// read there, any other from lo.StagingStore.
+func readStaging(ctx context.Context, staging []lake.FileInfo, lo LakeOptions) ([]stagingFile, error) {
+	out := make([]stagingFile, len(staging))
+	var remote func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
+	if lo.StagingStore != nil {
+		remote = keyindex.ReadFromStorage(lo.StagingStore)
+	}
+	workers := cmp.Or(lo.Workers, runtime.GOMAXPROCS(0))
+	if remote != nil {
+		// Reads of a remote file wait on round trips more than they use
+		// a core.
+		workers = max(workers, remoteReaders)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for i, f := range staging {
+		g.Go(func() error {
+			var err error
+			switch {
+			case f.LocalPath != "":
+				out[i].keys, out[i].rows, err = keyindex.ReadFileKeys(ctx, f.LocalPath)
+			case remote != nil:
+				out[i].keys, out[i].rows, err = remote(ctx, keyindex.DataFile{Path: f.Path, Size: f.Size})
+				if err != nil {
+					err = fmt.Errorf("%s: %w", f.Path, err)
+				}
+			default:
+				err = fmt.Errorf("staging file %s has no local copy and no store to read it from", f.Path)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -72,14 +72,20 @@ func (t tableStore) Delete(ctx context.Context, name string) error {
 
 // ReadFromStorage is an UpdateOptions.Read for the data files of the table
 // whose storage is s: a remote file's two key columns are read by ranged
-// reads, not downloaded whole; a local file is opened in place.
+// reads (the footer and the two column chunks of each row group), not
+// downloaded whole; a local file is opened in place. A file's size, when
+// known (> 0, as the Delta log records it), saves a Stat.
 func ReadFromStorage(s storage.Store) func(context.Context, DataFile) (Keys, int64, error) {
 	return func(ctx context.Context, f DataFile) (Keys, int64, error) {
 		key, err := delta.Key(f.Path)
 		if err != nil {
 			return nil, 0, err
 		}
-		r, _, err := storage.Open(ctx, s, key)
+		size := f.Size
+		if size <= 0 {
+			size = -1
+		}
+		r, _, err := storage.OpenSized(ctx, s, key, size)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -60,19 +60,20 @@ func Detect(ctx context.Context, t Tables, logs []gaps.LogCeiling, opts gaps.Opt
 	if err != nil {
 		return d, err
 	}
-	var stagingFiles []lake.FileInfo
+	var (
+		stagingFiles []lake.FileInfo
+		stagingStore storage.Store
+	)
 	if t.StagingPath != "" {
-		var release func()
-		if stagingFiles, d.StagingUnmarked, release, err = liveFiles(ctx, t, t.StagingPath); err != nil {
+		if stagingFiles, stagingStore, d.StagingUnmarked, err = liveFiles(ctx, t, t.StagingPath); err != nil {
 			return d, err
 		}
-		defer release()
 	}
 	d.Stats.StagingFiles = len(stagingFiles)
 	if len(logs) == 0 {
 		return d, nil
 	}
-	ranges, st, err := gaps.DetectLake(ctx, main, stagingFiles, logs, opts, gaps.LakeOptions{Workers: t.Workers, Logger: t.Logger})
+	ranges, st, err := gaps.DetectLake(ctx, main, stagingFiles, logs, opts, gaps.LakeOptions{Workers: t.Workers, Logger: t.Logger, StagingStore: stagingStore})
 	if err != nil {
 		return d, err
 	}
@@ -81,26 +82,22 @@ func Detect(ctx context.Context, t Tables, logs []gaps.LogCeiling, opts gaps.Opt
 }
 
 // liveFiles lists the live files of the staging table at path (none when
-// there is no table), and unmarked when it lacks certlake's marker: a
-// staging table another tool wrote is read as staging all the same (only
-// merging it needs adoption). A remote table's files are copied to the
-// scratch cache until release.
-func liveFiles(ctx context.Context, t Tables, path string) (files []lake.FileInfo, unmarked bool, release func(), err error) {
-	none := func() {}
+// there is no table) and the table's storage, and unmarked when it lacks
+// certlake's marker: a staging table another tool wrote is read as staging
+// all the same (only merging it needs adoption). A remote table's files
+// have no LocalPath: gap detection reads their key columns from the store
+// by ranged reads, without copying them whole.
+func liveFiles(ctx context.Context, t Tables, path string) (files []lake.FileInfo, store storage.Store, unmarked bool, err error) {
 	tbl, err := lake.Open(ctx, path, t.options(lake.RoleStaging))
 	if errors.Is(err, lake.ErrNotExist) {
-		return nil, false, none, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, false, none, err
+		return nil, nil, false, err
 	}
 	snap, err := tbl.Snapshot(ctx)
 	if err != nil {
-		return nil, false, none, fmt.Errorf("snapshot %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("snapshot %s: %w", path, err)
 	}
-	files = tbl.Files(snap)
-	if release, err = tbl.Localize(ctx, files); err != nil {
-		return nil, false, none, fmt.Errorf("read %s: %w", path, err)
-	}
-	return files, !tbl.Marked(), release, nil
+	return tbl.Files(snap), tbl.Store(), !tbl.Marked(), nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // File is an object opened for random access (Parquet readers read the
@@ -20,6 +21,13 @@ type File interface {
 // Open opens key for random access and returns its size. A local store
 // gives its file; a remote one answers each ReadAt with a ranged GET.
 func Open(ctx context.Context, s Store, key string) (File, int64, error) {
+	return OpenSized(ctx, s, key, -1)
+}
+
+// OpenSized is Open of an object whose size the caller knows (a Delta add
+// records it): a remote object is then not Stat'ed first, a round trip
+// saved per file. size < 0 = unknown.
+func OpenSized(ctx context.Context, s Store, key string, size int64) (File, int64, error) {
 	if p, ok := LocalPath(s, key); ok {
 		f, err := os.Open(p)
 		if err != nil {
@@ -32,13 +40,23 @@ func Open(ctx context.Context, s Store, key string) (File, int64, error) {
 		}
 		return f, fi.Size(), nil
 	}
-	info, err := s.Stat(ctx, key)
-	if err != nil {
-		return nil, 0, err
+	if size < 0 {
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		size = info.Size
 	}
-	r := &rangeFile{ctx: ctx, s: s, key: key, size: info.Size}
-	return r, info.Size, nil
+	r := &rangeFile{ctx: ctx, s: s, key: key, size: size}
+	return r, size, nil
 }
+
+// tailBytes is how much of a remote file's end the first read there
+// fetches at once: a Parquet reader reads the 8-byte footer length, then
+// the footer before it, then column chunks; fetching the tail whole turns
+// the first two round trips into one (a footer of a few dozen columns and
+// row groups fits easily).
+const tailBytes = 64 << 10
 
 func translate(err error) error {
 	if errors.Is(err, os.ErrNotExist) {
@@ -54,13 +72,42 @@ type rangeFile struct {
 	key  string
 	size int64
 	off  int64
+
+	tailOnce sync.Once
+	tail     []byte // the object's last bytes, from tailStart
+	tailErr  error
 }
+
+// tailStart is where the prefetched tail begins.
+func (r *rangeFile) tailStart() int64 { return max(r.size-tailBytes, 0) }
 
 func (r *rangeFile) ReadAt(p []byte, off int64) (int, error) {
 	if off >= r.size {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), r.size-off)
+	if ts := r.tailStart(); off >= ts {
+		r.tailOnce.Do(func() {
+			body, err := r.s.GetRange(r.ctx, r.key, ts, r.size-ts)
+			if err != nil {
+				r.tailErr = err
+				return
+			}
+			defer body.Close()
+			r.tail = make([]byte, r.size-ts)
+			if _, err := io.ReadFull(body, r.tail); err != nil {
+				r.tail, r.tailErr = nil, fmt.Errorf("read %s at %d: %w", Join(r.s.Location(), r.key), ts, err)
+			}
+		})
+		if r.tailErr != nil {
+			return 0, r.tailErr
+		}
+		got := copy(p[:n], r.tail[off-ts:])
+		if got < len(p) {
+			return got, io.EOF
+		}
+		return got, nil
+	}
 	body, err := r.s.GetRange(r.ctx, r.key, off, n)
 	if err != nil {
 		return 0, err

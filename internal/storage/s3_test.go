@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -195,5 +196,61 @@ func TestS3ServerRestart(t *testing.T) {
 	}
 	if keys := srv.Keys(t, bucket); len(keys) != 40 {
 		t.Errorf("bucket holds %d keys, want 40", len(keys))
+	}
+}
+
+// TestS3OpenSizedReadsFooterInOneGet: a remote file opened with its known
+// size is not Stat'ed, and a Parquet reader's first two reads (the 8-byte
+// footer length, then the footer before it) are served by one ranged GET
+// of the file's tail; a read before the tail is a GET of its own. Every
+// byte read is the object's.
+func TestS3OpenSizedReadsFooterInOneGet(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	o := &storage.Opener{S3: srv.Config()}
+	s, err := o.OpenURI(t.Context(), "test", "s3://"+bucket+"/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 200<<10)
+	for i := range data {
+		data[i] = byte(i * 7 % 251)
+	}
+	if err := storage.PutBytes(t.Context(), s, "part-0.parquet", data); err != nil {
+		t.Fatal(err)
+	}
+	before := o.Requests()
+	f, size, err := storage.OpenSized(t.Context(), s, "part-0.parquet", int64(len(data)))
+	if err != nil || size != int64(len(data)) {
+		t.Fatalf("OpenSized = %d, %v", size, err)
+	}
+	defer f.Close()
+	read := func(off, n int) {
+		t.Helper()
+		buf := make([]byte, n)
+		got, err := f.ReadAt(buf, int64(off))
+		if got != n || err != nil && !(err == io.EOF && off+n == len(data)) {
+			t.Fatalf("ReadAt(%d, %d) = %d, %v", off, n, got, err)
+		}
+		if !bytes.Equal(buf, data[off:off+n]) {
+			t.Fatalf("ReadAt(%d, %d) returned other bytes than the object's", off, n)
+		}
+	}
+	read(len(data)-8, 8)        // footer length
+	read(len(data)-5000, 4992)  // footer
+	read(len(data)-40<<10, 100) // inside the tail still
+	if r := o.Requests(); r.Get-before.Get != 1 || r.Head != before.Head {
+		t.Errorf("footer reads sent %d GETs and %d HEADs, want 1 and 0", r.Get-before.Get, r.Head-before.Head)
+	}
+	read(1000, 50000) // a column chunk: a GET of its own
+	if r := o.Requests(); r.Get-before.Get != 2 {
+		t.Errorf("after a read before the tail %d GETs, want 2", r.Get-before.Get)
+	}
+	// Open without a size Stats the object first.
+	if _, size, err := storage.Open(t.Context(), s, "part-0.parquet"); err != nil || size != int64(len(data)) {
+		t.Fatalf("Open = %d, %v", size, err)
+	}
+	if r := o.Requests(); r.Head-before.Head != 1 {
+		t.Errorf("Open sent %d HEADs, want 1", r.Head-before.Head)
 	}
 }
