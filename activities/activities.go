@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/allowed"
-	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/planning"
@@ -51,9 +50,6 @@ type LakeSettings struct {
 // per-log overrides and the state file, shared with `starter gaps`).
 type LogSettings = planning.Logs
 
-// LogOverride tunes one log; zero fields keep the defaults.
-type LogOverride = planning.Override
-
 // BackfillSettings are the defaults of a backfill run.
 type BackfillSettings struct {
 	ChunkSize      uint64        // entries per FetchRange
@@ -82,13 +78,10 @@ type Backfill struct {
 	Logger   *slog.Logger
 	Metrics  Metrics
 
-	mu            sync.Mutex
-	readers       map[string]ctlog.Reader // one per log, so its rate limit is shared by all activities
-	cachedCatalog []ctlog.Log
-	catalogAt     time.Time
-	plans         map[string][]gaps.Range // recently read plan files
-	builder       record.Builder          // caches the chain JSON of repeated issuers
-	tables        tableCache              // tables FetchRange writes, kept open
+	mu      sync.Mutex
+	plans   map[string][]gaps.Range // recently read plan files
+	builder record.Builder          // caches the chain JSON of repeated issuers
+	tables  tableCache              // tables FetchRange writes, kept open
 }
 
 // Merge holds the dependencies of the merge activities.

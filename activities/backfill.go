@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -27,12 +26,12 @@ func (b *Backfill) ResolveLogs(ctx context.Context, in ResolveLogsInput) (Resolv
 	res := ResolveLogsResult{ChunkSize: b.Defaults.ChunkSize, Window: b.Defaults.Window,
 		HeartbeatTimeoutSeconds: int(b.Defaults.HeartbeatTimeout.Seconds()), FetchAttempts: b.Defaults.FetchAttempts}
 	mode := cmp.Or(in.Ceiling, b.Defaults.Ceiling, planning.CeilingStateFile)
-	catalog, err := b.Logs.Catalog(ctx, planning.CatalogOptions{})
+	catalog, err := b.Logs.List(ctx, ctlog.CatalogOptions{})
 	if err != nil {
 		return res, toTemporal(fatal(ErrTypeLogList, err))
 	}
 	resolved, err := b.Logs.Resolve(ctx, catalog, planning.Request{Filter: in.Logs, Ceiling: mode},
-		func(ctx context.Context, l ctlog.Log) (uint64, error) { return b.reader(l).TreeSize(ctx) })
+		func(ctx context.Context, l ctlog.Log) (uint64, error) { return b.Logs.Reader(l).TreeSize(ctx) })
 	switch {
 	case errors.Is(err, planning.ErrNoLogMatches):
 		return res, toTemporal(fatal(ErrTypeUnknownLog, err))
@@ -208,7 +207,7 @@ func (b *Backfill) FetchRange(ctx context.Context, in FetchRangeInput) (FetchRan
 	}
 	rg := stage.Range{AppID: stage.AppID(in.RunKey, in.Log.URL, in.Start, in.End), Start: in.Start, End: in.End,
 		Source: record.Source{URL: in.Log.URL, Name: in.Log.Name, Static: in.Log.Static}}
-	sr, err := stage.Run(ctx, t, b.reader(b.lookup(ctx, in.Log)), rg, opts)
+	sr, err := stage.Run(ctx, t, b.Logs.Reader(b.lookup(ctx, in.Log)), rg, opts)
 	if hb != nil {
 		hb.Stop()
 	}
@@ -245,52 +244,14 @@ func (b *Backfill) fetchTable(ctx context.Context, in FetchRangeInput) (*lake.Ta
 	return t, nil
 }
 
-// catalog returns every known log, overrides applied, sorted by URL.
-func (b *Backfill) catalog(ctx context.Context) ([]ctlog.Log, error) {
-	return b.Logs.Catalog(ctx, planning.CatalogOptions{})
-}
-
 // lookup finds a target's catalog entry (operator, limits), so that a
-// worker that did not resolve the logs itself reads with the same limits.
-// The catalog is cached; a log it does not know is read with the defaults.
+// worker that did not resolve the logs itself reads with the same limits;
+// a log the catalog does not know is read with the defaults.
 func (b *Backfill) lookup(ctx context.Context, t LogTarget) ctlog.Log {
-	b.mu.Lock()
-	stale := time.Since(b.catalogAt) > 10*time.Minute
-	cached := b.cachedCatalog
-	b.mu.Unlock()
-	if stale {
-		if logs, err := b.catalog(ctx); err == nil {
-			b.mu.Lock()
-			b.cachedCatalog, b.catalogAt = logs, time.Now()
-			b.mu.Unlock()
-			cached = logs
-		}
+	if l, ok := b.Logs.Lookup(ctx, t.URL); ok {
+		return l
 	}
-	for _, l := range cached {
-		if l.URL == t.URL {
-			return l
-		}
-	}
-	return ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static, Unverified: !b.Logs.Verify}
-}
-
-// reader returns the shared reader of a log, so that its rate limit and
-// issuer cache hold across all activities of this worker.
-func (b *Backfill) reader(l ctlog.Log) ctlog.Reader {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.readers == nil {
-		b.readers = map[string]ctlog.Reader{}
-	}
-	if r, ok := b.readers[l.URL]; ok {
-		return r
-	}
-	if o, ok := b.Logs.Override(l.URL); ok {
-		l = o.Apply(l)
-	}
-	r := ctlog.New(l, b.Logs.Client)
-	b.readers[l.URL] = r
-	return r
+	return b.Logs.Tune(ctlog.Log{URL: t.URL, Name: t.Name, Static: t.Static})
 }
 
 func (b *Backfill) metrics() Metrics {

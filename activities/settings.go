@@ -7,8 +7,7 @@ import (
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/planning"
-	"github.com/certlake/certlake/internal/storage"
+	"github.com/certlake/certlake/internal/options"
 )
 
 // New builds the activity structs from the worker's configuration. metrics
@@ -29,16 +28,12 @@ func New(cfg *config.Config, logger *slog.Logger, metrics Metrics, ctMetrics ctl
 		CheckpointInterval: cfg.Lake.CheckpointInterval,
 		AsDERBinary:        cfg.Lake.AsDERBinary,
 		CompactStaging:     cfg.Lake.CompactStaging,
-		DB: lake.DBOptions{
-			MemoryLimit: cfg.Lake.DuckDB.MemoryLimit,
-			Threads:     cfg.Lake.DuckDB.Threads,
-			TempDir:     cfg.Lake.DuckDB.TempDir,
-		},
-		Buffers: lake.NewBufferPool(),
-		Storage: &storage.Opener{S3: storage.S3Config(cfg.Storage.S3), Logger: logger},
-		Scratch: &lake.Scratch{Dir: cfg.Worker.ScratchDir},
+		DB:                 options.DB(cfg),
+		Buffers:            lake.NewBufferPool(),
+		Storage:            options.Storage(cfg, logger),
+		Scratch:            &lake.Scratch{Dir: cfg.Worker.ScratchDir},
 	}
-	logs := planning.FromConfig(cfg)
+	logs := options.Logs(cfg)
 	logs.Client.Limiters = ctlog.NewLimiters(logs.Client.OperatorLimits)
 	logs.Client.Logger, logs.Client.Metrics = logger, ctMetrics
 	b := &Backfill{

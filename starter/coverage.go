@@ -15,6 +15,7 @@ import (
 	"github.com/certlake/certlake/internal/coverage"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/options"
 )
 
 // runCoverage writes the lake's coverage as one self-contained HTML page:
@@ -87,7 +88,7 @@ func coverageLogs(ctx context.Context, cfg *config.Config, staging string, v *ga
 	if err != nil {
 		return nil, err
 	}
-	db, err := lake.OpenDB(ctx, dbOptions(cfg))
+	db, err := lake.OpenDB(ctx, options.DB(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/estimate"
 	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/options"
 )
 
 // estimatePlan fills the requests and ETA of every log of v, and the
@@ -21,32 +22,32 @@ func estimatePlan(ctx context.Context, cfg *config.Config, v *gapsView, latency 
 	for _, r := range v.Items {
 		byLog[r.SourceURL] = append(byLog[r.SourceURL], r)
 	}
+	cat := options.Catalog(cfg)
 	ops := map[string]estimate.Limit{}
-	for name, o := range cfg.CT.Operators {
+	for name, o := range cat.Client.OperatorLimits {
 		// A zero operator rate only passes the default on to its logs:
 		// the shared budget has no rate then (ctlog.NewLimiters).
-		ops[name] = estimate.Limit{Rate: o.RateLimit, Burst: o.Burst, Concurrency: o.Concurrency}
+		ops[name] = estimate.Limit{Rate: o.Rate, Burst: o.Burst, Concurrency: o.Concurrency}
 	}
 	bs := uint64(max(cfg.CT.BatchSize, 1))
 	logs := make([]estimate.Log, len(v.Logs))
 	for i := range v.Logs {
 		lv := &v.Logs[i]
-		lim := cfg.CT.LimitsFor(lv.SourceURL, lv.Operator)
+		// The limits and verification the worker's reader of the log has.
+		l := ctlog.Log{URL: lv.SourceURL, Operator: lv.Operator}
+		lim := cat.Limit(l)
 		el := estimate.Log{
 			URL: lv.SourceURL, Operator: lv.Operator, Static: lv.Kind == "static-ct",
-			Ranges: byLog[lv.SourceURL], BatchSize: bs, Window: lim.Window, Verified: cfg.CT.VerifyFor(lv.SourceURL),
-			// Config: a rate of 0 is unlimited; estimate: so is <= 0.
-			Limit: estimate.Limit{Rate: lim.RateLimit, Burst: lim.Burst, Concurrency: lim.Concurrency},
+			Ranges: byLog[lv.SourceURL], BatchSize: bs, Window: cat.Window(lv.SourceURL), Verified: !cat.Tune(l).Unverified,
+			// ctlog: a rate of 0 is unlimited; estimate: so is <= 0.
+			Limit: estimate.Limit{Rate: lim.Rate, Burst: lim.Burst, Concurrency: lim.Concurrency},
 		}
-		if el.Limit.Concurrency == 0 {
-			el.Limit.Concurrency = 4 // ctlog's default
-		}
-		lv.RateLimit, lv.Concurrency, lv.Verified = max(lim.RateLimit, 0), el.Limit.Concurrency, el.Verified
+		lv.RateLimit, lv.Concurrency, lv.Verified = max(lim.Rate, 0), el.Limit.Concurrency, el.Verified
 		switch {
 		case el.Static:
 			lv.EntriesPerRequest, lv.PerRequestFrom = estimate.TileWidth, "tile"
 		case probe && len(el.Ranges) > 0:
-			n, err := probeServed(ctx, cfg, lv, el.Ranges[0].Start, bs)
+			n, err := probeServed(ctx, cat, lv, el.Ranges[0].Start, bs)
 			if err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -76,14 +77,14 @@ var errProbed = errors.New("probed")
 // probeServed asks the log for the batch holding index from and returns
 // how many entries its first answer held: the most it serves per request,
 // up to bs.
-func probeServed(ctx context.Context, cfg *config.Config, lv *gapsLogView, from, bs uint64) (uint64, error) {
+func probeServed(ctx context.Context, cat *ctlog.Catalog, lv *gapsLogView, from, bs uint64) (uint64, error) {
 	start := from - from%bs
 	end := start + bs - 1
 	if lv.Ceiling > 0 && end >= lv.Ceiling {
 		end = lv.Ceiling - 1
 	}
 	// Only the count of entries matters here: their proofs are not checked.
-	r := ctlog.New(ctlog.Log{URL: lv.SourceURL, Operator: lv.Operator, Unverified: true}, ctlogConfig(cfg))
+	r := ctlog.New(ctlog.Log{URL: lv.SourceURL, Operator: lv.Operator, Unverified: true}, cat.Client)
 	var n uint64
 	err := r.Entries(ctx, start, end, func(b ctlog.Batch) error {
 		n = b.End - b.Start + 1

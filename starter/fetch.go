@@ -13,9 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
-	"github.com/certlake/certlake/internal/planning"
+	"github.com/certlake/certlake/internal/options"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -94,9 +93,10 @@ func fetchCommand(c *cli) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		l := resolveLog(ctx, c, cfg, *logURL, *name, fs.Changed("static"), *static)
+		cat := options.Catalog(cfg)
+		l := resolveLog(ctx, c, cat, *logURL, *name, fs.Changed("static"), *static)
 		src := record.Source{URL: l.URL, Name: l.Name, Static: l.Static}
-		reader := ctlog.New(l, ctlogConfig(cfg))
+		reader := cat.Reader(l)
 
 		out := bufio.NewWriterSize(c.stdout, 1<<16)
 		defer out.Flush()
@@ -154,50 +154,33 @@ func printRow(w io.Writer, r record.Row) {
 		domains, r.IssuerAggregated)
 }
 
-// resolveLog finds the log at rawURL among the configured logs and, when
-// the name is not given, in the log list, for its description (the
-// source_name column) and kind. Without either, the URL stands in for the
-// name, with a warning: the live ingester writes the description.
-func resolveLog(ctx context.Context, c *cli, cfg *config.Config, rawURL, name string, staticGiven, static bool) ctlog.Log {
+// resolveLog finds the log at rawURL in the catalog (the configured logs
+// and, when the name is not given, the log list with its retired logs) for
+// its description (the source_name column), kind and settings. Without
+// either, the URL stands in for the name, with a warning: the live ingester
+// writes the description.
+func resolveLog(ctx context.Context, c *cli, cat *ctlog.Catalog, rawURL, name string, staticGiven, static bool) ctlog.Log {
 	u := record.NormalizeURL(rawURL)
-	l := ctlog.Log{URL: u, Name: name, Static: static}
-	known := ctlog.AddConfigLogs(nil, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
-	if name == "" {
-		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		listed, err := ctlog.LoadList(lctx, cfg.CT.LogListURL, ctlog.ListOptions{IncludeRetired: true, UserAgent: cfg.CT.UserAgent})
-		cancel()
-		if err == nil {
-			known = ctlog.AddConfigLogs(listed, configLogs(cfg.CT.CustomLogs), configLogs(cfg.CT.StaticLogs))
-		}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	known, err := cat.List(lctx, ctlog.CatalogOptions{Offline: name != "", IncludeRetired: true})
+	cancel()
+	if err != nil { // no list: the configured logs still name theirs
+		known, _ = cat.List(ctx, ctlog.CatalogOptions{Offline: true})
 	}
-	l.Unverified = !cfg.CT.VerifyFor(u)
 	for _, k := range known {
 		if k.URL != u {
 			continue
 		}
-		k.Unverified = l.Unverified
 		k.Name = orDefault(name, k.Name)
 		if staticGiven {
 			k.Static = static
 		}
 		return k
 	}
+	l := cat.Tune(ctlog.Log{URL: u, Name: name, Static: static})
 	if l.Name == "" {
 		l.Name = u
 		fmt.Fprintf(c.stderr, "warning: %s is not in the log list or config; source_name is its URL (give --name DESC)\n", u)
 	}
 	return l
 }
-
-// configLogs converts configured logs for ctlog.
-func configLogs(ls []config.Log) []ctlog.ConfigLog {
-	var out []ctlog.ConfigLog
-	for _, l := range ls {
-		key, _ := config.LogKeyDER(l.Key) // validated by config.Load
-		out = append(out, ctlog.ConfigLog{Name: l.Name, URL: l.URL, Key: key, Origin: l.Origin})
-	}
-	return out
-}
-
-// ctlogConfig turns the ct section into the log client's settings.
-func ctlogConfig(cfg *config.Config) ctlog.Config { return planning.FromConfig(cfg).Client }

@@ -13,8 +13,10 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/certlake/certlake/internal/config"
+	"github.com/certlake/certlake/internal/ctlog"
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/options"
 	"github.com/certlake/certlake/internal/planning"
 )
 
@@ -237,8 +239,8 @@ func kindOf(static bool) string {
 // from a local file: that mode needs no network (a remote list only adds
 // names and kinds, and logs the state file lacks, which it skips).
 func resolveLogs(ctx context.Context, cfg *config.Config, filter string) (planning.Resolved, error) {
-	logs := planning.FromConfig(cfg)
-	catalog, err := logs.Catalog(ctx, planning.CatalogOptions{Offline: cfg.Backfill.Ceiling == config.CeilingStateFile})
+	logs := options.Logs(cfg)
+	catalog, err := logs.List(ctx, ctlog.CatalogOptions{Offline: cfg.Backfill.Ceiling == config.CeilingStateFile})
 	if err != nil {
 		return planning.Resolved{}, err
 	}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/options"
 	"github.com/certlake/certlake/internal/storage"
 )
 
 // opener reaches the tables of the configuration: local paths, file:///
 // and s3:// URIs (storage.s3.*).
 func opener(cfg *config.Config) *storage.Opener {
-	return &storage.Opener{S3: storage.S3Config(cfg.Storage.S3), Logger: cfg.Logger()}
+	return options.Storage(cfg, cfg.Logger())
 }
 
 // tableOptions completes o with the configuration's storage, and a scratch

@@ -19,6 +19,7 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/options"
 	"github.com/certlake/certlake/internal/plandir"
 	"github.com/certlake/certlake/internal/storage"
 )
@@ -132,7 +133,7 @@ func tableDescribeCommand(c *cli) *cobra.Command {
 			at = version
 		}
 		staging := *asStaging || sameLocation(path, cfg.Lake.StagingPath)
-		v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: dbOptions(cfg), cfg: cfg})
+		v, err := describeTable(ctx, path, at, describeOptions{count: *count, logs: !*noLogs, staging: staging, db: options.DB(cfg), cfg: cfg})
 		if err != nil {
 			return err
 		}
@@ -143,12 +144,6 @@ func tableDescribeCommand(c *cli) *cobra.Command {
 		return nil
 	}
 	return cmd
-}
-
-// dbOptions turns the config's DuckDB settings into lake's.
-func dbOptions(cfg *config.Config) lake.DBOptions {
-	d := cfg.Lake.DuckDB
-	return lake.DBOptions{MemoryLimit: d.MemoryLimit, Threads: d.Threads, TempDir: d.TempDir}
 }
 
 type describeOptions struct {

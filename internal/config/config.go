@@ -11,7 +11,6 @@
 package config
 
 import (
-	"strings"
 	"time"
 
 	"github.com/certlake/certlake/internal/allowed"
@@ -201,15 +200,6 @@ type CT struct {
 	Verify bool `key:"verify"`
 }
 
-// VerifyFor says whether the log at url is verified: its ct.logs override,
-// else ct.verify.
-func (c CT) VerifyFor(url string) bool {
-	if o, ok := lookupLogFold(c.Logs, url); ok && o.Verify != nil {
-		return *o.Verify
-	}
-	return c.Verify
-}
-
 // Log is a log named in the config rather than found in the log list.
 type Log struct {
 	// Name is the log's description, the source_name column. Optional;
@@ -251,61 +241,6 @@ type LogLimits struct {
 	Window int `key:"window"`
 	// Verify overrides ct.verify for this log. Optional.
 	Verify *bool `key:"verify"`
-}
-
-// LimitsFor resolves the limits of the log at url run by operator: the log's
-// own overrides win over the operator's, which win over the defaults. Keys
-// are compared case-insensitively (the config file's keys are folded to
-// lower case). The returned Window is 0 unless the log overrides it.
-func (c CT) LimitsFor(url, operator string) LogLimits {
-	l := LogLimits{RateLimit: c.RateLimit, Burst: c.Burst, Concurrency: c.Concurrency}
-	if o, ok := lookupFold(c.Operators, operator); ok {
-		l.RateLimit = pick(o.RateLimit, l.RateLimit)
-		l.Burst = pick(o.Burst, l.Burst)
-		l.Concurrency = pick(o.Concurrency, l.Concurrency)
-	}
-	if o, ok := lookupLogFold(c.Logs, url); ok {
-		l.RateLimit = pick(o.RateLimit, l.RateLimit)
-		l.Burst = pick(o.Burst, l.Burst)
-		l.Concurrency = pick(o.Concurrency, l.Concurrency)
-		l.Window = o.Window
-	}
-	return l
-}
-
-func pick[T int | float64](override, base T) T {
-	if override != 0 {
-		return override
-	}
-	return base
-}
-
-func lookupFold[V any](m map[string]V, k string) (V, bool) {
-	if k == "" {
-		var zero V
-		return zero, false
-	}
-	if v, ok := m[strings.ToLower(k)]; ok {
-		return v, true
-	}
-	for mk, v := range m {
-		if strings.EqualFold(mk, k) {
-			return v, true
-		}
-	}
-	var zero V
-	return zero, false
-}
-
-// lookupLogFold matches a log URL with or without its trailing slash.
-func lookupLogFold(m map[string]LogLimits, url string) (LogLimits, bool) {
-	if v, ok := lookupFold(m, url); ok {
-		return v, true
-	}
-	if strings.HasSuffix(url, "/") {
-		return lookupFold(m, strings.TrimSuffix(url, "/"))
-	}
-	return lookupFold(m, url+"/")
 }
 
 // Backfill tunes BackfillWorkflow and its FetchRange activities.

@@ -377,20 +377,7 @@ ct:
 	if !reflect.DeepEqual(got.CT.StaticLogs, wantStatic) {
 		t.Errorf("static_logs = %+v, want %+v", got.CT.StaticLogs, wantStatic)
 	}
-	tests := []struct {
-		url, operator string
-		want          LogLimits
-	}{
-		{"https://other.example/", "Google", LogLimits{RateLimit: 5, Burst: 5, Concurrency: 4}},
-		{"https://sphinx.ct.digicert.com/2025h1/", "DigiCert", LogLimits{RateLimit: 0.5, Burst: 5, Concurrency: 1}},
-		{"https://wyvern.ct.digicert.com/2025h1/", "DigiCert", LogLimits{RateLimit: 2, Burst: 5, Concurrency: 1, Window: 1}},
-		{"https://wyvern.ct.digicert.com/2025h1", "digicert", LogLimits{RateLimit: 2, Burst: 5, Concurrency: 1, Window: 1}},
-	}
-	for _, tt := range tests {
-		if l := got.CT.LimitsFor(tt.url, tt.operator); l != tt.want {
-			t.Errorf("LimitsFor(%q, %q) = %+v, want %+v", tt.url, tt.operator, l, tt.want)
-		}
-	}
+	// The limits each log is read with: internal/options (TestCatalogLimits).
 }
 
 // A configured log to be verified needs its key; one that is not verified

@@ -8,13 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sort"
-	"strings"
 
 	"github.com/certlake/certlake/internal/config"
 	"github.com/certlake/certlake/internal/ctlog"
-	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/statefile"
 )
 
@@ -32,95 +29,11 @@ var (
 	ErrCeilingMode = errors.New("unknown ceiling mode")
 )
 
-// Logs say where logs come from and how to read them.
+// Logs are the log catalog (which logs, how to read each) and the live
+// ingester's state file, the two sources of a plan's logs and ceilings.
 type Logs struct {
-	LogListURL     string              // v3 log list (URL or path); empty = none
-	IncludeRetired bool                // keep retired logs from the list
-	Custom         []ctlog.ConfigLog   // custom_logs (RFC 6962)
-	Static         []ctlog.ConfigLog   // static_logs (static-ct-api monitoring prefixes)
-	StateFile      string              // the live ingester's state file
-	Client         ctlog.Config        // HTTP, retries, rate limits
-	Overrides      map[string]Override // per-log tuning by lower-cased normalized URL
-	Verify         bool                // prove what logs serve (ct.verify); an Override may turn it off
-}
-
-// Override tunes one log (ct.logs.<url>); zero fields keep the defaults.
-type Override struct {
-	RateLimit   float64 // requests per second
-	Burst       int
-	Concurrency int   // requests in flight
-	Window      int   // FetchRange activities in flight
-	Verify      *bool // overrides Logs.Verify; nil inherits
-}
-
-// Apply returns l tuned by o.
-func (o Override) Apply(l ctlog.Log) ctlog.Log {
-	if o.RateLimit != 0 {
-		l.RateLimit = o.RateLimit
-	}
-	if o.Burst > 0 {
-		l.Burst = o.Burst
-	}
-	if o.Concurrency > 0 {
-		l.Concurrency = o.Concurrency
-	}
-	if o.Verify != nil {
-		l.Unverified = !*o.Verify
-	}
-	return l
-}
-
-// Override returns the override of the log at u, if any.
-func (s *Logs) Override(u string) (Override, bool) {
-	o, ok := s.Overrides[strings.ToLower(record.NormalizeURL(u))]
-	return o, ok
-}
-
-// Window is the FetchRange window of l's override; 0 keeps the default.
-func (s *Logs) Window(l ctlog.Log) int {
-	if o, ok := s.Override(l.URL); ok && o.Window > 0 {
-		return o.Window
-	}
-	return 0
-}
-
-// CatalogOptions tune Catalog.
-type CatalogOptions struct {
-	// Offline reads the log list only when it is a local file, and a list
-	// that cannot be read only costs names and kinds: previews from the
-	// state file need no network.
-	Offline bool
-}
-
-// Catalog returns every known log: the log list plus custom and static
-// logs, verification and per-log overrides applied, sorted by URL. A log
-// list that cannot be loaded wraps ctlog.ErrLogList.
-func (s *Logs) Catalog(ctx context.Context, opts CatalogOptions) ([]ctlog.Log, error) {
-	var logs []ctlog.Log
-	if s.LogListURL != "" && (!opts.Offline || isLocal(s.LogListURL)) {
-		listed, err := ctlog.LoadList(ctx, s.LogListURL, ctlog.ListOptions{
-			IncludeRetired: s.IncludeRetired, HTTPClient: s.Client.HTTPClient, UserAgent: s.Client.UserAgent,
-			Logger: s.Client.Logger})
-		if err != nil && !opts.Offline {
-			return nil, err
-		}
-		logs = listed
-	}
-	logs = ctlog.AddConfigLogs(logs, s.Custom, s.Static)
-	for i, l := range logs {
-		l.Unverified = !s.Verify
-		if o, ok := s.Override(l.URL); ok {
-			l = o.Apply(l)
-		}
-		logs[i] = l
-	}
-	sort.Slice(logs, func(i, j int) bool { return logs[i].URL < logs[j].URL })
-	return logs, nil
-}
-
-func isLocal(list string) bool {
-	u, err := url.Parse(list)
-	return err == nil && u.Scheme != "http" && u.Scheme != "https"
+	*ctlog.Catalog
+	StateFile string // the live ingester's state file
 }
 
 // Request selects the logs of a plan.
@@ -154,7 +67,7 @@ type Resolved struct {
 // TreeSizeFunc asks a log for its tree size.
 type TreeSizeFunc func(ctx context.Context, l ctlog.Log) (uint64, error)
 
-// Resolve lists the logs of a plan from catalog (see Catalog) with their
+// Resolve lists the logs of a plan from catalog (see ctlog.Catalog.List) with their
 // ceilings. With state_file ceilings the logs are the catalog's and the
 // state file's (a log the live ingester reads is planned even when the
 // catalog does not list it: RFC 6962, default limits); a catalog log
@@ -173,7 +86,7 @@ func (s *Logs) Resolve(ctx context.Context, catalog []ctlog.Log, req Request, tr
 		}
 	case CeilingTreeSize:
 		if treeSize == nil {
-			treeSize = func(ctx context.Context, l ctlog.Log) (uint64, error) { return ctlog.New(l, s.Client).TreeSize(ctx) }
+			treeSize = func(ctx context.Context, l ctlog.Log) (uint64, error) { return s.Reader(l).TreeSize(ctx) }
 		}
 	default:
 		return res, fmt.Errorf("%w: ceiling must be %q or %q, got %q", ErrCeilingMode, CeilingStateFile, CeilingTreeSize, req.Ceiling)
@@ -201,7 +114,7 @@ func (s *Logs) Resolve(ctx context.Context, catalog []ctlog.Log, req Request, tr
 		if l.ReadOnlyTreeSize != nil && *l.ReadOnlyTreeSize < ceiling {
 			ceiling = *l.ReadOnlyTreeSize
 		}
-		res.Logs = append(res.Logs, Target{Log: l, Ceiling: ceiling, Window: s.Window(l), Known: known[l.URL]})
+		res.Logs = append(res.Logs, Target{Log: l, Ceiling: ceiling, Window: s.Window(l.URL), Known: known[l.URL]})
 	}
 	return res, nil
 }
@@ -236,11 +149,7 @@ func (s *Logs) withStateLogs(catalog []ctlog.Log, state statefile.State) []ctlog
 		if known[u] {
 			continue
 		}
-		l := ctlog.Log{URL: u, Unverified: !s.Verify}
-		if o, ok := s.Override(u); ok {
-			l = o.Apply(l)
-		}
-		out = append(out, l)
+		out = append(out, s.Tune(ctlog.Log{URL: u}))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].URL < out[j].URL })
 	return out
