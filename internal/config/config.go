@@ -11,6 +11,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 
 	"github.com/certlake/certlake/internal/allowed"
@@ -198,6 +199,44 @@ type CT struct {
 	// range before it is staged. A log without a key is then refused.
 	// Default true; ct.logs.<url>.verify overrides it per log.
 	Verify bool `key:"verify"`
+}
+
+// VerifyFor says whether the log at url is verified: its ct.logs override,
+// else ct.verify. (The engine reads the same from ctlog.Catalog; this is
+// for validation, which runs without the engine.)
+func (c CT) VerifyFor(url string) bool {
+	if o, ok := lookupLogFold(c.Logs, url); ok && o.Verify != nil {
+		return *o.Verify
+	}
+	return c.Verify
+}
+
+func lookupFold[V any](m map[string]V, k string) (V, bool) {
+	if k == "" {
+		var zero V
+		return zero, false
+	}
+	if v, ok := m[strings.ToLower(k)]; ok {
+		return v, true
+	}
+	for mk, v := range m {
+		if strings.EqualFold(mk, k) {
+			return v, true
+		}
+	}
+	var zero V
+	return zero, false
+}
+
+// lookupLogFold matches a log URL with or without its trailing slash.
+func lookupLogFold(m map[string]LogLimits, url string) (LogLimits, bool) {
+	if v, ok := lookupFold(m, url); ok {
+		return v, true
+	}
+	if strings.HasSuffix(url, "/") {
+		return lookupFold(m, strings.TrimSuffix(url, "/"))
+	}
+	return lookupFold(m, url+"/")
 }
 
 // Log is a log named in the config rather than found in the log list.

@@ -16,9 +16,6 @@ func TestCatalogLimits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.yaml")
 	if err := os.WriteFile(file, []byte(`
 ct:
-  custom_logs:
-    - name: Example Log
-      url: https://ct.example.com/log/
   operators:
     DigiCert: {rate_limit: 0.5, concurrency: 1}
   logs:
