@@ -254,3 +254,27 @@ func TestS3OpenSizedReadsFooterInOneGet(t *testing.T) {
 		t.Errorf("Open sent %d HEADs, want 1", r.Head-before.Head)
 	}
 }
+
+// TestS3MaxAttemptsFromEnvironment: the standard AWS_MAX_ATTEMPTS bounds
+// the client's own retries (by default 10 attempts, about a minute of
+// backoff), so an operator can hand failures to Temporal sooner; the
+// error is a transient one.
+func TestS3MaxAttemptsFromEnvironment(t *testing.T) {
+	t.Setenv("AWS_MAX_ATTEMPTS", "3")
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	proxy := storagetest.NewProxy(t, srv)
+	s, err := (&storage.Opener{S3: proxy.Config(srv)}).OpenURI(t.Context(), "k", "s3://"+bucket+"/t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetFault(storagetest.SlowDownEvery(1)) // every request answered 503
+	before := proxy.Requests.Load()
+	_, err = storage.ReadAll(t.Context(), s, "missing.json")
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Get under a storm = %v, want ErrUnavailable", err)
+	}
+	if n := proxy.Requests.Load() - before; n != 3 {
+		t.Errorf("Get sent %d requests with AWS_MAX_ATTEMPTS=3, want 3", n)
+	}
+}

@@ -73,7 +73,8 @@ func (c *s3Client) count(op int) { c.counts[op].Add(1) }
 // maxAttempts bounds the SDK's retries of throttling (503 SlowDown), 5xx
 // and dropped connections; with a backoff capped at maxBackoff it rides
 // out a restart of the store of about a minute before the caller (and
-// Temporal) sees the error.
+// Temporal) sees the error. The standard AWS_MAX_ATTEMPTS (or a profile's
+// max_attempts) replaces it.
 const (
 	maxAttempts = 10
 	maxBackoff  = 10 * time.Second
@@ -86,17 +87,7 @@ func newS3Client(ctx context.Context, cfg S3Config, logger *slog.Logger) (*s3Cli
 	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
 		return nil, fmt.Errorf("storage.s3.access_key_id and storage.s3.secret_access_key must be set together (or both left empty for the AWS credential chain): %w", ErrConfig)
 	}
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.MaxBackoff = maxBackoff
-				// No client-side retry quota: a storm of 503s is waited
-				// out with backoff, not turned into "quota exceeded".
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	}
+	var opts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
@@ -148,6 +139,16 @@ func newS3Client(ctx context.Context, cfg S3Config, logger *slog.Logger) (*s3Cli
 		}
 	}
 	c.api = s3.NewFromConfig(ac, func(o *s3.Options) {
+		// The retryer is set here rather than in the loaded config, where
+		// it would hide the standard AWS_MAX_ATTEMPTS / max_attempts: the
+		// SDK applies those (ac.RetryMaxAttempts) on top of this one.
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = maxAttempts
+			o.MaxBackoff = maxBackoff
+			// No client-side retry quota: a storm of 503s is waited
+			// out with backoff, not turned into "quota exceeded".
+			o.RateLimiter = ratelimit.None
+		})
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
