@@ -159,6 +159,18 @@ type workerProc struct {
 // startWorkerProc starts the worker binary with cfgPath.
 func startWorkerProc(t *testing.T, name, cfgPath string) *workerProc {
 	t.Helper()
+	return startWorkerProcWith(t, name, cfgPath, procOptions{})
+}
+
+// procOptions place a worker process as if on a host of its own.
+type procOptions struct {
+	dir string   // working directory; "" = the test's
+	env []string // added to the test's environment
+}
+
+// startWorkerProcWith starts the worker binary with cfgPath and o.
+func startWorkerProcWith(t *testing.T, name, cfgPath string, o procOptions) *workerProc {
+	t.Helper()
 	bin := workerBinary(t)
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	lf, err := os.Create(logPath)
@@ -167,7 +179,8 @@ func startWorkerProc(t *testing.T, name, cfgPath string) *workerProc {
 	}
 	cmd := exec.Command(bin, "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
+	cmd.Env = append(append(os.Environ(), "GOTRACEBACK=all"), o.env...)
+	cmd.Dir = o.dir
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		t.Fatalf("start worker %s: %v", name, err)
@@ -242,6 +255,23 @@ func (w *workerProc) kill() {
 	}
 	_ = w.cmd.Process.Signal(syscall.SIGKILL)
 	<-w.done
+}
+
+// stop sends SIGTERM, as a supervisor stopping the worker does, and waits
+// for the process to be gone (SIGKILL after 30 s).
+func (w *workerProc) stop() {
+	select {
+	case <-w.done:
+		return
+	default:
+	}
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		w.t.Errorf("worker %s still running 30 s after SIGTERM", w.name)
+		w.kill()
+	}
 }
 
 // countLog counts the worker's log lines whose msg is msg.

@@ -157,10 +157,17 @@ type liveWriter struct {
 }
 
 func startLiveWriter(t *testing.T, mainPath string, rows []record.Row, per int, every time.Duration, stop <-chan struct{}) *liveWriter {
+	return startLiveWriterWith(t, mainPath, lake.Options{}, rows, per, every, stop)
+}
+
+// startLiveWriterWith is startLiveWriter opening main with opts (the
+// storage of a table in a bucket).
+func startLiveWriterWith(t *testing.T, mainPath string, opts lake.Options, rows []record.Row, per int, every time.Duration, stop <-chan struct{}) *liveWriter {
 	w := &liveWriter{rows: rows, done: make(chan struct{})}
+	opts.Role = lake.RoleMain
 	go func() {
 		defer close(w.done)
-		tb, err := lake.Open(t.Context(), mainPath, lake.Options{Role: lake.RoleMain})
+		tb, err := lake.Open(t.Context(), mainPath, opts)
 		if err != nil {
 			w.err = err
 			return

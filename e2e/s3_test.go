@@ -48,7 +48,6 @@ func newS3World(t *testing.T, opts scenario.Options) *s3World {
 	e.cfg.Storage.S3.SecretAccessKey = srv.Secret
 	e.cfg.Storage.S3.PathStyle = true
 	e.cfg.Storage.S3.AllowHTTP = true
-	e.cfg.Worker.ScratchDir = t.TempDir()
 	return w
 }
 

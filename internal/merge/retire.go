@@ -152,7 +152,10 @@ func Retire(ctx context.Context, main, staging *lake.Table, p Plan, opts RetireO
 	}
 	// An object store has no atomic rename to take the table out of
 	// writers' way first: a remote staging table is kept (its log says it
-	// is empty) and only the merged objects are deleted below.
+	// is empty) and only the merged objects are deleted below. Deleting
+	// the log object by object could race a backfill's next commit, which
+	// would then sit on a deleted history: an unreadable table, its rows
+	// lost (docs/object-storage.md).
 	if res.LiveFilesLeft == 0 && staging.IsLocal() && latest.Metadata.Configuration[lake.ConfigRole] == string(lake.RoleStaging) {
 		deleted, err := deleteStaging(ctx, root, latest.Version)
 		if err != nil {

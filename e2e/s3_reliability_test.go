@@ -1,0 +1,474 @@
+package e2e
+
+// Reliability with the lake in a bucket of a real S3-compatible server
+// (versitygw): workers on several hosts, one killed; a live writer beside
+// the merge; the server itself stopped and restarted. Every scenario ends
+// with main downloaded and checked key by key.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/record"
+	"github.com/certlake/certlake/internal/scenario"
+	"github.com/certlake/certlake/internal/storage"
+	"github.com/certlake/certlake/workflows"
+)
+
+// tableOptions opens the bucket's tables from the test (as another host
+// would: its own scratch).
+func (w *s3World) tableOptions(role lake.Role) lake.Options {
+	return lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging,
+		Storage: &storage.Opener{S3: w.srv.Config()}, Scratch: &lake.Scratch{Dir: w.t.TempDir()}}
+}
+
+// rowsIn counts the rows of the table at uri from its log's stats; 0 when
+// it does not exist or cannot be read at this instant.
+func (w *s3World) rowsIn(uri string, role lake.Role) int64 {
+	tb, err := lake.Open(w.t.Context(), uri, w.tableOptions(role))
+	if err != nil {
+		return 0
+	}
+	snap, err := tb.Snapshot(w.t.Context())
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, f := range tb.Files(snap) {
+		n += max(f.NumRecords, 0)
+	}
+	return n
+}
+
+// version is the latest version of the table at uri, -1 when unreadable.
+func (w *s3World) version(uri string, role lake.Role) int64 {
+	tb, err := lake.Open(w.t.Context(), uri, w.tableOptions(role))
+	if err != nil {
+		return -1
+	}
+	snap, err := tb.Snapshot(w.t.Context())
+	if err != nil {
+		return -1
+	}
+	return snap.Version
+}
+
+// checkMergedOnce checks the end state of a merge of every hole: main in
+// the bucket holds every entry of every log exactly once, staging holds
+// no data object (only its log, see merge.Retire), no plan is left.
+func (w *s3World) checkMergedOnce(o *outcome, mr workflows.MergeResult) {
+	w.t.Helper()
+	want := missingTotal(w.sc)
+	if mr.TotalStagingRows != want || mr.TotalInserted != want || mr.TotalSkipped != 0 || !mr.StagingRetired {
+		w.t.Fatalf("merge result = %+v, want %d staged and inserted, staging retired", mr, want)
+	}
+	if err := w.sc.CheckComplete(w.keys(w.download("main"))); err != nil {
+		w.t.Fatalf("main in the bucket after merge: %v", err)
+	}
+	o.check("main in the bucket holds every entry of every log exactly once (%d merged)", want)
+	for k := range w.srv.Keys(w.t, w.bucket) {
+		switch {
+		case strings.HasPrefix(k, "lake/staging/") && !strings.HasPrefix(k, "lake/staging/_delta_log/"):
+			w.t.Errorf("staging object %s left in the bucket after retirement", k)
+		case strings.HasPrefix(k, "lake/.certlake-plans/"):
+			w.t.Errorf("plan %s left in the bucket", k)
+		}
+	}
+	if n := w.rowsIn(w.stagingURI, lake.RoleStaging); n != 0 {
+		w.t.Errorf("staging's log lists %d live rows after retirement, want 0", n)
+	}
+	o.check("staging retired: no data object left, its log lists no file; no plan left")
+}
+
+// pendingActivity is an activity a running workflow of the queue waits for.
+type pendingActivity struct {
+	workflowID, activity, worker, lastFailure string
+	state                                     enumspb.PendingActivityState
+	attempt                                   int32
+}
+
+// pendingActivities lists the pending activities of the queue's runs.
+func (e *env) pendingActivities() []pendingActivity {
+	e.t.Helper()
+	resp, err := e.c.ListWorkflow(e.t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("TaskQueue = '%s' AND ExecutionStatus = 'Running'", e.queue)})
+	if err != nil {
+		e.t.Fatalf("list workflows of %s: %v", e.queue, err)
+	}
+	var out []pendingActivity
+	for _, ex := range resp.Executions {
+		d, err := e.c.DescribeWorkflowExecution(e.t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		for _, a := range d.PendingActivities {
+			p := pendingActivity{workflowID: ex.Execution.WorkflowId, activity: a.ActivityType.GetName(),
+				worker: a.LastWorkerIdentity, state: a.State, attempt: a.Attempt}
+			if f := a.LastFailure; f != nil {
+				p.lastFailure = f.Message
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// holdsActivity reports whether the worker process runs an activity of
+// type name right now (its identity is "pid@host...").
+func (e *env) holdsActivity(wp *workerProc, name string) bool {
+	prefix := fmt.Sprintf("%d@", wp.cmd.Process.Pid)
+	for _, a := range e.pendingActivities() {
+		if a.activity == name && a.state == enumspb.PENDING_ACTIVITY_STATE_STARTED && strings.HasPrefix(a.worker, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// failedAttempts returns, from the histories of the queue's runs, the
+// failures that made Temporal retry an activity (the last failure of each
+// attempt beyond the first).
+func (e *env) failedAttempts() []string {
+	e.t.Helper()
+	resp, err := e.c.ListWorkflow(e.t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("TaskQueue = '%s'", e.queue), PageSize: 1000})
+	if err != nil {
+		e.t.Fatalf("list workflows of %s: %v", e.queue, err)
+	}
+	var out []string
+	for _, ex := range resp.Executions {
+		it := e.c.GetWorkflowHistory(e.t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				e.t.Fatalf("history of %s: %v", ex.Execution.WorkflowId, err)
+			}
+			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && a.Attempt > 1 && a.LastFailure != nil {
+				out = append(out, a.LastFailure.Message)
+			}
+		}
+	}
+	return out
+}
+
+// host is what one worker process owns on its "host": its scratch
+// directory, and a working directory that is also its OS temp dir.
+type host struct {
+	scratch, home string
+	cfg           string
+}
+
+func (w *s3World) newHost() *host {
+	h := &host{scratch: w.t.TempDir(), home: w.t.TempDir()}
+	c := *w.cfg
+	c.Worker.ScratchDir = h.scratch
+	h.cfg = writeConfig(w.t, &c)
+	return h
+}
+
+func (w *s3World) startOn(h *host, name string, env ...string) *workerProc {
+	return startWorkerProcWith(w.t, name, h.cfg, procOptions{dir: h.home, env: append([]string{"TMPDIR=" + h.home}, env...)})
+}
+
+// entries lists the paths under dir, relative to it.
+func entries(t *testing.T, dir string) []string {
+	var out []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != dir {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+// checkHostClean checks what a worker stopped by SIGTERM leaves on its
+// host: in its scratch only the download cache, nothing in its working
+// directory or OS temp dir. It returns the number of cached files.
+func checkHostClean(t *testing.T, name string, h *host) int {
+	t.Helper()
+	cached := 0
+	for _, p := range entries(t, h.scratch) {
+		switch {
+		case p == "cache":
+		case strings.HasPrefix(p, "cache"+string(filepath.Separator)):
+			cached++
+		default:
+			t.Errorf("%s left %s in its scratch after it stopped (only cache/ should stay)", name, p)
+		}
+	}
+	if e := entries(t, h.home); len(e) > 0 {
+		t.Errorf("%s wrote outside its scratch, in its working directory / OS temp dir: %v", name, e)
+	}
+	return cached
+}
+
+// TestReliabilityS3TwoWorkersOneKilledDuringBackfill: two worker processes,
+// each with its own scratch directory, working directory and OS temp dir,
+// share only the bucket and Temporal. One is SIGKILLed while it runs a
+// FetchRange; the other finishes the backfill, the killed one is started
+// again (its scratch cleared of the dead run's files) and both merge.
+// Every hole is filled exactly once, and nothing was written on either
+// host outside that worker's own scratch.
+func TestReliabilityS3TwoWorkersOneKilledDuringBackfill(t *testing.T) {
+	t.Parallel()
+	o := report(t)
+	w := newS3World(t, scenario.Options{Logs: twoLogs(3000, 2000), HoleEvery: 40})
+	guard(t, w.sc.Dir)
+	want := missingTotal(w.sc)
+	slowFetch(w.cfg)
+	w.cfg.Backfill.Window = 2 // two ranges per log in flight: work for both workers
+	w.cfg.Merge.BatchRows = 400
+	w.cfg.Merge.Window = 2
+	w.cfg.Merge.HeartbeatTimeout = 10 * time.Second
+	w.cfg.Lake.DuckDB.Threads = 1
+	h1, h2 := w.newHost(), w.newHost()
+	w1 := w.startOn(h1, "worker-1")
+	w2 := w.startOn(h2, "worker-2")
+
+	run := w.start("backfill-2w", workflows.BackfillWorkflowName, workflows.BackfillInput{StagingPath: w.stagingURI})
+	waitFor(t, 2*time.Minute, "worker-1 running a FetchRange with a fifth of the rows staged", func() bool {
+		return w.rowsIn(w.stagingURI, lake.RoleStaging) >= want/5 && w.holdsActivity(w1, "FetchRange")
+	})
+	w1.kill()
+	killed := time.Now()
+	atKill := w.rowsIn(w.stagingURI, lake.RoleStaging)
+	o.figure("worker-1 SIGKILLed while running a FetchRange, %d of %d rows staged", atKill, want)
+	if atKill >= want {
+		t.Fatalf("the kill came after the backfill had staged everything (%d of %d)", atKill, want)
+	}
+	var res workflows.BackfillResult
+	if err := run.Get(t.Context(), &res); err != nil {
+		t.Fatalf("backfill after the kill: %v", err)
+	}
+	o.figure("backfill completed by worker-2 alone %.0f s after the kill (heartbeat timeout 10 s)", time.Since(killed).Seconds())
+	retries, hb := activityRetries(t, w.c, w.queue)
+	o.figure("%d activity retries, %d of them after a heartbeat timeout", retries, hb)
+	if hb == 0 {
+		t.Fatalf("no activity was retried after a heartbeat timeout: the FetchRange worker-1 held was not taken over")
+	}
+	if res.RecordsWritten != want || res.LogsSucceeded != 2 || res.LogsFailed != 0 || len(res.FailedRanges) != 0 {
+		t.Fatalf("backfill result = %+v, want %d records from 2 logs", res, want)
+	}
+	if err := w.sc.CheckStaging(w.keys(w.download("staging"))); err != nil {
+		t.Fatalf("staging in the bucket after the kill: %v", err)
+	}
+	o.check("staging in the bucket holds exactly the %d missing keys once each; records_written = %d", want, res.RecordsWritten)
+
+	// worker-1 comes back on its host and merges beside worker-2.
+	w1 = w.startOn(h1, "worker-1-again")
+	mr, err := w.merge("merge-2w", workflows.MergeInput{StagingPath: w.stagingURI})
+	if err != nil {
+		t.Fatalf("merge: %v", err)
+	}
+	w.checkMergedOnce(o, mr)
+	merged1, merged2 := w1.countLog("batch merged"), w2.countLog("batch merged")
+	o.figure("%d merge batches: %d run by worker-1, %d by worker-2", mr.Batches, merged1, merged2)
+	if merged1+merged2 != mr.Batches {
+		t.Errorf("the workers' logs show %d + %d merged batches, want %d", merged1, merged2, mr.Batches)
+	}
+
+	w1.stop()
+	w2.stop()
+	c1, c2 := checkHostClean(t, "worker-1", h1), checkHostClean(t, "worker-2", h2)
+	o.figure("after SIGTERM: %d files in worker-1's download cache, %d in worker-2's; nothing else on either host", c1, c2)
+	o.check("each worker wrote only under its own worker.scratch_dir (no uploads or DuckDB spill left, nothing in its working directory or OS temp dir)")
+	if _, err := os.Stat(filepath.Join(w.sc.Dir, "lake", "staging")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a local staging directory exists beside the scenario's main: %v", err)
+	}
+}
+
+// TestReliabilityS3LiveWriterDuringMerge: a Delta writer commits new
+// rows to main in the bucket (through the storage layer: conditional puts
+// of each version) all through a MergeWorkflow. The merge finishes, every
+// hole is filled once and every one of the writer's rows is kept once.
+func TestReliabilityS3LiveWriterDuringMerge(t *testing.T) {
+	t.Parallel()
+	o := report(t)
+	w := newS3World(t, scenario.Options{Logs: twoLogs(3000, 2000)})
+	want := missingTotal(w.sc)
+	w.cfg.Backfill.StageBatchRows = 64
+	w.cfg.Merge.BatchRows = 150
+	w.cfg.Merge.Window = 1
+	w.startWorker()
+	if res, err := w.backfill("backfill", workflows.BackfillInput{StagingPath: w.stagingURI}); err != nil || res.RecordsWritten != want {
+		t.Fatalf("backfill = %+v, %v; want %d records", res, err, want)
+	}
+	// The writer appends copies of the staged rows under keys of its own,
+	// above every planned range, as the live ingester appends new entries.
+	var rows []record.Row
+	extra := map[string]map[uint64]bool{}
+	for i, r := range tableRows(t, w.download("staging")) {
+		r.SourceName = writerMark
+		r.CertIndex = 10_000_000 + uint64(i)
+		if extra[r.SourceURL] == nil {
+			extra[r.SourceURL] = map[uint64]bool{}
+		}
+		extra[r.SourceURL][r.CertIndex] = true
+		rows = append(rows, r)
+	}
+
+	stop := make(chan struct{})
+	before := w.version(w.mainURI, lake.RoleMain)
+	run := w.start("merge-live", workflows.MergeWorkflowName, workflows.MergeInput{StagingPath: w.stagingURI})
+	lw := startLiveWriterWith(t, w.mainURI, w.tableOptions(lake.RoleMain), rows, 20, 40*time.Millisecond, stop)
+	var mr workflows.MergeResult
+	err := run.Get(t.Context(), &mr)
+	close(stop)
+	<-lw.done
+	if err != nil {
+		t.Fatalf("merge beside a live writer: %v", err)
+	}
+	if lw.err != nil {
+		t.Fatalf("live writer: %v", lw.err)
+	}
+	o.figure("%d writer commits (%d rows) during a merge of %d batches; main went from version %d to %d",
+		lw.commits, lw.written, mr.Batches, before, w.version(w.mainURI, lake.RoleMain))
+	if lw.commits < 3 {
+		t.Fatalf("only %d writer commits landed during the merge: no race was tested", lw.commits)
+	}
+	if mr.TotalStagingRows != want || mr.TotalInserted != want || mr.TotalSkipped != 0 || !mr.StagingRetired {
+		t.Fatalf("merge result = %+v, want %d staged and inserted, staging retired", mr, want)
+	}
+
+	mainDir := w.download("main")
+	if d := duplicateCopies(t, mainDir); len(d) > 0 {
+		t.Fatalf("%d keys more than once in main", len(d))
+	}
+	got := w.keys(mainDir)
+	for _, l := range w.sc.Logs {
+		m := got[l.Source.URL]
+		for i := uint64(0); i < l.Entries; i++ {
+			if m[i] != 1 {
+				t.Errorf("%s: key %d held %d times in main, want 1", l.Source.URL, i, m[i])
+			}
+		}
+		for i := range m {
+			if i >= l.Entries && !extra[l.Source.URL][i] {
+				t.Errorf("%s: unexpected key %d in main", l.Source.URL, i)
+			}
+		}
+		for i := range extra[l.Source.URL] {
+			if m[i] != 1 {
+				t.Errorf("%s: writer key %d held %d times in main, want 1", l.Source.URL, i, m[i])
+			}
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	o.check("every entry once in main and every one of the writer's %d rows once, main in the bucket", lw.written)
+}
+
+// TestReliabilityS3ServerRestart: the S3 server is killed in
+// the middle of a backfill, and again in the middle of a merge, and comes
+// back on the same address and data directory. While it is down the
+// activities fail with retryable errors and Temporal retries them; both
+// runs then complete exactly once.
+//
+// The worker's S3 client retries a failed request itself (10 attempts,
+// backoff up to 10 s: a restart shorter than about a minute may cost only
+// a pause). The worker is started with the standard AWS_MAX_ATTEMPTS=2, so
+// that an outage of a few seconds outlasts the client's retries and the
+// workflow level has to act.
+func TestReliabilityS3ServerRestart(t *testing.T) {
+	t.Parallel()
+	o := report(t)
+	w := newS3World(t, scenario.Options{Logs: twoLogs(3000, 2000), HoleEvery: 40})
+	want := missingTotal(w.sc)
+	slowFetch(w.cfg)
+	w.cfg.Backfill.Window = 2
+	w.cfg.Merge.BatchRows = 250
+	w.cfg.Merge.Window = 1
+	w.cfg.Lake.DuckDB.Threads = 1
+	h := w.newHost()
+	wp := w.startOn(h, "worker", "AWS_MAX_ATTEMPTS=2")
+
+	// outage stops the server until Temporal has scheduled a retry of an
+	// activity that failed for it, then starts it again.
+	const refused = "connection refused"
+	outage := func(what string) {
+		w.srv.Stop()
+		down := time.Now()
+		var failure string
+		waitFor(t, time.Minute, what+": an activity failed and is retried while the server is down", func() bool {
+			for _, a := range w.pendingActivities() {
+				// A failure of this outage: the server refused the
+				// connection (other transient failures may come before).
+				if a.attempt > 1 && strings.Contains(a.lastFailure, refused) {
+					failure = a.activity + ": " + a.lastFailure
+					return true
+				}
+			}
+			return false
+		})
+		time.Sleep(time.Until(down.Add(3 * time.Second))) // down 3 s at least
+		w.srv.Restart(0)
+		o.figure("%s: server down %.1f s; a retried activity's last failure: %s", what, time.Since(down).Seconds(), firstLines(failure, 1))
+		if strings.Contains(failure, w.srv.Secret) {
+			t.Errorf("%s: an activity failure shows the secret key", what)
+		}
+	}
+
+	run := w.start("backfill-restart", workflows.BackfillWorkflowName, workflows.BackfillInput{StagingPath: w.stagingURI})
+	waitFor(t, 2*time.Minute, "a fifth of the rows staged", func() bool { return w.rowsIn(w.stagingURI, lake.RoleStaging) >= want/5 })
+	outage("backfill")
+	var res workflows.BackfillResult
+	if err := run.Get(t.Context(), &res); err != nil {
+		t.Fatalf("backfill across the restart: %v", err)
+	}
+	if res.RecordsWritten != want || res.LogsSucceeded != 2 || res.LogsFailed != 0 || len(res.FailedRanges) != 0 {
+		t.Fatalf("backfill result = %+v, want %d records from 2 logs", res, want)
+	}
+	if err := w.sc.CheckStaging(w.keys(w.download("staging"))); err != nil {
+		t.Fatalf("staging in the bucket after the restart: %v", err)
+	}
+	o.check("backfill completed across the restart: staging holds exactly the %d missing keys once each", want)
+	byOutage := func() (n int) {
+		for _, f := range w.failedAttempts() {
+			if strings.Contains(f, refused) {
+				n++
+			}
+		}
+		return n
+	}
+	afterBackfill := byOutage()
+
+	before := w.version(w.mainURI, lake.RoleMain)
+	mrun := w.start("merge-restart", workflows.MergeWorkflowName, workflows.MergeInput{StagingPath: w.stagingURI})
+	waitFor(t, 2*time.Minute, "a merge batch committed", func() bool { return w.version(w.mainURI, lake.RoleMain) > before })
+	outage("merge")
+	var mr workflows.MergeResult
+	if err := mrun.Get(t.Context(), &mr); err != nil {
+		t.Fatalf("merge across the restart: %v", err)
+	}
+	if mr.Batches < 3 {
+		t.Errorf("the merge had %d batches: too few for the outage to fall between two", mr.Batches)
+	}
+	w.checkMergedOnce(o, mr)
+	all := w.failedAttempts()
+	total := byOutage()
+	o.figure("activity attempts retried after the server refused connections: %d in the backfill, %d in the merge (%d retries in all)", afterBackfill, total-afterBackfill, len(all))
+	if afterBackfill == 0 || total == afterBackfill {
+		t.Errorf("activity retries for the outage: %d in the backfill, %d in the merge; want some in each", afterBackfill, total-afterBackfill)
+	}
+	for _, f := range all {
+		if !strings.Contains(f, refused) {
+			t.Logf("retried after another failure: %s", f)
+		}
+	}
+	wp.stop()
+	checkHostClean(t, "worker", h)
+}
