@@ -95,7 +95,7 @@ func classify(err error) error {
 	case errors.Is(err, delta.ErrCorrupt), errors.Is(err, delta.ErrVersionNotFound),
 		errors.Is(err, lake.ErrNotCertstream):
 		return fatal(ErrTypeBadTable, err)
-	case errors.Is(err, merge.ErrDuplicateRisk), errors.Is(err, merge.ErrIncomplete):
+	case errors.Is(err, merge.ErrIncomplete):
 		// Retrying would only report "already committed": stop and say so.
 		return fatal(ErrTypeBadTable, err)
 	case errors.Is(err, lake.ErrWrongRole), errors.Is(err, merge.ErrNotStaging):

@@ -270,7 +270,7 @@ var defaultBackfill = backfillSettings{
 
 // fetchConfig is the reader configuration of both backfills: no rate limit.
 func fetchConfig() ctlog.Config {
-	return ctlog.Config{DefaultRateLimit: -1, DefaultConcurrency: 4, BackoffInitial: 50 * time.Millisecond, BackoffMax: time.Second}
+	return ctlog.Config{DefaultRateLimit: 0, DefaultConcurrency: 4, BackoffInitial: 50 * time.Millisecond, BackoffMax: time.Second}
 }
 
 // countingTransport counts the requests it sends.

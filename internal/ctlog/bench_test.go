@@ -34,7 +34,7 @@ func BenchmarkStaticEntries(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			s := &staticServer{size: size, gzipBody: c.gzipBody, gzipCE: c.gzipCE}
 			u := s.start(b)
-			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: c.conc, RequestTimeout: time.Minute}
+			cfg := Config{DefaultRateLimit: 0, DefaultConcurrency: c.conc, RequestTimeout: time.Minute}
 			r := New(Log{Unverified: true, URL: u, Static: true}, cfg)
 			// Build (and gzip) the tiles and warm the reader before timing.
 			timeEntries(b, r, size)
@@ -50,7 +50,7 @@ func BenchmarkRFC6962Entries(b *testing.B) {
 	srvURL := s.start(b)
 	for _, conc := range []int{1, 4} {
 		b.Run(map[int]string{1: "concurrency1", 4: "concurrency4"}[conc], func(b *testing.B) {
-			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: conc, RequestTimeout: time.Minute}
+			cfg := Config{DefaultRateLimit: 0, DefaultConcurrency: conc, RequestTimeout: time.Minute}
 			r := New(Log{Unverified: true, URL: srvURL}, cfg)
 			// Warm the server's answer cache outside the timing.
 			timeEntries(b, r, size)
@@ -110,7 +110,7 @@ func BenchmarkGeneratedEntries(b *testing.B) {
 			rec := &replayServer{upstream: strings.TrimSuffix(l.URL, "/")}
 			srv := httptest.NewServer(rec)
 			b.Cleanup(srv.Close)
-			cfg := Config{DefaultRateLimit: -1, DefaultConcurrency: 4, RequestTimeout: time.Minute}
+			cfg := Config{DefaultRateLimit: 0, DefaultConcurrency: 4, RequestTimeout: time.Minute}
 			u := srv.URL
 			for _, verify := range []bool{false, true} {
 				b.Run(map[bool]string{false: "unverified", true: "verified"}[verify], func(b *testing.B) {

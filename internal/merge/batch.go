@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -18,16 +16,12 @@ import (
 	"github.com/certlake/certlake/internal/delta"
 	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
-	"github.com/certlake/certlake/internal/record"
 )
 
 // txnVersion is the txn version a batch commits. A batch is written once;
 // its appId names the staging table, snapshot and batch, so the version
 // never needs to grow.
 const txnVersion = 1
-
-// DefaultReadChunkRows is BatchOptions.ReadChunkRows when zero.
-const DefaultReadChunkRows = 1 << 16
 
 // DefaultCopyChunkBytes is BatchOptions.CopyChunkBytes when zero: with
 // real rows (about 1 KB of staging file per row) a COPY takes 32k rows, so
@@ -66,10 +60,6 @@ type BatchOptions struct {
 	Progress func(Progress)
 	// ProgressRows is the row interval of Progress calls; 0 means 65536.
 	ProgressRows int64
-	// GoWriter moves the new rows through Go and the lake writer (the
-	// original path, kept for comparison) instead of having DuckDB write
-	// main's Parquet files itself.
-	GoWriter bool
 	// CopyChunkRows bounds the new rows one COPY sorts and writes to main
 	// (whole staging files of one seen_date at a time) on the DuckDB write
 	// path; 0 sizes the COPYs by CopyChunkBytes.
@@ -83,10 +73,6 @@ type BatchOptions struct {
 	// smaller ones keep wide rows (real certificates, a few KB each)
 	// within the memory limit.
 	CopyChunkBytes int64
-	// ReadChunkRows bounds the new rows moved from staging to the writer
-	// at a time (whole staging files) when GoWriter is set; 0 means
-	// DefaultReadChunkRows.
-	ReadChunkRows int64
 	// Logger receives debug and info logs; nil discards.
 	Logger *slog.Logger
 }
@@ -117,11 +103,6 @@ type BatchResult struct {
 	MainFiles           int   `json:"main_files"`            // live main files at the last read
 }
 
-// ErrDuplicateRisk: a concurrent commit that landed between the batch's
-// last check and its own commit holds some of the batch's keys, so main
-// now holds those keys twice. See commitBatch.
-var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch keys")
-
 // MergeBatch merges one batch of a plan into main:
 //
 //  1. If main already holds the batch's txn, it returns the counts of that
@@ -137,8 +118,7 @@ var ErrDuplicateRisk = errors.New("merge: concurrent commit duplicated batch key
 //     batch's keys (files without stats are always read).
 //  4. DuckDB writes the new rows as main's Parquet files itself, one COPY
 //     per seen_date sorted by key, in the lake writer's format (see
-//     copy.go; BatchOptions.GoWriter moves them through the lake writer
-//     instead), and they are committed with the batch's txn (TxnAppID,
+//     copy.go), and they are committed with the batch's txn (TxnAppID,
 //     version 1). If a concurrent writer committed a file holding any of
 //     the new keys after step 3, the commit is abandoned, its files
 //     removed, and steps 3-4 are redone on a fresh snapshot, at most
@@ -453,29 +433,13 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 		return fmt.Errorf("count new rows: %w", err)
 	}
 
-	var (
-		written int64
-		res     lake.CommitResult
-	)
-	if m.opts.GoWriter {
-		w := m.main.NewWriter(m.opts.Writer)
-		written, err = m.write(ctx, w, toWrite)
-		if err != nil {
-			w.Abort()
-			return err
-		}
-		m.progress("commit", written, toWrite)
-		res, err = m.commit(ctx, w, snap.Version)
-	} else {
-		var files *copiedFiles
-		files, err = m.copyNewRows(ctx, toWrite)
-		if err != nil {
-			return err
-		}
-		written = files.rows
-		m.progress("commit", written, toWrite)
-		res, err = m.commitFiles(ctx, files, snap.Version)
+	files, err := m.copyNewRows(ctx, toWrite)
+	if err != nil {
+		return err
 	}
+	written := files.rows
+	m.progress("commit", written, toWrite)
+	res, err := m.commitFiles(ctx, files, snap.Version)
 	if err != nil {
 		return err
 	}
@@ -488,112 +452,6 @@ func (m *batchRun) attempt1(ctx context.Context, snap *delta.Snapshot) error {
 	m.progress("done", written, toWrite)
 	m.log.DebugContext(ctx, "merged batch", "version", res.Version, "inserted", written, "skipped", m.res.Skipped, "attempt", m.attempt)
 	return nil
-}
-
-// write streams the chosen new rows from staging into w, in chunks of
-// about ReadChunkRows new rows (whole staging files, in key order), each
-// sorted by key so the files written to main get tight key stats for later
-// pruning. A chunk goes from DuckDB to Go through a temporary uncompressed
-// Parquet file read back with Arrow: far cheaper than scanning rows
-// through database/sql, and DuckDB holds one chunk, not the batch.
-func (m *batchRun) write(ctx context.Context, w *lake.Writer, toWrite int64) (int64, error) {
-	m.progress("write", 0, toWrite)
-	if toWrite == 0 {
-		return 0, nil
-	}
-	type fileNew struct {
-		fi   int
-		path string
-		rows int64
-	}
-	var files []fileNew
-	rs, err := m.db.QueryContext(ctx, `SELECT n.fi, f.path, count(*) FROM newkeys n JOIN sfiles f ON f.fi = n.fi GROUP BY n.fi, f.path ORDER BY n.fi`)
-	if err != nil {
-		return 0, fmt.Errorf("list staging files with new rows: %w", err)
-	}
-	for rs.Next() {
-		var f fileNew
-		if err := rs.Scan(&f.fi, &f.path, &f.rows); err != nil {
-			rs.Close()
-			return 0, fmt.Errorf("list staging files with new rows: %w", err)
-		}
-		files = append(files, f)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return 0, fmt.Errorf("list staging files with new rows: %w", err)
-	}
-	chunkRows := m.opts.ReadChunkRows
-	if chunkRows <= 0 {
-		chunkRows = DefaultReadChunkRows
-	}
-	tmpDir, err := os.MkdirTemp(m.db.tempDir, "chunks-")
-	if err != nil {
-		return 0, fmt.Errorf("chunk directory: %w", err)
-	}
-	defer os.RemoveAll(tmpDir)
-	// COPY keeps the ORDER BY only when insertion order is preserved.
-	if _, err := m.db.ExecContext(ctx, "SET preserve_insertion_order = true"); err != nil {
-		return 0, fmt.Errorf("configure duckdb: %w", err)
-	}
-	var n int64
-	var tCopy, tRead, tWrite time.Duration
-	for start, chunk := 0, 0; start < len(files); chunk++ {
-		end, rows := start, int64(0)
-		for end < len(files) && (end == start || rows+files[end].rows <= chunkRows) {
-			rows += files[end].rows
-			end++
-		}
-		paths := make([]string, 0, end-start)
-		for _, f := range files[start:end] {
-			paths = append(paths, f.path)
-		}
-		tmp := filepath.Join(tmpDir, fmt.Sprintf("chunk-%06d.parquet", chunk))
-		q := `COPY (
-			SELECT ` + fileColumnList("s") + `
-			FROM read_parquet(` + sqlList(paths) + `, filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) s
-			JOIN sfiles f ON s.filename = f.path
-			JOIN (SELECT fi, r FROM newkeys WHERE fi BETWEEN ` + fmt.Sprint(files[start].fi) + ` AND ` + fmt.Sprint(files[end-1].fi) + `) n
-			  ON n.fi = f.fi AND n.r = s.file_row_number
-			ORDER BY s.source_url, s.cert_index
-		) TO ` + sqlString(tmp) + ` (FORMAT parquet, COMPRESSION uncompressed)`
-		t0 := time.Now()
-		if _, err := m.db.ExecContext(ctx, q); err != nil {
-			return n, fmt.Errorf("read new rows of %d staging files: %w", len(paths), err)
-		}
-		t1 := time.Now()
-		chunkRowsRead, err := lake.ReadRows(ctx, []lake.FileInfo{{Path: tmp, LocalPath: tmp}})
-		os.Remove(tmp)
-		t2 := time.Now()
-		tCopy += t1.Sub(t0)
-		tRead += t2.Sub(t1)
-		if err != nil {
-			return n, fmt.Errorf("read new rows of %d staging files: %w", len(paths), err)
-		}
-		if int64(len(chunkRowsRead)) != rows {
-			return n, fmt.Errorf("read %d new rows from %d staging files, want %d (staging files changed?)", len(chunkRowsRead), len(paths), rows)
-		}
-		for i := range chunkRowsRead {
-			if err := w.Write(chunkRowsRead[i]); err != nil {
-				return n, fmt.Errorf("write to main: %w", err)
-			}
-			chunkRowsRead[i] = record.Row{} // the writer holds its own reference
-			n++
-			if n%m.opts.ProgressRows == 0 {
-				m.progress("write", n, toWrite)
-				if err := ctx.Err(); err != nil {
-					return n, err
-				}
-			}
-		}
-		tWrite += time.Since(t2)
-		start = end
-	}
-	m.log.DebugContext(ctx, "merge batch write timing", "duckdb_seconds", tCopy.Seconds(), "arrow_read_seconds", tRead.Seconds(), "writer_seconds", tWrite.Seconds())
-	if n != toWrite {
-		return n, fmt.Errorf("read %d new rows, want %d (staging files changed?)", n, toWrite)
-	}
-	return n, nil
 }
 
 // takenKeys counts the batch's new keys held by main files among adds.
@@ -625,75 +483,6 @@ func (m *batchRun) takenKeys(ctx context.Context, snap *delta.Snapshot, adds []d
 		return 1, fmt.Errorf("check %d concurrent files: %w", len(paths), err)
 	}
 	return n, nil
-}
-
-// commit commits w with the batch's txn. Every commit that landed after
-// readVersion (the snapshot the anti-join read) is checked for the batch's
-// new keys: those before the writer's own read here, by reading the log,
-// and those racing the commit, through the Check hook.
-//
-// lake.Writer.Commit reads its own snapshot after closing the data files,
-// so a commit landing in between is seen by neither; it is detected after
-// the fact (ErrDuplicateRisk). TODO: pass readVersion to the writer once
-// lake.CommitOptions can carry it, which closes that window.
-func (m *batchRun) commit(ctx context.Context, w *lake.Writer, readVersion int64) (lake.CommitResult, error) {
-	snap, err := m.main.Snapshot(ctx)
-	if err != nil {
-		w.Abort()
-		return lake.CommitResult{}, err
-	}
-	if snap.Txns[m.appID] >= txnVersion {
-		w.Abort()
-		return lake.CommitResult{Skipped: true}, nil
-	}
-	adds, err := addsBetween(ctx, m.main, readVersion, snap.Version)
-	if err != nil {
-		w.Abort()
-		return lake.CommitResult{}, err
-	}
-	if n, err := m.takenKeys(ctx, snap, adds); err != nil || n > 0 {
-		w.Abort()
-		return lake.CommitResult{}, fmt.Errorf("%w (%d keys, versions %d-%d): %v", errKeysTaken, n, readVersion+1, snap.Version, err)
-	}
-	checked := snap.Version
-	check := func(winning []delta.Action) error {
-		var wadds []delta.Add
-		for _, a := range winning {
-			if a.Add != nil {
-				wadds = append(wadds, *a.Add)
-			}
-		}
-		n, err := m.takenKeys(ctx, snap, wadds)
-		if err != nil || n > 0 {
-			return fmt.Errorf("%w (%d keys): %v", errKeysTaken, n, err)
-		}
-		return nil
-	}
-	res, err := w.Commit(ctx, lake.CommitOptions{
-		Txn:       &delta.Txn{AppID: m.appID, Version: txnVersion},
-		Operation: "MERGE",
-		Check:     check,
-	})
-	if err != nil {
-		if errors.Is(err, errKeysTaken) {
-			return res, errKeysTaken
-		}
-		return res, fmt.Errorf("commit to main: %w", err)
-	}
-	if res.Skipped || res.Version <= checked+1 {
-		return res, nil
-	}
-	// Commits in (checked, res.Version) were either given to Check (they
-	// raced the commit) or landed while the writer closed its files;
-	// checking them all again is cheap and catches the latter.
-	adds, err = addsBetween(ctx, m.main, checked, res.Version-1)
-	if err != nil {
-		return res, fmt.Errorf("verify commits before version %d: %w", res.Version, err)
-	}
-	if n, err := m.takenKeys(ctx, snap, adds); err != nil || n > 0 {
-		return res, fmt.Errorf("%w: %d keys in versions %d-%d (committed at %d): %v", ErrDuplicateRisk, n, checked+1, res.Version-1, res.Version, err)
-	}
-	return res, nil
 }
 
 // addsBetween returns the add actions of main's commits in (from, to],

@@ -237,11 +237,11 @@ func (m *batchRun) copyNewRows(ctx context.Context, toWrite int64) (_ *copiedFil
 		q := `COPY (
 			SELECT ` + cols + `
 			FROM ` + src + ` s
-			SEMI JOIN (SELECT fi, r FROM newkeys WHERE day = ` + sqlString(date) + `::DATE AND fi BETWEEN ` +
+			SEMI JOIN (SELECT fi, r FROM newkeys WHERE day = ` + lake.QuoteSQL(date) + `::DATE AND fi BETWEEN ` +
 			strconv.Itoa(per[start].fi) + ` AND ` + strconv.Itoa(per[end-1].fi) + `) n
 			  ON n.fi = ([` + strings.Join(fis, ",") + `])[s.file_index::BIGINT + 1] AND n.r = s.file_row_number
 			ORDER BY source_url, cert_index
-		) TO ` + sqlString(dir) + ` (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ` + strconv.Itoa(level) +
+		) TO ` + lake.QuoteSQL(dir) + ` (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL ` + strconv.Itoa(level) +
 			`, ROW_GROUP_SIZE ` + strconv.FormatInt(rgRows, 10) +
 			`, ROW_GROUPS_PER_FILE ` + strconv.FormatInt(max((fileRows+rgRows-1)/rgRows, 1), 10) +
 			`, FILENAME_PATTERN 'part-{i}', RETURN_STATS)`

@@ -193,7 +193,7 @@ func parquetTypes(t *testing.T, file string) []string {
 		     WHEN converted_type = 'LIST' THEN 'ListType()'
 		     WHEN converted_type = 'INT_64' OR converted_type IS NULL THEN ''
 		     ELSE 'converted ' || converted_type END
-		FROM parquet_schema(`+sqlString(file)+`) WHERE name NOT IN ('schema', 'duckdb_schema')`)
+		FROM parquet_schema(`+lake.QuoteSQL(file)+`) WHERE name NOT IN ('schema', 'duckdb_schema')`)
 	if err != nil {
 		t.Fatal(err)
 	}

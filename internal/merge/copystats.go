@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certlake/certlake/internal/lake"
 	"github.com/duckdb/duckdb-go/v2"
 )
 
@@ -93,7 +94,7 @@ func (m *batchRun) statsFromFile(ctx context.Context, path string) (copyStats, e
 	for _, c := range statColumns {
 		sel = append(sel, "min("+c.name+")::VARCHAR", "max("+c.name+")::VARCHAR")
 	}
-	q := `SELECT count(*), ` + strings.Join(sel, ", ") + ` FROM read_parquet(` + sqlString(path) + `)`
+	q := `SELECT count(*), ` + strings.Join(sel, ", ") + ` FROM read_parquet(` + lake.QuoteSQL(path) + `)`
 	var st copyStats
 	dest := []any{&st.n}
 	vals := make([]sql.NullString, 2*len(statColumns))

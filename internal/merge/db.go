@@ -81,9 +81,6 @@ func checkPaths(paths []string) error {
 	return nil
 }
 
-// sqlString quotes s as a SQL string literal.
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
 // sqlList renders paths as a DuckDB list literal of strings.
 func sqlList(paths []string) string {
 	var b strings.Builder
@@ -92,7 +89,7 @@ func sqlList(paths []string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(sqlString(p))
+		b.WriteString(lake.QuoteSQL(p))
 	}
 	b.WriteByte(']')
 	return b.String()

@@ -17,8 +17,6 @@ type Options struct {
 	DB DBOptions
 	// Writer tunes the Parquet files written to main.
 	Writer lake.WriterOptions
-	// GoWriter is BatchOptions.GoWriter.
-	GoWriter bool
 	// CopyChunkRows and CopyChunkBytes are BatchOptions'.
 	CopyChunkRows, CopyChunkBytes int64
 	// Table is used to open (or create) the tables; Role is set here.
@@ -81,7 +79,7 @@ func Merge(ctx context.Context, mainPath, stagingPath string, opts Options) (Res
 	}
 	res.Index = ir
 	for _, b := range plan.Batches {
-		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, GoWriter: opts.GoWriter, CopyChunkRows: opts.CopyChunkRows, CopyChunkBytes: opts.CopyChunkBytes, Logger: log})
+		br, err := MergeBatch(ctx, main, staging, plan.Ref(), b, BatchOptions{DB: opts.DB, Writer: opts.Writer, CopyChunkRows: opts.CopyChunkRows, CopyChunkBytes: opts.CopyChunkBytes, Logger: log})
 		if err != nil {
 			return res, err
 		}

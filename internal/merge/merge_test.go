@@ -250,10 +250,9 @@ func TestMergeBatchRetryIsNoop(t *testing.T) {
 	if err != nil || len(plan.Batches) != 1 {
 		t.Fatalf("PlanMerge = %+v, %v; want one batch", plan, err)
 	}
-	// The Go writer path with one-row chunks: every staging file is moved
-	// on its own. The retry takes the fast path: the txn, not the path,
-	// makes it a no-op.
-	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{GoWriter: true, ReadChunkRows: 1})
+	// One-row COPYs: every staging file is written on its own. The retry
+	// takes the fast path: the txn, not the chunking, makes it a no-op.
+	first, err := MergeBatch(ctx, mt, st, plan.Ref(), plan.Batches[0], BatchOptions{CopyChunkRows: 1})
 	if err != nil {
 		t.Fatalf("MergeBatch = %v", err)
 	}

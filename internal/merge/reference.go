@@ -106,7 +106,7 @@ func referencePresent(ctx context.Context, d *duck, files []lake.FileInfo, batch
 		if i > 0 {
 			vals.WriteByte(',')
 		}
-		fmt.Fprintf(&vals, "(%s,%d)", sqlString(r.SourceURL), r.CertIndex)
+		fmt.Fprintf(&vals, "(%s,%d)", lake.QuoteSQL(r.SourceURL), r.CertIndex)
 	}
 	q := `WITH b(source_url, cert_index) AS (VALUES ` + vals.String() + `)
 		SELECT b.source_url, b.cert_index FROM b
