@@ -18,6 +18,7 @@ type size struct {
 	mainFiles    int   // main data files at 1x
 	parseN       int   // entries per in-process log for fetch+parse+stage
 	fetchRuns    int   // fetch+parse+stage runs per log (the median counts)
+	verifyPairs  int   // alternating verified and unverified runs per log (at least fetchRuns)
 	parseTime    time.Duration
 	temporalN    int // entries of the orchestration backfill
 	temporalLog  int // logs it is spread over
@@ -35,11 +36,11 @@ func sizeByName(name string) (size, error) {
 		// Sized for CI (well under 2 minutes on 2 idle cores): the reference
 		// merge is not repeated at 2x and 4x main.
 		return size{name: name, logs: 20, mainKeys: 1_000_000, stagingKeys: 100_000, mainFiles: 4,
-			parseN: 20_000, fetchRuns: 1, parseTime: 500 * time.Millisecond, temporalN: 50_000, temporalLog: 2, temporalRuns: 1,
+			parseN: 20_000, fetchRuns: 1, verifyPairs: 2, parseTime: 500 * time.Millisecond, temporalN: 50_000, temporalLog: 2, temporalRuns: 1,
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	case "full":
 		return size{name: name, logs: 20, mainKeys: 50_000_000, stagingKeys: 5_000_000, mainFiles: 50,
-			parseN: 200_000, fetchRuns: 3, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
+			parseN: 200_000, fetchRuns: 3, verifyPairs: 7, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	}
 	return size{}, fmt.Errorf("unknown -size %q: small or full", name)
