@@ -229,8 +229,9 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 }
 
 // entryChecks are what verification adds to decoding get-entries: the
-// leaf hash of every entry (into Batch.hashes, for the range proof) and
-// the issuer_key_hash of precertificates against their chains.
+// leaf hash of every entry (into Batch.hashes, for the range proof), and
+// for precertificates the issuer_key_hash against their chains and the
+// precertificate against the TBSCertificate in the leaf.
 type entryChecks struct {
 	log  string
 	lh   *leafHasher
@@ -290,6 +291,13 @@ func decodeEntriesChecked(b *Batch, texts []entryText, first uint64, scratch []b
 				return scratch, verificationErr(checks.log, "entry %d: precert_entry leaf of %d bytes has no issuer_key_hash", idx, len(leaf))
 			}
 			if err := checks.keys.check([32]byte(leaf[12:44]), ent.Chain); err != nil {
+				return scratch, verificationErr(checks.log, "entry %d: %v", idx, err)
+			}
+			// The leaf covers the TBSCertificate; the row is made of the
+			// precertificate in extra_data, which must be its source.
+			if tbs, ok := timestampedTBS(leaf[2:]); !ok {
+				return scratch, verificationErr(checks.log, "entry %d: precert_entry leaf without its tbs_certificate", idx)
+			} else if err := checks.keys.checkPrecert(ent.Cert, tbs, ent.Chain); err != nil {
 				return scratch, verificationErr(checks.log, "entry %d: %v", idx, err)
 			}
 		}

@@ -1,6 +1,7 @@
 package ctlog
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
@@ -142,6 +143,10 @@ type issuerInfo struct {
 	keyHash       [32]byte
 	precertSigner bool
 	err           error
+	// Of a Precertificate Signing Certificate: its issuer and the value
+	// of its authority key identifier (nil if none), which take the place
+	// of a precertificate's in the TBSCertificate a log signs.
+	rawIssuer, authKeyID []byte
 }
 
 // Bounds of issuerKeys; when either would be exceeded, it is emptied.
@@ -236,6 +241,14 @@ func (k *issuerKeys) get(der []byte) issuerInfo {
 		for _, u := range cert.ExtKeyUsage {
 			if u == ctx509.ExtKeyUsageCertificateTransparency {
 				in.precertSigner = true
+			}
+		}
+		if in.precertSigner {
+			in.rawIssuer = bytes.Clone(cert.RawIssuer)
+			for _, e := range cert.Extensions {
+				if e.Id.Equal(ctx509.OIDExtensionAuthorityKeyId) {
+					in.authKeyID = bytes.Clone(e.Value)
+				}
 			}
 		}
 	default:

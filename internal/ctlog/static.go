@@ -235,13 +235,13 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 	first := tile * tileWidth
 	width := min(uint64(tileWidth), size-first)
 
-	leaves, hashes, indexes, seen, err := s.getTile(ctx, tile, width, pt != nil)
+	leaves, proof, seen, err := s.getTile(ctx, tile, width, pt != nil)
 	if errors.Is(err, ErrNotFound) && width < tileWidth {
 		// The log grew and dropped the partial tile: the full one exists.
-		leaves, hashes, indexes, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
+		leaves, proof, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
 	}
 	if err == nil && pt != nil {
-		err = s.proveTile(ctx, pt, tile, hashes[:width], indexes[:width])
+		err = s.proveTile(ctx, pt, tile, proof.hashes[:width], proof.indexes[:width])
 	}
 	if err != nil {
 		return jobResult{next: sp.start, err: err}
@@ -270,6 +270,12 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 		if pt != nil && l.Type == record.PrecertEntry {
 			if err := s.keys.checkFP(l.IssuerKeyHash, l.ChainFingerprints, chain); err != nil {
 				return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
+			}
+			if proof.tbs != nil && proof.tbs[idx-first] != nil {
+				tbs := proof.tbs[idx-first]
+				if err := s.keys.checkPrecert(l.Cert, tbs, chain); err != nil {
+					return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
+				}
 			}
 		}
 		b.Entries = append(b.Entries, record.Entry{Index: idx, Type: l.Type, Cert: l.Cert, Chain: chain, Seen: seen})
@@ -365,24 +371,34 @@ func leafIndex(ext []byte) (uint64, bool) {
 	return 0, false
 }
 
+// tileProof is what proving a data tile needs of it, read while its body
+// is at hand: the leaf hashes, the leaf_index extensions (-1 where
+// missing), and for a precertificate not matching its signed TBS at a
+// glance (one a Precertificate Signing Certificate signed, or a bad one) a
+// copy of that TBS, to be checked against its chain.
+type tileProof struct {
+	hashes  []tlog.Hash
+	indexes []int64
+	tbs     [][]byte // by leaf; nil where nothing is left to check
+}
+
 // getTile fetches and decodes data tile n of the given width (256: full),
-// and with hash set returns the leaf hashes too. A body that does not
-// decode into exactly width leaves is a failed attempt, retried like a cut
-// body (an empty or short tile is never taken for fewer entries).
+// and with prove set reads its tileProof too. A body that does not decode
+// into exactly width leaves is a failed attempt, retried like a cut body
+// (an empty or short tile is never taken for fewer entries).
 //
 // The body is read into a reused buffer: the certificates of the leaves
 // are copied out of it into one buffer of their size, which spares the
 // rest of the tile (a precertificate's TBSCertificate, extensions,
 // fingerprints) an allocation and keeps it from being held by the entries.
-func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]record.TileLeaf, []tlog.Hash, []int64, time.Time, error) {
+func (s *static) getTile(ctx context.Context, n, width uint64, prove bool) ([]record.TileLeaf, tileProof, time.Time, error) {
 	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
 		u += ".p/" + strconv.FormatUint(width, 10)
 	}
 	var (
-		leaves  []record.TileLeaf
-		hashes  []tlog.Hash
-		indexes []int64 // leaf_index extensions, -1 where missing
+		leaves []record.TileLeaf
+		proof  tileProof
 	)
 	seen, err := s.f.use(ctx, u, func(body []byte) error {
 		var err error
@@ -393,17 +409,8 @@ func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]rec
 		if uint64(len(leaves)) != width {
 			return retryableError{fmt.Errorf("tile has %d leaves, want %d", len(leaves), width)}
 		}
-		if hash {
-			lh := newLeafHasher()
-			hashes = make([]tlog.Hash, len(leaves))
-			indexes = make([]int64, len(leaves))
-			for i := range leaves {
-				hashes[i] = lh.timestamped(leaves[i].Timestamped)
-				indexes[i] = -1
-				if li, ok := leafIndex(leaves[i].Extensions); ok {
-					indexes[i] = int64(li)
-				}
-			}
+		if prove {
+			proof = readTileProof(leaves)
 		}
 		for i := range leaves { // they alias the body
 			leaves[i].Timestamped, leaves[i].Extensions = nil, nil
@@ -412,9 +419,34 @@ func (s *static) getTile(ctx context.Context, n, width uint64, hash bool) ([]rec
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, time.Time{}, err // leaves would alias the body
+		return nil, tileProof{}, time.Time{}, err // leaves would alias the body
 	}
-	return leaves, hashes, indexes, seen, nil
+	return leaves, proof, seen, nil
+}
+
+// readTileProof reads the tileProof of leaves, which alias a tile's body.
+func readTileProof(leaves []record.TileLeaf) tileProof {
+	lh := newLeafHasher()
+	p := tileProof{hashes: make([]tlog.Hash, len(leaves)), indexes: make([]int64, len(leaves))}
+	for i := range leaves {
+		l := &leaves[i]
+		p.hashes[i] = lh.timestamped(l.Timestamped)
+		p.indexes[i] = -1
+		if li, ok := leafIndex(l.Extensions); ok {
+			p.indexes[i] = int64(li)
+		}
+		if l.Type == record.PrecertEntry && !precertMatches(l.Cert, l.Timestamped) {
+			if p.tbs == nil {
+				p.tbs = make([][]byte, len(leaves))
+			}
+			tbs, ok := timestampedTBS(l.Timestamped)
+			if !ok {
+				tbs = nil
+			}
+			p.tbs[i] = append([]byte{}, tbs...) // not nil: to be checked
+		}
+	}
+	return p
 }
 
 // copyCerts points the certificates of leaves to copies in one new buffer.

@@ -1,0 +1,127 @@
+package ctlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/certlake/certlake/internal/record"
+)
+
+// A precertificate entry whose stored precertificate (the tile's
+// pre_certificate, get-entries' extra_data) is another well-formed one:
+// the leaf and its hash are the log's, so only the check of the
+// precertificate against the signed TBSCertificate catches it.
+func TestVerifiedPrecertReplaced(t *testing.T) {
+	const n = 700
+	for _, static := range []bool{true, false} {
+		t.Run(kindName(static), func(t *testing.T) {
+			v := startVerifiedLog(t, static, n)
+			// RFC 6962: the answer from 300 fails as it is decoded, after
+			// [256, 299] were proven. Static: tile 1 ([256, 511]).
+			tamper, start := swapRFCPrecert(t), uint64(300)
+			if static {
+				tamper, start = swapTilePrecert(t), 256
+			}
+			v.proxy.set(tamper)
+			m := &countingMetrics{}
+			f := fetchRange(t, v.reader(t, m), 100, 650)
+			v.wantVerificationFailure(t, f, 100, start, 650, "does not match the TBSCertificate the log signed")
+			if m.verification.Load() != 1 {
+				t.Errorf("verification failures = %d, want 1", m.verification.Load())
+			}
+		})
+	}
+}
+
+// swapTilePrecert gives the first precertificate of data tile 1 the
+// pre_certificate of the next one with the same first chain certificate.
+func swapTilePrecert(t *testing.T) func(*http.Request, []byte) (int, []byte) {
+	return func(r *http.Request, body []byte) (int, []byte) {
+		if !strings.HasSuffix(r.URL.Path, "/tile/data/001") {
+			return http.StatusOK, body
+		}
+		leaves, err := record.DecodeTile(body)
+		if err != nil {
+			t.Errorf("decode tile: %v", err)
+			return http.StatusOK, body
+		}
+		i, j, ok := samePrecertPair(len(leaves), func(k int) (bool, []byte) {
+			l := leaves[k]
+			if l.Type != record.PrecertEntry || len(l.ChainFingerprints) == 0 {
+				return false, nil
+			}
+			return true, l.ChainFingerprints[0][:]
+		})
+		if !ok {
+			t.Errorf("tile 1 has no two precertificates with one issuer")
+			return http.StatusOK, body
+		}
+		// pre_certificate is the Cert, after its 3-byte length.
+		at := func(c []byte) (int, int) {
+			off := int(uintptr(unsafe.Pointer(unsafe.SliceData(c))) - uintptr(unsafe.Pointer(unsafe.SliceData(body))))
+			return off - 3, off + len(c)
+		}
+		s, e := at(leaves[i].Cert)
+		js, je := at(leaves[j].Cert)
+		out := append(bytes.Clone(body[:s]), body[js:je]...)
+		return http.StatusOK, append(out, body[e:]...)
+	}
+}
+
+// swapRFCPrecert gives the first precertificate of the get-entries answer
+// from 300 the extra_data of the next one with the same first chain
+// certificate.
+func swapRFCPrecert(t *testing.T) func(*http.Request, []byte) (int, []byte) {
+	return func(r *http.Request, body []byte) (int, []byte) {
+		if !strings.HasSuffix(r.URL.Path, "/get-entries") || r.URL.Query().Get("start") != "300" {
+			return http.StatusOK, body
+		}
+		var resp struct {
+			Entries []struct {
+				LeafInput []byte `json:"leaf_input"`
+				ExtraData []byte `json:"extra_data"`
+			} `json:"entries"`
+		}
+		if err := json.Unmarshal(body, &resp); err != nil {
+			t.Errorf("get-entries answer: %v", err)
+			return http.StatusOK, body
+		}
+		i, j, ok := samePrecertPair(len(resp.Entries), func(k int) (bool, []byte) {
+			e := resp.Entries[k]
+			typ, _, chain, err := record.DecodeRFC6962(e.LeafInput, e.ExtraData)
+			if err != nil || typ != record.PrecertEntry || len(chain) == 0 {
+				return false, nil
+			}
+			return true, chain[0]
+		})
+		if !ok {
+			t.Errorf("the answer from 300 has no two precertificates with one issuer")
+			return http.StatusOK, body
+		}
+		resp.Entries[i].ExtraData = resp.Entries[j].ExtraData
+		out, _ := json.Marshal(resp)
+		return http.StatusOK, out
+	}
+}
+
+// samePrecertPair finds the first precertificate i and the next one j with
+// the same first chain certificate, among n entries described by at.
+func samePrecertPair(n int, at func(int) (bool, []byte)) (int, int, bool) {
+	for i := range n {
+		pi, ci := at(i)
+		if !pi {
+			continue
+		}
+		for j := i + 1; j < n; j++ {
+			if pj, cj := at(j); pj && bytes.Equal(ci, cj) {
+				return i, j, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
