@@ -124,4 +124,3 @@ func samePrecertPair(n int, at func(int) (bool, []byte)) (int, int, bool) {
 	}
 	return 0, 0, false
 }
-
