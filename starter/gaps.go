@@ -268,24 +268,14 @@ func skippedSummary(s []skippedView, filter string) string {
 	return msg
 }
 
-// liveFiles lists the live files of the table at path; a missing table has
-// none.
 // liveFiles lists the live files of the table at path (none when there is
 // no table), and unmarked when a staging table lacks certlake's marker
 // (another tool wrote it): it is read as staging all the same.
 func liveFiles(ctx context.Context, cfg *config.Config, path string, role lake.Role) (files []lake.FileInfo, unmarked bool, err error) {
-	t, err := lake.Open(ctx, path, tableOptions(cfg, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging}))
-	if errors.Is(err, lake.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
+	t, files, err := lake.LiveFiles(ctx, path, tableOptions(cfg, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging}))
+	if t == nil || err != nil {
 		return nil, false, err
 	}
-	snap, err := t.Snapshot(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	files = t.Files(snap)
 	// A remote table's files are read from a local copy (DuckDB here has
 	// no httpfs); the copies stay in the scratch cache.
 	if _, err := t.Localize(ctx, files); err != nil {

@@ -3,7 +3,6 @@ package planning
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/certlake/certlake/internal/gaps"
@@ -88,16 +87,9 @@ func Detect(ctx context.Context, t Tables, logs []gaps.LogCeiling, opts gaps.Opt
 // have no LocalPath: gap detection reads their key columns from the store
 // by ranged reads, without copying them whole.
 func liveFiles(ctx context.Context, t Tables, path string) (files []lake.FileInfo, store storage.Store, unmarked bool, err error) {
-	tbl, err := lake.Open(ctx, path, t.options(lake.RoleStaging))
-	if errors.Is(err, lake.ErrNotExist) {
-		return nil, nil, false, nil
-	}
-	if err != nil {
+	tbl, files, err := lake.LiveFiles(ctx, path, t.options(lake.RoleStaging))
+	if tbl == nil || err != nil {
 		return nil, nil, false, err
 	}
-	snap, err := tbl.Snapshot(ctx)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("snapshot %s: %w", path, err)
-	}
-	return tbl.Files(snap), tbl.Store(), !tbl.Marked(), nil
+	return files, tbl.Store(), !tbl.Marked(), nil
 }
