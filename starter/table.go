@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -181,7 +180,10 @@ func sameLocation(a, b string) bool {
 // describeTable reads the table at path (at version *at, or the latest).
 // Errors say in one line why the table cannot be read.
 func describeTable(ctx context.Context, path string, at *int64, opts describeOptions) (*tableView, error) {
-	dt, err := delta.Open(ctx, path, delta.Options{Storage: opener(opts.cfg)})
+	// One opener (one S3 client, one check of the bucket) for both views
+	// of the table.
+	topts := tableOptions(opts.cfg, lake.Options{})
+	dt, err := delta.Open(ctx, path, delta.Options{Storage: topts.Storage})
 	if err != nil {
 		return nil, tableErr(path, err)
 	}
@@ -244,11 +246,11 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 	}
 
 	// Certstream tables: role, as_der type, and per-log ranges.
-	lopts := lake.Options{}
+	lopts := topts
 	if opts.staging {
-		lopts = lake.Options{Role: lake.RoleStaging, AcceptUnmarked: true}
+		lopts.Role, lopts.AcceptUnmarked = lake.RoleStaging, true
 	}
-	lt, err := lake.Open(ctx, path, tableOptions(opts.cfg, lopts))
+	lt, err := lake.Open(ctx, path, lopts)
 	switch {
 	case err == nil:
 		v.Certstream = true
@@ -277,23 +279,17 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		}
 		v.KeyIndex = kv
 	}
-	if !opts.count && len(unstated) == 0 && !(v.Certstream && opts.logs && len(files) > 0) {
-		return v, nil
-	}
-	db, err := lake.OpenDB(ctx, opts.db)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+	// Footers are read from the table's store (ranged reads of a remote
+	// file's tail), local or not.
 	switch {
 	case opts.count:
-		n, err := countRows(ctx, db, files)
+		n, err := lake.FooterRows(ctx, dt.Store(), files)
 		if err != nil {
 			return nil, fmt.Errorf("count rows of %s: %w", path, err)
 		}
 		v.NumRows, v.NumRowsSource = &n, "count"
 	case len(unstated) > 0:
-		n, err := countRows(ctx, db, unstated)
+		n, err := lake.FooterRows(ctx, dt.Store(), unstated)
 		if err != nil {
 			// The rest of the description is still worth printing.
 			v.NumRowsError = fmt.Sprintf("count rows of %d files without stats: %v", len(unstated), err)
@@ -306,6 +302,18 @@ func describeTable(ctx context.Context, path string, at *int64, opts describeOpt
 		}
 	}
 	if v.Certstream && opts.logs && len(files) > 0 {
+		// DuckDB reads local files: a remote table's are copied to the
+		// scratch cache first.
+		release, err := lt.Localize(ctx, files)
+		if err != nil {
+			return nil, fmt.Errorf("per-log ranges of %s: %w", path, err)
+		}
+		defer release()
+		db, err := lake.OpenDB(ctx, opts.db)
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
 		if v.Logs, err = logRanges(ctx, db, files); err != nil {
 			return nil, fmt.Errorf("per-log ranges of %s: %w", path, err)
 		}
@@ -357,28 +365,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// countRows counts the rows of files from their Parquet footers.
-func countRows(ctx context.Context, db *sql.DB, files []lake.FileInfo) (int64, error) {
-	if len(files) == 0 {
-		return 0, nil
-	}
-	for _, f := range files {
-		if f.LocalPath == "" {
-			return 0, fmt.Errorf("data file %s: footers of a remote table's files are not read here", f.Path)
-		}
-		if _, err := os.Stat(f.LocalPath); err != nil {
-			return 0, fmt.Errorf("data file %s listed in the log: %w", f.Path, err)
-		}
-	}
-	list, err := lake.ParquetListSQL(files)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	err = db.QueryRowContext(ctx, "SELECT coalesce(sum(num_rows), 0)::BIGINT FROM (SELECT DISTINCT file_name, row_group_id, row_group_num_rows AS num_rows FROM parquet_metadata("+list+"))").Scan(&n)
-	return n, err
 }
 
 // logRanges returns min, max and count of cert_index per source_url.
