@@ -258,6 +258,20 @@ const methodology = `
   far longer than the benchmark may run); both plans must be identical. Merge:
   item 2's staging (5.1M rows) with the index current, in a child; inserted
   rows must be the same at every size.
+- **Object storage** (item 7): a versitygw (posix backend, the S3-compatible
+  server of the tests) started by the benchmark on this machine, a bucket,
+  and one ` + "`storage.Opener`" + ` (one S3 client, as a worker has). The same
+  operation with both tables in the bucket and on local disk, in this
+  process, alternating, twice each (the faster counts): item 2's merge with
+  main's key index current (` + "`merge.Merge`" + `, on fresh copies each time; both
+  mains must then hold the same keys, each once); item 3's direct backfill of
+  one in-process static log into a fresh staging table (every entry once);
+  gap detection as the planning activity runs it (` + "`planning.Detect`" + `: main's
+  key index current, staging's keys read; both plans identical), each S3 run
+  with a fresh worker scratch (cold cache). Requests are the client's
+  (` + "`storage.Opener.Requests`" + `) during the faster S3 run. Loopback HTTP to a
+  server on the same two cores: a remote store adds network latency this
+  does not show, and versitygw's own CPU competes with certlake's.
 
 Main's non-key columns are low-entropy values of the right types (all 20
 columns are present): both algorithms read only main's key columns, and this

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/certlake/certlake/internal/storage"
 )
 
 // batchRows is the rows decoded at a time.
@@ -66,7 +68,13 @@ func ReadKeys(ctx context.Context, r parquet.ReaderAtSeeker) (Keys, int64, error
 	var rows int64
 	// One row group at a time: a batch spanning two row groups would join
 	// two dictionaries, which pqarrow does not unify.
+	pre, _ := r.(storage.Prefetcher)
 	for g := range pf.NumRowGroups() {
+		if pre != nil {
+			if err := prefetchKeys(pf, g, urlCol, idxCol, pre); err != nil {
+				return nil, 0, fmt.Errorf("row group %d: %w", g, err)
+			}
+		}
 		n, err := readRowGroup(ctx, fr, g, urlCol, idxCol, b)
 		if err != nil {
 			return nil, 0, fmt.Errorf("row group %d: %w", g, err)
@@ -74,6 +82,30 @@ func ReadKeys(ctx context.Context, r parquet.ReaderAtSeeker) (Keys, int64, error
 		rows += n
 	}
 	return b.keys(), rows, nil
+}
+
+// prefetchKeys fetches the two key column chunks of row group g of a
+// remote file in one request when they lie close together (as writers
+// lay out a row group's columns in order), saving a round trip per row
+// group; far apart, each is left to its own read.
+func prefetchKeys(pf *file.Reader, g, urlCol, idxCol int, pre storage.Prefetcher) error {
+	rg := pf.MetaData().RowGroup(g)
+	var lo, hi, sum int64 = 1<<63 - 1, 0, 0
+	for _, c := range []int{urlCol, idxCol} {
+		cc, err := rg.ColumnChunk(c)
+		if err != nil {
+			return err
+		}
+		start := cc.DataPageOffset()
+		if cc.HasDictionaryPage() && cc.DictionaryPageOffset() > 0 && cc.DictionaryPageOffset() < start {
+			start = cc.DictionaryPageOffset()
+		}
+		lo, hi, sum = min(lo, start), max(hi, start+cc.TotalCompressedSize()), sum+cc.TotalCompressedSize()
+	}
+	if hi <= lo || hi-lo > 2*sum+1<<20 {
+		return nil
+	}
+	return pre.Prefetch(lo, hi-lo)
 }
 
 func readRowGroup(ctx context.Context, fr *pqarrow.FileReader, g, urlCol, idxCol int, b *builder) (int64, error) {

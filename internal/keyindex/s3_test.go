@@ -59,8 +59,9 @@ func TestReadFromStorageByRanges(t *testing.T) {
 		}
 	}
 	r := o.Requests()
-	// The tail, then at most the two key columns of each of 2 row groups.
-	if gets, heads := r.Get-before.Get, r.Head-before.Head; gets < 2 || gets > 5 || heads != 0 {
-		t.Errorf("read with %d GETs and %d HEADs, want 2..5 and none", gets, heads)
+	// The tail, then the two key column chunks of each of the 2 row
+	// groups together.
+	if gets, heads := r.Get-before.Get, r.Head-before.Head; gets != 3 || heads != 0 {
+		t.Errorf("read with %d GETs and %d HEADs, want 3 (tail, one per row group) and none", gets, heads)
 	}
 }

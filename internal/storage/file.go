@@ -11,11 +11,19 @@ import (
 )
 
 // File is an object opened for random access (Parquet readers read the
-// footer first, then the column chunks they need).
+// footer first, then the column chunks they need). A remote one also has
+// Prefetch(off, n int64) error (see [Prefetcher]).
 type File interface {
 	io.ReaderAt
 	io.ReadSeeker
 	io.Closer
+}
+
+// Prefetcher is implemented by the Files of remote stores: Prefetch
+// fetches a byte range in one request, and reads inside it are then served
+// from memory.
+type Prefetcher interface {
+	Prefetch(off, n int64) error
 }
 
 // Open opens key for random access and returns its size. A local store
@@ -76,6 +84,46 @@ type rangeFile struct {
 	tailOnce sync.Once
 	tail     []byte // the object's last bytes, from tailStart
 	tailErr  error
+
+	mu     sync.Mutex
+	window []byte // bytes from winOff, fetched by Prefetch
+	winOff int64
+}
+
+// Prefetch fetches [off, off+n) in one ranged GET and serves later reads
+// inside it from memory (until the next Prefetch replaces it). A Parquet
+// reader reads each column chunk it needs with a read of its own; the
+// caller that knows which chunks come next (the key columns of one row
+// group) turns their round trips into one.
+func (r *rangeFile) Prefetch(off, n int64) error {
+	if off < 0 || n <= 0 || off >= r.size {
+		return nil
+	}
+	n = min(n, r.size-off)
+	body, err := r.s.GetRange(r.ctx, r.key, off, n)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return fmt.Errorf("read %s at %d: %w", Join(r.s.Location(), r.key), off, err)
+	}
+	r.mu.Lock()
+	r.window, r.winOff = buf, off
+	r.mu.Unlock()
+	return nil
+}
+
+// fromWindow serves a read that lies wholly inside the prefetched window.
+func (r *rangeFile) fromWindow(p []byte, off int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.window == nil || off < r.winOff || off+int64(len(p)) > r.winOff+int64(len(r.window)) {
+		return false
+	}
+	copy(p, r.window[off-r.winOff:])
+	return true
 }
 
 // tailStart is where the prefetched tail begins.
@@ -86,6 +134,9 @@ func (r *rangeFile) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), r.size-off)
+	if n == int64(len(p)) && r.fromWindow(p, off) {
+		return len(p), nil
+	}
 	if ts := r.tailStart(); off >= ts {
 		r.tailOnce.Do(func() {
 			body, err := r.s.GetRange(r.ctx, r.key, ts, r.size-ts)

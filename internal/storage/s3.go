@@ -76,7 +76,7 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 		return Info{}, s.fail("stat", key, err)
 	}
 	s.c.count(opHead)
-	return Info{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}, nil
+	return Info{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), ETag: aws.ToString(out.ETag)}, nil
 }
 
 // Put implements Store.

@@ -246,6 +246,19 @@ func TestS3OpenSizedReadsFooterInOneGet(t *testing.T) {
 	if r := o.Requests(); r.Get-before.Get != 2 {
 		t.Errorf("after a read before the tail %d GETs, want 2", r.Get-before.Get)
 	}
+	// A prefetched range serves the reads inside it.
+	if err := f.(storage.Prefetcher).Prefetch(60000, 30000); err != nil {
+		t.Fatal(err)
+	}
+	read(60000, 100)
+	read(89900, 100)
+	if r := o.Requests(); r.Get-before.Get != 3 {
+		t.Errorf("after a prefetch and reads inside it %d GETs, want 3", r.Get-before.Get)
+	}
+	read(89950, 100) // past its end
+	if r := o.Requests(); r.Get-before.Get != 4 {
+		t.Errorf("after a read past the prefetched range %d GETs, want 4", r.Get-before.Get)
+	}
 	// Open without a size Stats the object first.
 	if _, size, err := storage.Open(t.Context(), s, "part-0.parquet"); err != nil || size != int64(len(data)) {
 		t.Fatalf("Open = %d, %v", size, err)

@@ -50,6 +50,10 @@ type Info struct {
 	Key     string    // relative to the store's root
 	Size    int64     // bytes
 	ModTime time.Time // last write
+	// ETag is the store's tag of the object's content ("" where the store
+	// has none: a local directory). A rewritten object gets another,
+	// even within the second ModTime resolves on S3.
+	ETag string
 }
 
 // Store is a table's storage. Every method is safe for concurrent use, by
