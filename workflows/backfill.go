@@ -208,13 +208,6 @@ func (b *backfill) mergeAfter(ctx workflow.Context) error {
 	return nil
 }
 
-// maxFailedRanges caps the failed ranges a result carries (payload size).
-const maxFailedRanges = 1000
-
-// maxUnparseable caps the unparseable entries a result names, per log and
-// in all (payload size; BadEntries counts them all).
-const maxUnparseable = 100
-
 func (in BackfillInput) validate() error {
 	bad := func(format string, args ...any) error {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), activities.ErrTypeInvalidInput, nil)
@@ -258,12 +251,3 @@ func segmentSeconds(k int) int {
 	}
 	return min(s, 1800)
 }
-
-// eventsPerSegment bounds the parent's history events for one segment:
-// child initiated, started and completed, and up to two workflow tasks.
-const eventsPerSegment = 9
-
-// maxSegmentsPerRun is how many segments one run of BackfillWorkflow starts
-// before it continues as new: about 4,500 events, leaving room for the
-// wrap-up of the segments still running.
-const maxSegmentsPerRun = 500

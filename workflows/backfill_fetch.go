@@ -68,7 +68,7 @@ func (b *backfill) shouldContinueAsNew(ctx workflow.Context) bool {
 	if limit <= 0 {
 		limit = maxSegmentsPerRun
 	}
-	return b.segments >= limit || info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > 5000
+	return b.segments >= limit || info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > maxHistoryEvents
 }
 
 // start starts log i's next segment, unless the log is finished or the run

@@ -82,6 +82,16 @@ func TestCeilingModesMatchConfig(t *testing.T) {
 	}
 }
 
+// TestDefaultsMatchConfig keeps the workflows' fallbacks (defaults.go) equal
+// to the configuration's defaults they stand in for.
+func TestDefaultsMatchConfig(t *testing.T) {
+	def := config.Defaults().Backfill
+	if defaultFetchAttempts != def.FetchAttempts || defaultHeartbeat != def.HeartbeatTimeout {
+		t.Errorf("workflows fall back to %d fetch attempts and a %s heartbeat; config defaults %d and %s",
+			defaultFetchAttempts, defaultHeartbeat, def.FetchAttempts, def.HeartbeatTimeout)
+	}
+}
+
 // TestEdgesStayThin keeps the orchestration and adapter layers short: no
 // function in workflows/ or activities/ (tests aside) is longer than 60
 // lines; logic that needs more belongs to the engine in internal/.

@@ -106,7 +106,7 @@ type segment struct {
 
 func newSegment(ctx workflow.Context, in LogBackfillInput) *segment {
 	if in.MaxActivities <= 0 {
-		in.MaxActivities = 1000
+		in.MaxActivities = defaultSegmentActivities
 	}
 	return &segment{
 		in:      in,
@@ -213,9 +213,6 @@ func addSegment(p *LogProgress, r LogBackfillResult) {
 	}
 }
 
-// planPage is how many plan ranges one ReadPlan activity returns.
-const planPage = 500
-
 // planReader hands out a log's plan in chunks from pos on, reading pages of
 // ranges as needed. A failed read is kept: the segment then starts nothing
 // more and fails once its chunks in flight are done.
@@ -270,7 +267,7 @@ func (p *planReader) done() bool {
 
 func fetchAttempts(n int) int32 {
 	if n <= 0 {
-		return 8
+		return defaultFetchAttempts
 	}
 	return int32(n)
 }

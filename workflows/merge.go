@@ -38,10 +38,6 @@ type MergeProgress struct {
 	BatchesDone int    `json:"batches_done"`
 }
 
-// maxBatchesPerRun is how many MergeBatch activities one run starts before
-// it continues as new (about 6 history events each).
-const maxBatchesPerRun = 1000
-
 // MergeWorkflow merges a staging table into the worker's main table: plan
 // key-disjoint batches from a snapshot of staging, merge them in a bounded
 // window (continuing as new every maxBatchesPerRun batches), and retire the

@@ -33,7 +33,7 @@ func quickOptions(ctx workflow.Context) workflow.Context {
 func longOptions(ctx workflow.Context, summary string, heartbeatSeconds int, maxAttempts int32) workflow.Context {
 	heartbeat := time.Duration(heartbeatSeconds) * time.Second
 	if heartbeat <= 0 {
-		heartbeat = time.Minute
+		heartbeat = defaultHeartbeat
 	}
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:             summary,
