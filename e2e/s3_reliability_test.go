@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -76,10 +77,20 @@ func (w *s3World) checkMergedOnce(o *outcome, mr workflows.MergeResult) {
 		w.t.Fatalf("main in the bucket after merge: %v", err)
 	}
 	o.check("main in the bucket holds every entry of every log exactly once (%d merged)", want)
+	// Every file staging's log ever added is deleted. An upload whose
+	// commit never landed (its worker was killed, or the store went down
+	// before the upload could be deleted again) is invisible to readers
+	// and left for table vacuum.
+	added := fileVersions(w.t, w.download("staging"))
+	orphans := 0
 	for k := range w.srv.Keys(w.t, w.bucket) {
 		switch {
 		case strings.HasPrefix(k, "lake/staging/") && !strings.HasPrefix(k, "lake/staging/_delta_log/"):
-			w.t.Errorf("staging object %s left in the bucket after retirement", k)
+			if _, ok := added[path.Base(k)]; ok {
+				w.t.Errorf("merged staging file %s left in the bucket after retirement", k)
+			} else {
+				orphans++
+			}
 		case strings.HasPrefix(k, "lake/.certlake-plans/"):
 			w.t.Errorf("plan %s left in the bucket", k)
 		}
@@ -87,7 +98,8 @@ func (w *s3World) checkMergedOnce(o *outcome, mr workflows.MergeResult) {
 	if n := w.rowsIn(w.stagingURI, lake.RoleStaging); n != 0 {
 		w.t.Errorf("staging's log lists %d live rows after retirement, want 0", n)
 	}
-	o.check("staging retired: no data object left, its log lists no file; no plan left")
+	o.check("staging retired: every file its log added is deleted, its log lists no file; no plan left")
+	o.figure("%d never-committed uploads left in staging for table vacuum", orphans)
 }
 
 // pendingActivity is an activity a running workflow of the queue waits for.
@@ -162,14 +174,19 @@ func (e *env) failedAttempts() []string {
 }
 
 // host is what one worker process owns on its "host": its scratch
-// directory, and a working directory that is also its OS temp dir.
+// directory ("" = worker.scratch_dir left at its default, a directory the
+// worker makes under its OS temp dir), and a working directory that is
+// also its OS temp dir.
 type host struct {
 	scratch, home string
 	cfg           string
 }
 
-func (w *s3World) newHost() *host {
-	h := &host{scratch: w.t.TempDir(), home: w.t.TempDir()}
+func (w *s3World) newHost(defaultScratch bool) *host {
+	h := &host{home: w.t.TempDir()}
+	if !defaultScratch {
+		h.scratch = w.t.TempDir()
+	}
 	c := *w.cfg
 	c.Worker.ScratchDir = h.scratch
 	h.cfg = writeConfig(w.t, &c)
@@ -195,11 +212,19 @@ func entries(t *testing.T, dir string) []string {
 }
 
 // checkHostClean checks what a worker stopped by SIGTERM leaves on its
-// host: in its scratch only the download cache, nothing in its working
-// directory or OS temp dir. It returns the number of cached files.
+// host: in its configured scratch only the download cache, nothing in its
+// working directory or OS temp dir (where a default scratch lives until
+// the worker removes it on the way out). It returns the number of cached
+// files.
 func checkHostClean(t *testing.T, name string, h *host) int {
 	t.Helper()
+	if e := entries(t, h.home); len(e) > 0 {
+		t.Errorf("%s left %v in its working directory / OS temp dir after it stopped", name, e)
+	}
 	cached := 0
+	if h.scratch == "" {
+		return 0
+	}
 	for _, p := range entries(t, h.scratch) {
 		switch {
 		case p == "cache":
@@ -209,14 +234,12 @@ func checkHostClean(t *testing.T, name string, h *host) int {
 			t.Errorf("%s left %s in its scratch after it stopped (only cache/ should stay)", name, p)
 		}
 	}
-	if e := entries(t, h.home); len(e) > 0 {
-		t.Errorf("%s wrote outside its scratch, in its working directory / OS temp dir: %v", name, e)
-	}
 	return cached
 }
 
 // TestReliabilityS3TwoWorkersOneKilledDuringBackfill: two worker processes,
-// each with its own scratch directory, working directory and OS temp dir,
+// each with its own scratch directory (worker-1 a configured one, worker-2
+// the default under its OS temp dir), working directory and OS temp dir,
 // share only the bucket and Temporal. One is SIGKILLed while it runs a
 // FetchRange; the other finishes the backfill, the killed one is started
 // again (its scratch cleared of the dead run's files) and both merge.
@@ -234,7 +257,9 @@ func TestReliabilityS3TwoWorkersOneKilledDuringBackfill(t *testing.T) {
 	w.cfg.Merge.Window = 2
 	w.cfg.Merge.HeartbeatTimeout = 10 * time.Second
 	w.cfg.Lake.DuckDB.Threads = 1
-	h1, h2 := w.newHost(), w.newHost()
+	// worker-2 leaves worker.scratch_dir at its default (a directory it
+	// makes under its own OS temp dir and removes when it stops).
+	h1, h2 := w.newHost(false), w.newHost(true)
 	w1 := w.startOn(h1, "worker-1")
 	w2 := w.startOn(h2, "worker-2")
 
@@ -280,11 +305,19 @@ func TestReliabilityS3TwoWorkersOneKilledDuringBackfill(t *testing.T) {
 		t.Errorf("the workers' logs show %d + %d merged batches, want %d", merged1, merged2, mr.Batches)
 	}
 
+	madeScratch := false
+	for _, p := range entries(t, h2.home) {
+		madeScratch = madeScratch || strings.HasPrefix(p, "certlake-scratch-") && !strings.ContainsRune(p, filepath.Separator)
+	}
+	if !madeScratch {
+		t.Errorf("worker-2 made no default scratch under its OS temp dir: %v", entries(t, h2.home))
+	}
 	w1.stop()
 	w2.stop()
-	c1, c2 := checkHostClean(t, "worker-1", h1), checkHostClean(t, "worker-2", h2)
-	o.figure("after SIGTERM: %d files in worker-1's download cache, %d in worker-2's; nothing else on either host", c1, c2)
-	o.check("each worker wrote only under its own worker.scratch_dir (no uploads or DuckDB spill left, nothing in its working directory or OS temp dir)")
+	cached := checkHostClean(t, "worker-1", h1)
+	checkHostClean(t, "worker-2", h2)
+	o.figure("after SIGTERM: %d files in worker-1's download cache and nothing else on its host; nothing at all left on worker-2's", cached)
+	o.check("each worker wrote only under its own scratch: worker-1's configured one keeps only its download cache (no uploads or DuckDB spill), worker-2's default one under its OS temp dir is removed on exit; nothing in either working directory")
 	if _, err := os.Stat(filepath.Join(w.sc.Dir, "lake", "staging")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a local staging directory exists beside the scenario's main: %v", err)
 	}
@@ -393,7 +426,7 @@ func TestReliabilityS3ServerRestart(t *testing.T) {
 	w.cfg.Merge.BatchRows = 250
 	w.cfg.Merge.Window = 1
 	w.cfg.Lake.DuckDB.Threads = 1
-	h := w.newHost()
+	h := w.newHost(false)
 	wp := w.startOn(h, "worker", "AWS_MAX_ATTEMPTS=2")
 
 	// outage stops the server until Temporal has scheduled a retry of an
