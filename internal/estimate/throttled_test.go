@@ -22,6 +22,11 @@ import (
 // through ctlog's readers under rate limits, the way a backfill's
 // FetchRange activities do (a window of chunks per log, every log at
 // once), and checks that the estimate is within 25% of the time taken.
+// The estimate models the rate limits, not this machine's CPU: the same
+// fetch unthrottled is timed first, and a run that took longer than
+// the estimate's 125% is still right when the excess is no more than
+// that unthrottled time (a loaded machine verifying proofs), so the test
+// stays a check of the model rather than of the machine's load.
 func TestPlanMatchesThrottledLogs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fetches for several seconds at a throttled rate")
@@ -82,6 +87,38 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 			ops: map[string]estimate.Limit{"TestOp": {Rate: 24}},
 		},
 	}
+	newReader := func(u string, lim estimate.Limit, cfg ctlog.Config) ctlog.Reader {
+		// Read as a worker reads by default: every range proven.
+		return ctlog.New(ctlog.Log{URL: u, Static: u == staticURL, Operator: "testop", Key: keys[u], Origin: origins[u],
+			RateLimit: lim.Rate, Burst: lim.Burst, Concurrency: lim.Concurrency}, cfg)
+	}
+	fetchAll := func(ctx context.Context, cfg ctlog.Config, limits map[string]estimate.Limit) (map[string]time.Duration, time.Duration, error) {
+		took := map[string]time.Duration{}
+		var mu sync.Mutex
+		start := time.Now()
+		g, gctx := errgroup.WithContext(ctx)
+		for _, u := range []string{staticURL, rfcURL} {
+			r := newReader(u, limits[u], cfg)
+			g.Go(func() error {
+				if err := fetchWindowed(gctx, r, gaps.Chunk(plan[u], chunk), window); err != nil {
+					return fmt.Errorf("%s: %w", u, err)
+				}
+				mu.Lock()
+				took[u] = time.Since(start)
+				mu.Unlock()
+				return nil
+			})
+		}
+		err := g.Wait()
+		return took, time.Since(start), err
+	}
+	// The work the estimate does not model, on this machine now.
+	unlimited := map[string]estimate.Limit{staticURL: {Concurrency: 4}, rfcURL: {Concurrency: 4}}
+	cpuTook, cpuTotal, err := fetchAll(ctx, ctlog.Config{BatchSize: batchSize, MaxAttempts: 3}, unlimited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("unthrottled: %v (%v)", cpuTotal.Round(time.Millisecond), cpuTook)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs []estimate.Log
@@ -96,37 +133,18 @@ func TestPlanMatchesThrottledLogs(t *testing.T) {
 				ops[name] = ctlog.Limit{Rate: l.Rate, Burst: l.Burst, Concurrency: l.Concurrency}
 			}
 			cfg := ctlog.Config{BatchSize: batchSize, Limiters: ctlog.NewLimiters(ops), MaxAttempts: 3}
-			took := map[string]time.Duration{}
-			var mu sync.Mutex
-			start := time.Now()
-			g, gctx := errgroup.WithContext(ctx)
-			for _, l := range logs {
-				lim := tc.limits[l.URL]
-				// Read as a worker reads by default: every range proven.
-				r := ctlog.New(ctlog.Log{URL: l.URL, Static: l.Static, Operator: "testop", Key: keys[l.URL], Origin: origins[l.URL],
-					RateLimit: lim.Rate, Burst: lim.Burst, Concurrency: lim.Concurrency}, cfg)
-				g.Go(func() error {
-					if err := fetchWindowed(gctx, r, gaps.Chunk(l.Ranges, chunk), window); err != nil {
-						return fmt.Errorf("%s: %w", l.URL, err)
-					}
-					mu.Lock()
-					took[l.URL] = time.Since(start)
-					mu.Unlock()
-					return nil
-				})
-			}
-			if err := g.Wait(); err != nil {
+			took, total, err := fetchAll(ctx, cfg, tc.limits)
+			if err != nil {
 				t.Fatal(err)
 			}
-			total := time.Since(start)
 			for _, e := range est.Logs {
 				t.Logf("%s: %d requests, estimate %v (%s), took %v", e.URL, e.Requests, e.Duration.Round(time.Millisecond), e.Bound, took[e.URL].Round(time.Millisecond))
-				if !within(e.Duration, took[e.URL], 0.25) {
+				if !within(e.Duration, took[e.URL], cpuTook[e.URL], 0.25) {
 					t.Errorf("estimate of %s = %v, took %v: more than 25%% apart", e.URL, e.Duration, took[e.URL])
 				}
 			}
 			t.Logf("total: estimate %v, took %v", est.Duration.Round(time.Millisecond), total.Round(time.Millisecond))
-			if !within(est.Duration, total, 0.25) {
+			if !within(est.Duration, total, cpuTotal, 0.25) {
 				t.Errorf("estimate of the plan = %v, took %v: more than 25%% apart", est.Duration, total)
 			}
 		})
@@ -146,6 +164,11 @@ func fetchWindowed(ctx context.Context, r ctlog.Reader, chunks []gaps.Range, win
 	return g.Wait()
 }
 
-func within(est, took time.Duration, tol float64) bool {
-	return math.Abs(est.Seconds()-took.Seconds()) <= tol*took.Seconds()
+// within: took is within tol of est, or above it by no more than the
+// unmodelled work measured unthrottled.
+func within(est, took, unmodelled time.Duration, tol float64) bool {
+	if math.Abs(est.Seconds()-took.Seconds()) <= tol*took.Seconds() {
+		return true
+	}
+	return took > est && took-est <= time.Duration(float64(est)*tol)+unmodelled
 }
