@@ -21,7 +21,7 @@ import (
 // objstoreRuns is how often each side of item 7 is measured (alternating
 // local disk and S3, so both see the same machine load); the fastest run
 // of each counts.
-const objstoreRuns = 2
+const objstoreRuns = 3
 
 // objstore is one run of item 7: a versitygw, a bucket and an Opener (one
 // S3 client, as a worker has).

@@ -96,8 +96,8 @@ type rangeFile struct {
 // caller that knows which chunks come next (the key columns of one row
 // group) turns their round trips into one.
 func (r *rangeFile) Prefetch(off, n int64) error {
-	if off < 0 || n <= 0 || off >= r.size {
-		return nil
+	if off < 0 || n <= 0 || off >= r.tailStart() {
+		return nil // in the tail, which one read fetches whole
 	}
 	n = min(n, r.size-off)
 	body, err := r.s.GetRange(r.ctx, r.key, off, n)

@@ -259,6 +259,14 @@ func TestS3OpenSizedReadsFooterInOneGet(t *testing.T) {
 	if r := o.Requests(); r.Get-before.Get != 4 {
 		t.Errorf("after a read past the prefetched range %d GETs, want 4", r.Get-before.Get)
 	}
+	// A range in the tail needs no request of its own.
+	if err := f.(storage.Prefetcher).Prefetch(int64(len(data))-1000, 500); err != nil {
+		t.Fatal(err)
+	}
+	read(len(data)-1000, 500)
+	if r := o.Requests(); r.Get-before.Get != 4 {
+		t.Errorf("after a prefetch inside the tail %d GETs, want still 4", r.Get-before.Get)
+	}
 	// Open without a size Stats the object first.
 	if _, size, err := storage.Open(t.Context(), s, "part-0.parquet"); err != nil || size != int64(len(data)) {
 		t.Fatalf("Open = %d, %v", size, err)
