@@ -262,14 +262,14 @@ const methodology = `
   server of the tests) started by the benchmark on this machine, a bucket,
   and one ` + "`storage.Opener`" + ` (one S3 client, as a worker has). The same
   operation with both tables in the bucket and on local disk, in this
-  process, alternating, twice each (the faster counts): item 2's merge with
+  process, alternating, three times each (the fastest counts): item 2's merge with
   main's key index current (` + "`merge.Merge`" + `, on fresh copies each time; both
   mains must then hold the same keys, each once); item 3's direct backfill of
   one in-process static log into a fresh staging table (every entry once);
   gap detection as the planning activity runs it (` + "`planning.Detect`" + `: main's
   key index current, staging's keys read; both plans identical), each S3 run
   with a fresh worker scratch (cold cache). Requests are the client's
-  (` + "`storage.Opener.Requests`" + `) during the faster S3 run. Loopback HTTP to a
+  (` + "`storage.Opener.Requests`" + `) during the fastest S3 run. Loopback HTTP to a
   server on the same two cores: a remote store adds network latency this
   does not show, and versitygw's own CPU competes with certlake's.
 
