@@ -36,6 +36,8 @@ func TestLayering(t *testing.T) {
 		for _, imp := range imports {
 			local := strings.TrimPrefix(imp, mod)
 			switch {
+			case local == "internal/reference" && pkg != "internal/bench":
+				t.Errorf("%s imports internal/reference: the original's algorithms are for tests and benchmarks only", pkg)
 			case command:
 			case strings.HasPrefix(pkg, "internal/") && strings.HasPrefix(imp, "go.temporal.io/"):
 				t.Errorf("%s imports %s: the engine must not depend on Temporal", pkg, imp)

@@ -16,6 +16,7 @@ import (
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/reference"
 )
 
 // mergeRun is what one merge child reports, plus what the parent measured.
@@ -172,10 +173,10 @@ func childMerge(ctx context.Context, mode string, a childArgs, verbose bool) err
 		if err != nil {
 			return err
 		}
-		if res.Totals, err = merge.MergeReference(ctx, mt, st, merge.DBOptions{}); err != nil {
+		if res.Totals, err = reference.Merge(ctx, mt, st, merge.DBOptions{}); err != nil {
 			return err
 		}
-		res.Batches = int((res.StagingRows + merge.ReferenceBatchRows - 1) / merge.ReferenceBatchRows)
+		res.Batches = int((res.StagingRows + reference.MergeBatchRows - 1) / reference.MergeBatchRows)
 	default:
 		return fmt.Errorf("unknown merge mode %q", mode)
 	}

@@ -216,7 +216,7 @@ const methodology = `
   Retire), measured with main's key index as the previous merge left it (every
   merge after the first), as a first merge (no index: IndexMain reads every
   main file's keys once), and IndexMain alone. Reference:
-  ` + "`merge.MergeReference`" + ` (all staging in memory, then per 8192-row batch an
+  ` + "`reference.Merge`" + ` (all staging in memory, then per 8192-row batch an
   anti-join against every main file and an append). Each runs in its own child
   process on its own copy of the tables; peak RSS is the child's own VmHWM.
   Afterwards every main must hold the same keys, each once.

@@ -1,25 +1,23 @@
-package merge
+// Package reference holds the original implementation's algorithms,
+// rebuilt to check certlake's against and to measure them by: tests and
+// internal/bench use it, production code never does (TestLayering).
+package reference
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/merge"
 	"github.com/certlake/certlake/internal/record"
 )
 
-// ReferenceBatchRows is the record batch size of the original merge.
-const ReferenceBatchRows = 8192
+// MergeBatchRows is the record batch size of the original merge.
+const MergeBatchRows = 8192
 
-// Totals are the counts of a whole merge.
-type Totals struct {
-	StagingRows int64 `json:"total_staging_rows"`
-	Inserted    int64 `json:"total_inserted"`
-	Skipped     int64 `json:"total_skipped"`
-}
-
-// MergeReference merges staging into main the way the original
+// Merge merges staging into main the way the original
 // implementation does (quirk Q7 of spec/record-format.md), for the
 // benchmark to compare against: it reads ALL staging rows into memory,
 // then for each 8192-row batch anti-joins the batch against every file of
@@ -28,8 +26,8 @@ type Totals struct {
 // merges can be compared: duplicates inside one batch are inserted once
 // (the first seen in file order), not twice (Q8). It neither deletes nor
 // modifies staging.
-func MergeReference(ctx context.Context, main, staging *lake.Table, db DBOptions) (Totals, error) {
-	var t Totals
+func Merge(ctx context.Context, main, staging *lake.Table, db lake.DBOptions) (merge.Totals, error) {
+	var t merge.Totals
 	snap, err := staging.Snapshot(ctx)
 	if err != nil {
 		return t, fmt.Errorf("reference merge: %w", err)
@@ -39,13 +37,16 @@ func MergeReference(ctx context.Context, main, staging *lake.Table, db DBOptions
 		return t, fmt.Errorf("reference merge: read staging: %w", err)
 	}
 	t.StagingRows = int64(len(all))
-	d, err := openDB(ctx, db)
+	if db.MemoryLimit == "" {
+		db.MemoryLimit = merge.DefaultMemoryLimit
+	}
+	d, err := lake.OpenDB(ctx, db)
 	if err != nil {
 		return t, fmt.Errorf("reference merge: %w", err)
 	}
 	defer d.Close()
-	for start := 0; start < len(all); start += ReferenceBatchRows {
-		batch := all[start:min(start+ReferenceBatchRows, len(all))]
+	for start := 0; start < len(all); start += MergeBatchRows {
+		batch := all[start:min(start+MergeBatchRows, len(all))]
 		// Q8 fixed: first occurrence of a key in the batch wins.
 		seen := make(map[refKey]bool, len(batch))
 		uniq := batch[:0:0]
@@ -89,7 +90,7 @@ type refKey struct {
 
 // referencePresent returns the keys of batch that some file of main holds,
 // reading every main file (the original's unpruned MERGE).
-func referencePresent(ctx context.Context, d *duck, files []lake.FileInfo, batch []record.Row) (map[refKey]bool, error) {
+func referencePresent(ctx context.Context, d *sql.DB, files []lake.FileInfo, batch []record.Row) (map[refKey]bool, error) {
 	out := map[refKey]bool{}
 	if len(files) == 0 || len(batch) == 0 {
 		return out, nil
@@ -97,9 +98,6 @@ func referencePresent(ctx context.Context, d *duck, files []lake.FileInfo, batch
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = f.LocalPath
-	}
-	if err := checkPaths(paths); err != nil {
-		return nil, err
 	}
 	var vals strings.Builder
 	for i, r := range batch {
@@ -127,4 +125,13 @@ func referencePresent(ctx context.Context, d *duck, files []lake.FileInfo, batch
 		out[k] = true
 	}
 	return out, rows.Err()
+}
+
+// sqlList renders paths as a DuckDB list literal of strings.
+func sqlList(paths []string) string {
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = lake.QuoteSQL(p)
+	}
+	return "[" + strings.Join(q, ",") + "]"
 }
