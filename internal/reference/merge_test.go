@@ -28,7 +28,7 @@ func TestMergeAgreesWithMerge(t *testing.T) {
 			parts [][]record.Row
 		}{
 			{mainPath, lake.RoleMain, [][]record.Row{g.Rows(0, 100, seen)}},
-			{stagingPath, lake.RoleStaging, [][]record.Row{g.Rows(90, 50, seen), g.Rows(120, 40, seen.Add(24 * time.Hour))}},
+			{stagingPath, lake.RoleStaging, [][]record.Row{g.Rows(90, 50, seen), g.Rows(120, 40, seen.Add(24*time.Hour))}},
 		} {
 			tbl, err := lake.OpenOrCreate(ctx, tb.path, lake.Options{Role: tb.role})
 			if err != nil {
