@@ -8,6 +8,9 @@ import (
 	"testing"
 	"unsafe"
 
+	ctx509 "github.com/google/certificate-transparency-go/x509"
+
+	"github.com/certlake/certlake/internal/ctlogtest"
 	"github.com/certlake/certlake/internal/record"
 )
 
@@ -123,4 +126,58 @@ func samePrecertPair(n int, at func(int) (bool, []byte)) (int, int, bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+// FuzzPrecertTBS checks the precertificate check against ct-go's
+// BuildPrecertTBS, the reference for what a log signs: for a generated
+// precertificate (directly, or through a Precertificate Signing
+// Certificate) the TBS it builds matches, any change to one byte of it does
+// not, and arbitrary inputs never panic.
+func FuzzPrecertTBS(f *testing.F) {
+	g, err := ctlogtest.NewGenerator(ctlogtest.GeneratorOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	type precert struct {
+		der, tbs []byte
+		chain    [][]byte
+	}
+	var cases []precert
+	for _, via := range []bool{false, true} {
+		is, err := g.Issue(ctlogtest.LeafSpec{DNSNames: []string{"fuzz.example"}, Precert: true, ViaPrecertSigner: via})
+		if err != nil {
+			f.Fatal(err)
+		}
+		ptbs, ok := precertTBS(is.DER)
+		if !ok {
+			f.Fatal("generated precertificate without a TBSCertificate")
+		}
+		var pre *ctx509.Certificate
+		if via {
+			if pre, err = ctx509.ParseCertificate(is.Chain[0]); err != nil {
+				f.Fatal(err)
+			}
+		}
+		tbs, err := ctx509.BuildPrecertTBS(ptbs, pre)
+		if err != nil {
+			f.Fatal(err)
+		}
+		cases = append(cases, precert{is.DER, tbs, is.Chain})
+	}
+	f.Add(uint16(0), byte(0), []byte{}, []byte{})
+	f.Add(uint16(100), byte(1), cases[0].der, cases[0].tbs)
+	f.Fuzz(func(t *testing.T, pos uint16, x byte, der, tbs []byte) {
+		k := newIssuerKeys()
+		_ = k.checkPrecert(der, tbs, nil) // arbitrary input: no panic
+		for i, c := range cases {
+			if err := k.checkPrecert(c.der, c.tbs, c.chain); err != nil {
+				t.Fatalf("case %d: the TBS BuildPrecertTBS makes is refused: %v", i, err)
+			}
+			m := bytes.Clone(c.tbs)
+			m[int(pos)%len(m)] ^= x
+			if err := k.checkPrecert(c.der, m, c.chain); err == nil && x != 0 {
+				t.Fatalf("case %d: a TBS changed at %d accepted", i, int(pos)%len(m))
+			}
+		}
+	})
 }
