@@ -8,6 +8,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -323,86 +324,129 @@ func TestReliabilityS3TwoWorkersOneKilledDuringBackfill(t *testing.T) {
 	}
 }
 
-// TestReliabilityS3LiveWriterDuringMerge: a Delta writer commits new
-// rows to main in the bucket (through the storage layer: conditional puts
-// of each version) all through a MergeWorkflow. The merge finishes, every
-// hole is filled once and every one of the writer's rows is kept once.
+// TestReliabilityS3LiveWriterDuringMerge: a Delta writer commits rows to
+// main in the bucket (through the storage layer: conditional puts of each
+// version) all through a MergeWorkflow, either keys of its own (new_keys,
+// as the live ingester appends new entries) or the staged keys themselves
+// in random order (overlapping_keys: some land before the merge reaches
+// them, some between a batch's read of main and its commit). The merge
+// finishes; every hole is in main, the merge never adds a key main
+// already holds, and every one of the writer's rows is kept.
 func TestReliabilityS3LiveWriterDuringMerge(t *testing.T) {
 	t.Parallel()
-	o := report(t)
-	w := newS3World(t, scenario.Options{Logs: twoLogs(3000, 2000)})
-	want := missingTotal(w.sc)
-	w.cfg.Backfill.StageBatchRows = 64
-	w.cfg.Merge.BatchRows = 150
-	w.cfg.Merge.Window = 1
-	w.startWorker()
-	if res, err := w.backfill("backfill", workflows.BackfillInput{StagingPath: w.stagingURI}); err != nil || res.RecordsWritten != want {
-		t.Fatalf("backfill = %+v, %v; want %d records", res, err, want)
-	}
-	// The writer appends copies of the staged rows under keys of its own,
-	// above every planned range, as the live ingester appends new entries.
-	var rows []record.Row
-	extra := map[string]map[uint64]bool{}
-	for i, r := range tableRows(t, w.download("staging")) {
-		r.SourceName = writerMark
-		r.CertIndex = 10_000_000 + uint64(i)
-		if extra[r.SourceURL] == nil {
-			extra[r.SourceURL] = map[uint64]bool{}
-		}
-		extra[r.SourceURL][r.CertIndex] = true
-		rows = append(rows, r)
-	}
+	for _, mode := range []string{"new_keys", "overlapping_keys"} {
+		t.Run(mode, func(t *testing.T) {
+			o := report(t)
+			w := newS3World(t, scenario.Options{Logs: twoLogs(3000, 2000)})
+			want := missingTotal(w.sc)
+			w.cfg.Backfill.StageBatchRows = 64
+			w.cfg.Merge.BatchRows = 150
+			w.cfg.Merge.Window = 1
+			w.startWorker()
+			if res, err := w.backfill("backfill", workflows.BackfillInput{StagingPath: w.stagingURI}); err != nil || res.RecordsWritten != want {
+				t.Fatalf("backfill = %+v, %v; want %d records", res, err, want)
+			}
+			var rows []record.Row
+			for i, r := range tableRows(t, w.download("staging")) {
+				r.SourceName = writerMark
+				if mode == "new_keys" {
+					r.CertIndex = 10_000_000 + uint64(i)
+				}
+				rows = append(rows, r)
+			}
+			per, every := 20, 40*time.Millisecond
+			if mode == "overlapping_keys" {
+				rng := rand.New(rand.NewPCG(1, 2))
+				rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+				per, every = 2, 25*time.Millisecond // spans the whole merge
+			}
 
-	stop := make(chan struct{})
-	before := w.version(w.mainURI, lake.RoleMain)
-	run := w.start("merge-live", workflows.MergeWorkflowName, workflows.MergeInput{StagingPath: w.stagingURI})
-	lw := startLiveWriterWith(t, w.mainURI, w.tableOptions(lake.RoleMain), rows, 20, 40*time.Millisecond, stop)
-	var mr workflows.MergeResult
-	err := run.Get(t.Context(), &mr)
-	close(stop)
-	<-lw.done
-	if err != nil {
-		t.Fatalf("merge beside a live writer: %v", err)
-	}
-	if lw.err != nil {
-		t.Fatalf("live writer: %v", lw.err)
-	}
-	o.figure("%d writer commits (%d rows) during a merge of %d batches; main went from version %d to %d",
-		lw.commits, lw.written, mr.Batches, before, w.version(w.mainURI, lake.RoleMain))
-	if lw.commits < 3 {
-		t.Fatalf("only %d writer commits landed during the merge: no race was tested", lw.commits)
-	}
-	if mr.TotalStagingRows != want || mr.TotalInserted != want || mr.TotalSkipped != 0 || !mr.StagingRetired {
-		t.Fatalf("merge result = %+v, want %d staged and inserted, staging retired", mr, want)
-	}
+			stop := make(chan struct{})
+			before := w.version(w.mainURI, lake.RoleMain)
+			run := w.start("merge-live", workflows.MergeWorkflowName, workflows.MergeInput{StagingPath: w.stagingURI})
+			lw := startLiveWriterWith(t, w.mainURI, w.tableOptions(lake.RoleMain), rows, per, every, stop)
+			var mr workflows.MergeResult
+			err := run.Get(t.Context(), &mr)
+			close(stop)
+			<-lw.done
+			if err != nil {
+				t.Fatalf("merge beside a live writer: %v", err)
+			}
+			if lw.err != nil {
+				t.Fatalf("live writer: %v", lw.err)
+			}
+			o.figure("%d writer commits (%d rows) during a merge of %d batches; main went from version %d to %d",
+				lw.commits, lw.written, mr.Batches, before, w.version(w.mainURI, lake.RoleMain))
+			if lw.commits < 3 {
+				t.Fatalf("only %d writer commits landed during the merge: no race was tested", lw.commits)
+			}
+			// The writer's own keys (new_keys) among the rows it wrote
+			// before the merge ended.
+			extra := map[string]map[uint64]bool{}
+			for _, r := range rows[:lw.written] {
+				if mode == "new_keys" {
+					if extra[r.SourceURL] == nil {
+						extra[r.SourceURL] = map[uint64]bool{}
+					}
+					extra[r.SourceURL][r.CertIndex] = true
+				}
+			}
+			if mr.TotalStagingRows != want || mr.TotalInserted+mr.TotalSkipped != want || !mr.StagingRetired {
+				t.Fatalf("merge result = %+v, want %d staging rows = inserted + skipped, staging retired", mr, want)
+			}
+			if mode == "new_keys" && mr.TotalInserted != want {
+				t.Fatalf("merge inserted %d, want %d (the writer's keys are its own)", mr.TotalInserted, want)
+			}
 
-	mainDir := w.download("main")
-	if d := duplicateCopies(t, mainDir); len(d) > 0 {
-		t.Fatalf("%d keys more than once in main", len(d))
-	}
-	got := w.keys(mainDir)
-	for _, l := range w.sc.Logs {
-		m := got[l.Source.URL]
-		for i := uint64(0); i < l.Entries; i++ {
-			if m[i] != 1 {
-				t.Errorf("%s: key %d held %d times in main, want 1", l.Source.URL, i, m[i])
+			mainDir := w.download("main")
+			got := w.keys(mainDir)
+			writerLate := 0
+			for k, cs := range duplicateCopies(t, mainDir) {
+				// A copy the writer added after the merge's is the
+				// writer's own duplicate (the ingester does not read main);
+				// a merge copy added after any other copy is a merge bug.
+				sort.Slice(cs, func(i, j int) bool { return cs[i].version < cs[j].version })
+				for _, c := range cs[1:] {
+					if !c.writer {
+						t.Errorf("the merge added %s at version %d although main held it since version %d", k, c.version, cs[0].version)
+					}
+				}
+				if mode == "new_keys" {
+					t.Errorf("%s held %d times in main", k, len(cs))
+				}
+				if len(cs) == 2 && cs[1].writer && !cs[0].writer {
+					writerLate++
+				}
 			}
-		}
-		for i := range m {
-			if i >= l.Entries && !extra[l.Source.URL][i] {
-				t.Errorf("%s: unexpected key %d in main", l.Source.URL, i)
+			for _, l := range w.sc.Logs {
+				m := got[l.Source.URL]
+				for i := uint64(0); i < l.Entries; i++ {
+					if m[i] == 0 {
+						t.Errorf("%s: key %d missing from main", l.Source.URL, i)
+					}
+				}
+				for i := range m {
+					if i >= l.Entries && !extra[l.Source.URL][i] {
+						t.Errorf("%s: unexpected key %d in main", l.Source.URL, i)
+					}
+				}
+				for i := range extra[l.Source.URL] {
+					if m[i] != 1 {
+						t.Errorf("%s: writer key %d held %d times in main, want 1", l.Source.URL, i, m[i])
+					}
+				}
 			}
-		}
-		for i := range extra[l.Source.URL] {
-			if m[i] != 1 {
-				t.Errorf("%s: writer key %d held %d times in main, want 1", l.Source.URL, i, m[i])
+			if t.Failed() {
+				return
 			}
-		}
+			if mode == "new_keys" {
+				o.check("every entry once in main and every one of the writer's %d rows once, main in the bucket", lw.written)
+			} else {
+				o.check("every entry in main; no key added by the merge while main already held it (%d keys appended by the writer after the merge had inserted them: the writer's own duplicates)", writerLate)
+				o.figure("merge skipped %d staged keys the writer had appended first, inserted %d", mr.TotalSkipped, mr.TotalInserted)
+			}
+		})
 	}
-	if t.Failed() {
-		return
-	}
-	o.check("every entry once in main and every one of the writer's %d rows once, main in the bucket", lw.written)
 }
 
 // TestReliabilityS3ServerRestart: the S3 server is killed in
