@@ -18,6 +18,7 @@ import (
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/merge"
+	"github.com/certlake/certlake/internal/reference"
 )
 
 // keysRun is what one key index child reports.
@@ -260,7 +261,7 @@ func referenceGaps(ctx context.Context, dir, mainPath, stagingPath string, logs 
 	}
 	defer db.Close()
 	t0 := time.Now()
-	if r.plan, err = gaps.DetectReference(ctx, db, keys, logs, gaps.ReferenceOptions{Original: true}); err != nil {
+	if r.plan, err = reference.Gaps(ctx, db, keys, logs, reference.GapsOptions{Original: true}); err != nil {
 		return r, err
 	}
 	r.took = time.Since(t0)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certlake/certlake/internal/gaps"
 	"github.com/certlake/certlake/internal/lake"
+	"github.com/certlake/certlake/internal/reference"
 )
 
 // gapTimes is one side-by-side gap detection.
@@ -21,7 +22,7 @@ type gapTimes struct {
 	missing                 uint64
 }
 
-// measureGaps runs Detect and DetectReference over main UNION ALL staging of
+// measureGaps runs Detect and reference.Gaps over main UNION ALL staging of
 // d in one DuckDB, twice each (the faster run counts: the first may pay for
 // reading the files into the page cache), and checks they agree.
 func (b *bench) measureGaps(ctx context.Context, d dataset, withReference bool) (gapTimes, error) {
@@ -68,7 +69,7 @@ func (b *bench) measureGaps(ctx context.Context, d dataset, withReference bool) 
 			continue
 		}
 		t0, c0 = time.Now(), cpuSelf()
-		if want, err = gaps.DetectReference(ctx, db, keys, d.logs, gaps.ReferenceOptions{Original: true}); err != nil {
+		if want, err = reference.Gaps(ctx, db, keys, d.logs, reference.GapsOptions{Original: true}); err != nil {
 			return g, fmt.Errorf("reference: %w", err)
 		}
 		g.reference, g.referenceCPU = min(g.reference, time.Since(t0)), min(g.referenceCPU, cpuSelf()-c0)
@@ -78,7 +79,7 @@ func (b *bench) measureGaps(ctx context.Context, d dataset, withReference bool) 
 		g.missing += r.Len()
 	}
 	if withReference && !slices.Equal(got, want) {
-		return g, fmt.Errorf("%w: Detect planned %d ranges, DetectReference %d; first difference: %s",
+		return g, fmt.Errorf("%w: Detect planned %d ranges, reference.Gaps %d; first difference: %s",
 			errAssertion, len(got), len(want), firstDiff(got, want))
 	}
 	if len(got) == 0 {

@@ -204,7 +204,7 @@ const methodology = `
 
 - **Gap detection**: main (20 logs, ~1.5% of indices missing in runs of 1, 37,
   1000 and 20000) UNION ALL staging, in one DuckDB. certlake: ` + "`gaps.Detect`" + `
-  (per-64-index presence bitmaps, no sort). Reference: ` + "`gaps.DetectReference`" + `
+  (per-64-index presence bitmaps, no sort). Reference: ` + "`reference.Gaps`" + `
   with the original's semantics (per log MIN/MAX/COUNT(DISTINCT), then a
   ` + "`LEAD(cert_index) OVER (ORDER BY cert_index)`" + ` over each incomplete log). Both
   must return the same ranges. Each is run twice; the faster run counts.
@@ -254,7 +254,7 @@ const methodology = `
   staging read, plan) in a child, with the index current (the faster of two
   runs), and once more after the next ~1M-key file of the live writer is
   committed (the run reads that file into the index). Against the original's
-  LEAD query (DetectReference, Original) at 200M only (at a billion it takes
+  LEAD query (reference.Gaps, Original) at 200M only (at a billion it takes
   far longer than the benchmark may run); both plans must be identical. Merge:
   item 2's staging (5.1M rows) with the index current, in a child; inserted
   rows must be the same at every size.

@@ -60,7 +60,7 @@ func processCPU() time.Duration {
 }
 
 // BenchmarkDetect50M compares Detect with the original's LEAD query
-// (DetectReference, Original) on ~50M keys with ~1% holes. The ceilings lie
+// (reference.Gaps, Original) on ~50M keys with ~1% holes. The ceilings lie
 // above every key, so both plan the same ranges.
 func BenchmarkDetect50M(b *testing.B) {
 	keys, logs, n := benchLake(b)
@@ -74,7 +74,7 @@ func BenchmarkDetect50M(b *testing.B) {
 			b.Fatal(err)
 		}
 		t1, c1 := time.Now(), processCPU()
-		want, err := DetectReference(b.Context(), db, keys, logs, ReferenceOptions{Original: true})
+		want, err := detectReference(b.Context(), db, keys, logs, Options{}, true)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func BenchmarkDetect50M(b *testing.B) {
 		detectCPU += c1 - c0
 		referenceCPU += processCPU() - c1
 		if !slices.Equal(got, want) {
-			b.Fatalf("Detect = %d ranges, DetectReference = %d; first difference %s", len(got), len(want), firstDiff(got, want))
+			b.Fatalf("Detect = %d ranges, reference.Gaps = %d; first difference %s", len(got), len(want), firstDiff(got, want))
 		}
 		ranges = len(got)
 	}

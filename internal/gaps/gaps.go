@@ -8,8 +8,8 @@
 // Detect never sorts the keys: DuckDB folds them into one 64-bit presence
 // bitmap per 64 indices (a hash aggregate), and only the words that are not
 // full, or that start or end a run of words, come back to Go, which walks them
-// in order. DetectReference is the original's MIN/MAX/COUNT plus LEAD query,
-// kept to compare results and speed.
+// in order. reference.Gaps (internal/reference) is the original's
+// MIN/MAX/COUNT plus LEAD query, kept to compare results and speed.
 package gaps
 
 import (

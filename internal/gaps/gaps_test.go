@@ -108,7 +108,7 @@ type detectCase struct {
 	want    []Range
 }
 
-// runDetect checks Detect and DetectReference (fixed semantics) against want.
+// runDetect checks Detect and reference.Gaps (fixed semantics) against want.
 func runDetect(t *testing.T, db *sql.DB, tc detectCase) {
 	t.Helper()
 	dir := t.TempDir()
@@ -124,12 +124,12 @@ func runDetect(t *testing.T, db *sql.DB, tc detectCase) {
 	if !slices.Equal(got, tc.want) {
 		t.Errorf("Detect(%s) = %s, want %s", optsString(tc.opts), fmtRanges(got), fmtRanges(tc.want))
 	}
-	ref, err := DetectReference(t.Context(), db, rel, tc.logs, ReferenceOptions{Options: tc.opts})
+	ref, err := detectReference(t.Context(), db, rel, tc.logs, tc.opts, false)
 	if err != nil {
-		t.Fatalf("DetectReference(%s) error: %v", optsString(tc.opts), err)
+		t.Fatalf("reference.Gaps(%s) error: %v", optsString(tc.opts), err)
 	}
 	if !slices.Equal(ref, tc.want) {
-		t.Errorf("DetectReference(%s) = %s, want %s", optsString(tc.opts), fmtRanges(ref), fmtRanges(tc.want))
+		t.Errorf("reference.Gaps(%s) = %s, want %s", optsString(tc.opts), fmtRanges(ref), fmtRanges(tc.want))
 	}
 	sets, err := DetectSets(t.Context(), tc.logs, fileKeys(t, files...), tc.opts)
 	if err != nil {
@@ -368,29 +368,29 @@ func TestReferenceOriginalCapsAtCeiling(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rel := union(writeKeys(t, db, dir, tc.name, tc.keys))
-			got, err := DetectReference(t.Context(), db, rel, []LogCeiling{{logA, tc.ceil}}, ReferenceOptions{Original: true})
+			got, err := detectReference(t.Context(), db, rel, []LogCeiling{{logA, tc.ceil}}, Options{}, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, tc.want) {
-				t.Errorf("DetectReference(original) = %s, want %s", fmtRanges(got), fmtRanges(tc.want))
+				t.Errorf("reference.Gaps(original) = %s, want %s", fmtRanges(got), fmtRanges(tc.want))
 			}
 		})
 	}
 }
 
-// TestReferenceOriginalMissesStartHole shows that DetectReference with
+// TestReferenceOriginalMissesStartHole shows that reference.Gaps with
 // Original reproduces quirk Q5 on the data Detect gets right.
 func TestReferenceOriginalMissesStartHole(t *testing.T) {
 	db := openDB(t)
 	rel := union(writeKeys(t, db, t.TempDir(), "main", keysOf(logA, 0, 1, 2, 30, 31, 35)))
 	logs := []LogCeiling{{logA, 100}}
-	got, err := DetectReference(t.Context(), db, rel, logs, ReferenceOptions{Options: Options{From: from(20)}, Original: true})
+	got, err := detectReference(t.Context(), db, rel, logs, Options{From: from(20)}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []Range{{logA, 32, 34}}; !slices.Equal(got, want) {
-		t.Errorf("DetectReference(from=20, original) = %s, want %s", fmtRanges(got), fmtRanges(want))
+		t.Errorf("reference.Gaps(from=20, original) = %s, want %s", fmtRanges(got), fmtRanges(want))
 	}
 }
 
@@ -625,7 +625,7 @@ func randomKeys(r *rand.Rand, urls []string, perLog int) (main, staging []key) {
 	return main, staging
 }
 
-// TestDetectMatchesBruteForce compares Detect and DetectReference with the
+// TestDetectMatchesBruteForce compares Detect and reference.Gaps with the
 // index-by-index definition on random data in every mode.
 func TestDetectMatchesBruteForce(t *testing.T) {
 	db := openDB(t)
@@ -659,12 +659,12 @@ func TestDetectMatchesBruteForce(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("Detect(%s) = %d ranges, want %d; first difference %s", optsString(opts), len(got), len(want), firstDiff(got, want))
 			}
-			ref, err := DetectReference(t.Context(), db, rel, logs, ReferenceOptions{Options: opts})
+			ref, err := detectReference(t.Context(), db, rel, logs, opts, false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(ref, want) {
-				t.Errorf("DetectReference(%s) = %d ranges, want %d; first difference %s", optsString(opts), len(ref), len(want), firstDiff(ref, want))
+				t.Errorf("reference.Gaps(%s) = %d ranges, want %d; first difference %s", optsString(opts), len(ref), len(want), firstDiff(ref, want))
 			}
 			fromSets, err := DetectSets(t.Context(), logs, sets, opts)
 			if err != nil {

@@ -1,31 +1,34 @@
-package gaps
+package reference
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/certlake/certlake/internal/gaps"
 )
 
-// ReferenceOptions selects DetectReference's behaviour.
-type ReferenceOptions struct {
-	Options
+// GapsOptions selects Gaps' behaviour.
+type GapsOptions struct {
+	gaps.Options
 	// Original reproduces the original's planner exactly (spec/record-format.md
 	// section 8 at 648d679): MIN and MAX over every key, the internal search
 	// capped at min(MAX, ceiling) inclusive, in historical mode from
 	// max(from, MIN) so a hole starting at from is missed (quirk Q5), and no
-	// frontier. False gives Detect's semantics, for comparing the two.
+	// frontier. False gives gaps.Detect's semantics, for comparing the two.
 	Original bool
 }
 
-// DetectReference plans the same ranges as Detect with the original's
+// Gaps plans the same ranges as gaps.Detect with the original's
 // algorithm: per log MIN, MAX and COUNT(DISTINCT cert_index), then for each
 // log with fewer keys than MAX-MIN+1 a LEAD window over its keys sorted by
 // cert_index. It sorts every key of every incomplete log; it exists to check
 // Detect and to measure it against.
-func DetectReference(ctx context.Context, db *sql.DB, keys string, logs []LogCeiling, opts ReferenceOptions) ([]Range, error) {
+func Gaps(ctx context.Context, db *sql.DB, keys string, logs []gaps.LogCeiling, opts GapsOptions) ([]gaps.Range, error) {
 	if err := checkLogs(logs); err != nil {
 		return nil, err
 	}
@@ -89,12 +92,12 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 		}
 	}
 
-	var out []Range
+	var out []gaps.Range
 	for _, l := range logs {
 		s, ok := found[l.URL]
 		if !ok || !s.below || (!opts.Original && l.Ceiling <= lo) {
 			if opts.From != nil && *opts.From < l.Ceiling {
-				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
+				out = append(out, gaps.Range{SourceURL: l.URL, Start: *opts.From, End: l.Ceiling - 1})
 			}
 			continue
 		}
@@ -102,7 +105,7 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 			// Every key of the log below its ceiling lies below from: only
 			// the frontier, or up to the ceiling when a key is at or above.
 			if opts.IncludeFrontier || s.above {
-				out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
+				out = append(out, gaps.Range{SourceURL: l.URL, Start: *opts.From, End: l.Ceiling - 1})
 			}
 			continue
 		}
@@ -118,7 +121,7 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 			}
 		}
 		if opts.From != nil && *opts.From < s.min {
-			out = append(out, Range{l.URL, *opts.From, s.min - 1})
+			out = append(out, gaps.Range{SourceURL: l.URL, Start: *opts.From, End: s.min - 1})
 		}
 		if s.count < s.max-s.min+1 {
 			holes, err := leadHoles(ctx, db, keys, l.URL, lower, upper, sentinel)
@@ -128,10 +131,10 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 			out = append(out, holes...)
 		}
 		if (opts.IncludeFrontier || s.above) && s.max+1 < l.Ceiling {
-			out = append(out, Range{l.URL, s.max + 1, l.Ceiling - 1})
+			out = append(out, gaps.Range{SourceURL: l.URL, Start: s.max + 1, End: l.Ceiling - 1})
 		}
 	}
-	slices.SortFunc(out, func(a, b Range) int {
+	slices.SortFunc(out, func(a, b gaps.Range) int {
 		if c := strings.Compare(a.SourceURL, b.SourceURL); c != 0 {
 			return c
 		}
@@ -143,7 +146,7 @@ FROM ` + keys + ` AS k WHERE cert_index >= 0 GROUP BY source_url`
 // leadHoles is the original's internal-gap query for one log over
 // [lower, upper] inclusive. With sentinel, upper counts as present (the
 // seed's MAX capped at the ceiling), so a hole can end at upper-1.
-func leadHoles(ctx context.Context, db *sql.DB, keys, url string, lower, upper uint64, sentinel bool) ([]Range, error) {
+func leadHoles(ctx context.Context, db *sql.DB, keys, url string, lower, upper uint64, sentinel bool) ([]gaps.Range, error) {
 	if lower > upper {
 		return nil, nil
 	}
@@ -166,13 +169,13 @@ ORDER BY gap_start`
 		return nil, fmt.Errorf("reference holes of %s over %s: %w", url, keys, err)
 	}
 	defer rows.Close()
-	var out []Range
+	var out []gaps.Range
 	for rows.Next() {
 		var start, end int64
 		if err := rows.Scan(&start, &end); err != nil {
 			return nil, fmt.Errorf("reference holes of %s: scan: %w", url, err)
 		}
-		out = append(out, Range{url, uint64(start), uint64(end)})
+		out = append(out, gaps.Range{SourceURL: url, Start: uint64(start), End: uint64(end)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reference holes of %s over %s: %w", url, keys, err)
@@ -188,4 +191,45 @@ func compareUint(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// checkLogs refuses an empty or repeated log URL, as gaps.Detect does.
+func checkLogs(logs []gaps.LogCeiling) error {
+	seen := make(map[string]bool, len(logs))
+	for _, l := range logs {
+		if l.URL == "" {
+			return errors.New("detect gaps: a log has an empty URL")
+		}
+		if seen[l.URL] {
+			return fmt.Errorf("detect gaps: log %s listed twice", l.URL)
+		}
+		seen[l.URL] = true
+	}
+	return nil
+}
+
+// ceilingValues renders the VALUES rows and their arguments for the logs
+// whose ceiling is above lo. Ceilings are UBIGINT if unsigned, else BIGINT
+// clamped to the range of cert_index.
+func ceilingValues(logs []gaps.LogCeiling, lo uint64, unsigned bool) (string, []any) {
+	var (
+		b    strings.Builder
+		args []any
+	)
+	for _, l := range logs {
+		if l.Ceiling <= lo {
+			continue
+		}
+		if len(args) > 0 {
+			b.WriteString(", ")
+		}
+		if unsigned {
+			b.WriteString("(?::VARCHAR, ?::UBIGINT)")
+			args = append(args, l.URL, l.Ceiling)
+			continue
+		}
+		b.WriteString("(?::VARCHAR, ?::BIGINT)")
+		args = append(args, l.URL, int64(min(l.Ceiling, math.MaxInt64)))
+	}
+	return b.String(), args
 }
