@@ -124,7 +124,6 @@ func (o *Opener) check(ctx context.Context, s *S3) error {
 			Bucket: &s.bucket, Key: aws.String(s.prefix + key), Body: strings.NewReader("certlake conditional-write probe"),
 			ContentLength: aws.Int64(int64(len("certlake conditional-write probe"))), IfNoneMatch: aws.String("*"),
 		}, once)
-		s.c.count(opPut)
 		return err
 	}
 	if err := put(); err != nil {
@@ -132,7 +131,6 @@ func (o *Opener) check(ctx context.Context, s *S3) error {
 	}
 	err2 := put()
 	_, derr := s.c.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(s.prefix + key)}, once)
-	s.c.count(opDelete)
 	if err2 == nil {
 		return fmt.Errorf("storage endpoint %s accepted a second PutObject with If-None-Match: * on %s: it ignores conditional writes, so two Delta writers could overwrite each other's commits; use a store that supports conditional writes (AWS S3, versitygw, MinIO, Tigris, R2): %w", s.c.endpoint, s.Location(), ErrConfig)
 	}

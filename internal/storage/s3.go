@@ -62,7 +62,6 @@ func (s *S3) GetRange(ctx context.Context, key string, offset, length int64) (io
 		}
 		return nil, s.fail("get", key, err)
 	}
-	s.c.count(opGet)
 	return out.Body, nil
 }
 
@@ -75,7 +74,6 @@ func (s *S3) Stat(ctx context.Context, key string) (Info, error) {
 	if err != nil {
 		return Info{}, s.fail("stat", key, err)
 	}
-	s.c.count(opHead)
 	return Info{Key: key, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified), ETag: aws.ToString(out.ETag)}, nil
 }
 
@@ -96,7 +94,6 @@ func (s *S3) Put(ctx context.Context, key string, body io.ReaderAt, size int64) 
 	if err != nil {
 		return s.fail("put", key, err)
 	}
-	s.c.count(opPut)
 	return nil
 }
 
@@ -109,7 +106,6 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.ReaderAt, siz
 	if err != nil {
 		return s.fail("put", key, err)
 	}
-	s.c.count(opPut)
 	defer func() {
 		if err == nil {
 			return
@@ -118,8 +114,6 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.ReaderAt, siz
 		defer cancel()
 		if _, aerr := s.c.api.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: k, UploadId: up.UploadId}); aerr != nil {
 			s.c.logger.Warn("storage: aborting a failed multipart upload failed; the bucket's lifecycle rule must clean it", "key", Join(s.Location(), key), "err", s.fail("abort", key, aerr))
-		} else {
-			s.c.count(opDelete)
 		}
 	}()
 	var parts []types.CompletedPart
@@ -132,7 +126,6 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.ReaderAt, siz
 		if err != nil {
 			return s.fail("put", key, err)
 		}
-		s.c.count(opPut)
 		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(n)})
 	}
 	_, err = s.c.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
@@ -142,7 +135,6 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.ReaderAt, siz
 	if err != nil {
 		return s.fail("put", key, err)
 	}
-	s.c.count(opPut)
 	return nil
 }
 
@@ -164,7 +156,6 @@ func (s *S3) PutIfAbsent(ctx context.Context, key string, data []byte) error {
 			ContentLength: aws.Int64(int64(len(data))),
 			IfNoneMatch:   aws.String("*"),
 		})
-		s.c.count(opPut)
 		if err == nil {
 			return nil
 		}
@@ -209,7 +200,6 @@ func (s *S3) List(ctx context.Context, prefix, startAfter string, limit int) ([]
 		if err != nil {
 			return nil, s.fail("list", prefix, err)
 		}
-		s.c.count(opList)
 		for _, o := range page.Contents {
 			k := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
 			if strings.HasSuffix(k, "/") {
@@ -236,6 +226,5 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		}
 		return s.fail("delete", key, err)
 	}
-	s.c.count(opDelete)
 	return nil
 }

@@ -274,6 +274,13 @@ func TestS3OpenSizedReadsFooterInOneGet(t *testing.T) {
 	if r := o.Requests(); r.Head-before.Head != 1 {
 		t.Errorf("Open sent %d HEADs, want 1", r.Head-before.Head)
 	}
+	// A request that fails is sent (and billed) all the same.
+	if _, err := s.Stat(t.Context(), "missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat(missing) = %v", err)
+	}
+	if r := o.Requests(); r.Head-before.Head != 2 {
+		t.Errorf("after a Stat of a missing key %d HEADs, want 2", r.Head-before.Head)
+	}
 }
 
 // TestS3MaxAttemptsFromEnvironment: the standard AWS_MAX_ATTEMPTS bounds

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -44,8 +45,9 @@ type S3Config struct {
 	AllowHTTP bool
 }
 
-// Requests counts the requests a client sent, for the benchmark's cost
-// report (what a cloud bill charges per request class).
+// Requests counts the HTTP requests a client sent (retries and failed
+// ones included), for the benchmark's cost report (what a cloud bill
+// charges per request class).
 type Requests struct {
 	Get, Put, List, Head, Delete int64
 }
@@ -152,6 +154,11 @@ func newS3Client(ctx context.Context, cfg S3Config, logger *slog.Logger) (*s3Cli
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
+		base := o.HTTPClient
+		if base == nil {
+			base = awshttp.NewBuildableClient()
+		}
+		o.HTTPClient = countingHTTP{base: base, c: c}
 		o.UsePathStyle = cfg.PathStyle
 		// Checksums only where S3 requires them: S3-compatible stores
 		// differ in which of the newer checksum headers they accept.
@@ -159,6 +166,33 @@ func newS3Client(ctx context.Context, cfg S3Config, logger *slog.Logger) (*s3Cli
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	return c, nil
+}
+
+// countingHTTP counts every HTTP request the client sends, retries and
+// failed ones included (a store bills a 404 or a 503 as any other), by
+// the class a bill names: a GET of a bucket with list-type is a LIST, a
+// POST (multipart create or complete) a PUT.
+type countingHTTP struct {
+	base s3.HTTPClient
+	c    *s3Client
+}
+
+func (h countingHTTP) Do(r *http.Request) (*http.Response, error) {
+	switch r.Method {
+	case http.MethodGet:
+		if r.URL.Query().Has("list-type") {
+			h.c.count(opList)
+		} else {
+			h.c.count(opGet)
+		}
+	case http.MethodHead:
+		h.c.count(opHead)
+	case http.MethodPut, http.MethodPost:
+		h.c.count(opPut)
+	case http.MethodDelete:
+		h.c.count(opDelete)
+	}
+	return h.base.Do(r)
 }
 
 // Requests returns the counts of requests sent so far.
