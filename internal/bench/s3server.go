@@ -82,7 +82,9 @@ func startS3Server(ctx context.Context, dir string) (*s3Server, error) {
 	}
 	defer logf.Close()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Killed with the benchmark even when it dies without stopping it
+	// (a signal, a closed output pipe).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start versitygw: %w", err)
 	}
