@@ -141,23 +141,21 @@ func runDetect(t *testing.T, db *sql.DB, tc detectCase) {
 }
 
 // fileKeys reads the keys of Parquet files as the key index does and
-// serves them per log, for DetectSets.
+// serves them per log, for DetectSets: one part per file, as DetectLake
+// serves main's files and staging (parts that may overlap).
 func fileKeys(t testing.TB, files ...string) KeysOf {
 	t.Helper()
-	all := map[string]*roaring64.Bitmap{}
+	all := map[string][]*roaring64.Bitmap{}
 	for _, f := range files {
 		keys, _, err := keyindex.ReadFileKeys(t.Context(), f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for u, bm := range keys {
-			if all[u] == nil {
-				all[u] = roaring64.New()
-			}
-			all[u].Or(bm)
+			all[u] = append(all[u], bm)
 		}
 	}
-	return func(_ context.Context, url string) (*roaring64.Bitmap, error) { return all[url], nil }
+	return func(_ context.Context, url string) ([]*roaring64.Bitmap, error) { return all[url], nil }
 }
 
 // TestDetectSeedCriteria covers AC2.1, AC2.3, AC2.4 and AC1.3 of the seed's

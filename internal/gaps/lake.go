@@ -50,8 +50,8 @@ type LakeStats struct {
 // exist; staging lists staging's live files (none without staging).
 //
 // Memory is main's key index (a few bytes per run of present keys) plus one
-// log's union of main and staging at a time. A main file that cannot be
-// read fails the run, as it would fail a scan of main.
+// log's runs at a time. A main file that cannot be read fails the run, as
+// it would fail a scan of main.
 func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, logs []LogCeiling, opts Options, lo LakeOptions) ([]Range, LakeStats, error) {
 	var st LakeStats
 	log := lo.Logger
@@ -118,22 +118,19 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 			stagingKeys[u].Or(bm)
 		}
 	}
-	keysOf := func(ctx context.Context, url string) (*roaring64.Bitmap, error) {
-		var bm *roaring64.Bitmap
+	keysOf := func(ctx context.Context, url string) ([]*roaring64.Bitmap, error) {
+		var parts []*roaring64.Bitmap
 		if ix != nil {
 			var missing []keyindex.DataFile
-			if bm, missing = ix.Union(mainFiles, url); len(missing) > 0 {
+			if parts, missing = ix.Parts(mainFiles, url); len(missing) > 0 {
 				// Update read every file or failed: this cannot happen.
 				return nil, fmt.Errorf("main file %s is not in the key index", missing[0].Path)
 			}
 		}
 		if s := stagingKeys[url]; s != nil {
-			if bm == nil {
-				return s, nil
-			}
-			bm.Or(s)
+			parts = append(parts, s)
 		}
-		return bm, nil
+		return parts, nil
 	}
 	ranges, err := DetectSets(ctx, logs, keysOf, opts)
 	return ranges, st, err

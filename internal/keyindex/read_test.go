@@ -134,9 +134,10 @@ func TestUpdateReadsEachFileOnce(t *testing.T) {
 	if reads["a"] != 1 || reads["b"] != 2 || reads["c"] != 1 || len(unreadable) != 1 {
 		t.Errorf("reads = %v, unreadable %v; want a and c once, b twice, bad reported", reads, unreadable)
 	}
-	bm, missing := ix.Union(files, logA)
+	parts, missing := ix.Parts(files, logA)
+	bm := roaring64.FastOr(parts...)
 	if want := set([2]uint64{1, 12}, [2]uint64{20, 29}); !bm.Equals(want) || len(missing) != 1 || missing[0].Path != "bad" {
-		t.Errorf("Union = %v, missing %v; want %v, [bad]", bm, missing, want)
+		t.Errorf("Parts = %v (union), missing %v; want %v, [bad]", bm, missing, want)
 	}
 	opts.Unreadable = nil
 	if _, err := ix.Update(ctx, files, opts); err == nil || !strings.Contains(err.Error(), "bad") {

@@ -167,10 +167,10 @@ func (ix *Index) save(ctx context.Context, files []File, live map[string]int64, 
 	return err
 }
 
-// Union returns the union of log url's keys in the indexed files among
-// files, and the files among them that have no entry (their keys are not
-// in the union). The result is a new bitmap the caller may modify.
-func (ix *Index) Union(files []DataFile, url string) (*roaring64.Bitmap, []DataFile) {
+// Parts returns log url's key sets in the indexed files among files (the
+// index's own bitmaps: the caller must not modify them), and the files
+// among them that have no entry (their keys are not in the parts).
+func (ix *Index) Parts(files []DataFile, url string) ([]*roaring64.Bitmap, []DataFile) {
 	var (
 		parts   []*roaring64.Bitmap
 		missing []DataFile
@@ -185,11 +185,5 @@ func (ix *Index) Union(files []DataFile, url string) (*roaring64.Bitmap, []DataF
 			parts = append(parts, bm)
 		}
 	}
-	switch len(parts) {
-	case 0:
-		return roaring64.New(), missing
-	case 1:
-		return parts[0].Clone(), missing
-	}
-	return roaring64.FastOr(parts...), missing
+	return parts, missing
 }
