@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2/roaring64"
@@ -85,5 +86,51 @@ func BenchmarkDetectSetsParts(b *testing.B) {
 			}
 			b.ReportMetric(float64(len(want)), "ranges")
 		})
+	}
+}
+
+// TestDetectSetsPartsMatchBruteForce: DetectSets plans the same ranges
+// from a log's keys split into many parts (files in no order, overlapping
+// spans, keys held by several parts, as a compacted main, a concurrent
+// writer's files and staging give them) as the index-by-index definition.
+func TestDetectSetsPartsMatchBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	urls := []string{logA, logB, logC}
+	main, staging := randomKeys(r, urls, 5_000)
+	all := slices.Concat(main, staging)
+	parts := map[string][]*roaring64.Bitmap{}
+	for _, u := range urls {
+		for range 12 {
+			parts[u] = append(parts[u], roaring64.New())
+		}
+	}
+	for _, k := range all {
+		p := parts[k.url]
+		p[r.IntN(len(p))].Add(k.index)
+		if r.IntN(5) == 0 { // the same key in a second part
+			p[r.IntN(len(p))].Add(k.index)
+		}
+	}
+	keysOf := func(_ context.Context, url string) ([]*roaring64.Bitmap, error) { return parts[url], nil }
+	for round := range 12 {
+		var logs []LogCeiling
+		for _, u := range urls {
+			logs = append(logs, LogCeiling{u, uint64(2_000 + r.IntN(20_000))})
+		}
+		opts := Options{IncludeFrontier: round%3 == 2}
+		if round%2 == 1 {
+			opts.From = from(uint64(r.IntN(10_000)))
+		}
+		want := bruteForce(all, logs, opts)
+		got, err := DetectSets(t.Context(), logs, keysOf, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("round %d: DetectSets(%s) = %d ranges, want %d; first difference %s", round, optsString(opts), len(got), len(want), firstDiff(got, want))
+		}
+		if len(want) == 0 {
+			t.Errorf("round %d: bruteForce planned nothing: the round tests nothing", round)
+		}
 	}
 }
