@@ -71,7 +71,7 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated items to run: gaps, merge, parse, temporal, scaling, billion, objstore (default all)")
 	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process (or of a -child run by hand) to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the parent process to this file")
 	flag.BoolVar(&o.noRefMerge, "no-reference-merge", false, "skip the reference merge (hours at -size full on a loaded machine)")
 	flag.StringVar(&o.child, "child", "", "internal: run one step as a child process")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -292,6 +293,17 @@ func (b *bench) mergeItem(ctx context.Context) error {
 
 // runChild dispatches the hidden -child modes.
 func runChild(ctx context.Context, o options) error {
+	if o.cpuProfile != "" { // a child run by hand, to see where its time goes
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	switch {
 	case strings.HasPrefix(o.child, "keys-"):
 		return childKeys(ctx, strings.TrimPrefix(o.child, "keys-"), o.args)

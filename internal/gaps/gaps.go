@@ -256,7 +256,11 @@ func ceilingValues(logs []LogCeiling, lo uint64, unsigned bool) (string, []any) 
 func finish(logs []LogCeiling, found map[string]*walker, opts Options) []Range {
 	sorted := slices.Clone(logs)
 	slices.SortFunc(sorted, func(a, b LogCeiling) int { return strings.Compare(a.URL, b.URL) })
-	var out []Range
+	n := len(logs)
+	for _, w := range found {
+		n += len(w.holes)
+	}
+	out := make([]Range, 0, n) // millions of holes at a billion keys
 	for _, l := range sorted {
 		w := found[l.URL]
 		switch {
@@ -268,6 +272,9 @@ func finish(logs []LogCeiling, found map[string]*walker, opts Options) []Range {
 		case opts.From != nil && *opts.From < l.Ceiling:
 			out = append(out, Range{l.URL, *opts.From, l.Ceiling - 1})
 		}
+	}
+	if len(out) == 0 {
+		return nil // as before: no plan is nil
 	}
 	return out
 }

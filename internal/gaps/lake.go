@@ -18,7 +18,8 @@ import (
 
 // LakeOptions tune DetectLake.
 type LakeOptions struct {
-	// Workers read main's new files in parallel; 0 means GOMAXPROCS.
+	// Workers read main's new files, and staging's, in parallel; 0 means
+	// GOMAXPROCS.
 	Workers int
 	// Progress, when set, is called after each main file indexed.
 	Progress func(done, total int)
@@ -99,23 +100,19 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 		}
 		st.Indexed, st.MainRowsRead = res.Indexed, res.Rows
 	}
-	stagingKeys := map[string]*roaring64.Bitmap{}
 	read, err := readStaging(ctx, staging, lo)
 	if err != nil {
 		return nil, st, fmt.Errorf("read staging's keys: %w", err)
 	}
+	// Each log's staging sets are parts of its keys, never unioned.
+	stagingKeys := map[string][]*roaring64.Bitmap{}
 	for _, r := range read {
 		st.StagingFiles++
 		st.StagingRows += r.rows
 		for u, bm := range r.keys {
-			if !listed[u] {
-				continue
+			if listed[u] {
+				stagingKeys[u] = append(stagingKeys[u], bm)
 			}
-			if stagingKeys[u] == nil {
-				stagingKeys[u] = bm
-				continue
-			}
-			stagingKeys[u].Or(bm)
 		}
 	}
 	keysOf := func(ctx context.Context, url string) ([]*roaring64.Bitmap, error) {
@@ -127,10 +124,7 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 				return nil, fmt.Errorf("main file %s is not in the key index", missing[0].Path)
 			}
 		}
-		if s := stagingKeys[url]; s != nil {
-			parts = append(parts, s)
-		}
-		return parts, nil
+		return append(parts, stagingKeys[url]...), nil
 	}
 	ranges, err := DetectSets(ctx, logs, keysOf, opts)
 	return ranges, st, err
