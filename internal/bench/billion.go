@@ -228,7 +228,7 @@ type refGaps struct {
 	plan []gaps.Range
 }
 
-// referenceGaps runs the original's planner (DetectReference, Original)
+// referenceGaps runs the original's planner (reference.Gaps, Original)
 // once over main ∪ staging.
 func referenceGaps(ctx context.Context, dir, mainPath, stagingPath string, logs []gaps.LogCeiling) (refGaps, error) {
 	var r refGaps
