@@ -245,21 +245,6 @@ func TestReliabilityLiveWriterDuringMerge(t *testing.T) {
 			err := run.Get(t.Context(), &mr)
 			close(stop)
 			<-w.done
-			if err != nil && strings.Contains(err.Error(), "concurrent commit duplicated batch keys") {
-				// internal/merge detects after the fact that a writer's
-				// commit slipped between its last check and its own commit.
-				merged := 0
-				for k, cs := range duplicateCopies(t, e.sc.MainPath) {
-					sort.Slice(cs, func(i, j int) bool { return cs[i].version < cs[j].version })
-					if len(cs) > 1 && !cs[len(cs)-1].writer {
-						merged++
-						o.note("main holds %s twice: the writer's copy at version %d, the merge's at %d", k, cs[0].version, cs[len(cs)-1].version)
-					}
-				}
-				o.note("merge failed with ErrDuplicateRisk after %d writer commits; %d keys duplicated in main by the merge; staging kept", w.commits, merged)
-				t.Skipf("BUG: a merge beside a live writer appending overlapping keys put %d keys twice in main and failed: %v (internal/merge/batch.go commit: lake.Writer.Commit reads its own snapshot after the pre-check, so a commit landing in between is not checked; see its TODO)",
-					merged, rootCause(err))
-			}
 			if err != nil {
 				t.Fatalf("merge beside a live writer: %v", err)
 			}
