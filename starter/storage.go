@@ -12,9 +12,13 @@ import (
 )
 
 // opener reaches the tables of the configuration: local paths, file:///
-// and s3:// URIs (storage.s3.*).
+// and s3:// URIs (storage.s3.*). The operator runs the starter and is
+// there to fix a wrong storage.s3.endpoint, so an unreachable endpoint is
+// a configuration error here (a worker retries it as an outage).
 func opener(cfg *config.Config) *storage.Opener {
-	return options.Storage(cfg, cfg.Logger())
+	o := options.Storage(cfg, cfg.Logger())
+	o.UnreachableIsConfig = true
+	return o
 }
 
 // tableOptions completes o with the configuration's storage, and a scratch

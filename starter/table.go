@@ -585,7 +585,7 @@ func vacuumPlans(ctx context.Context, cfg *config.Config, retention time.Duratio
 	if err != nil {
 		return out, err
 	}
-	s, err := (&storage.Opener{S3: storage.S3Config(cfg.Storage.S3)}).Open(ctx, loc)
+	s, err := opener(cfg).Open(ctx, loc)
 	if err != nil {
 		return out, fmt.Errorf("open plan dir %s: %w", cfg.Lake.PlanDir, err)
 	}

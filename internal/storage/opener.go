@@ -28,6 +28,13 @@ type Opener struct {
 	Logger *slog.Logger
 	// NoSync makes local stores skip fsync (tests only).
 	NoSync bool
+	// UnreachableIsConfig makes an endpoint that cannot be reached at all
+	// (DNS, dial, TLS) fail the bucket check with ErrConfig: right for the
+	// starter, whose operator is there to fix storage.s3.endpoint. A
+	// worker leaves it false: there an unreachable endpoint is an outage,
+	// and its error stays retryable (ErrUnavailable) for the activity's
+	// retry policy, still naming storage.s3.endpoint on every attempt.
+	UnreachableIsConfig bool
 
 	mu      sync.Mutex
 	client  *s3Client
@@ -99,7 +106,8 @@ func (o *Opener) s3() (*s3Client, error) {
 // ignores If-None-Match and would let two Delta writers overwrite each
 // other's commits: it is refused. Each probe request is tried twice at
 // most, so a wrong endpoint or credentials fail in a second, not after a
-// minute of retries, and nothing is left behind on failure.
+// minute of retries, and nothing is left behind on failure. Only a
+// passed check is remembered: after a failure the next Open probes again.
 func (o *Opener) check(ctx context.Context, s *S3) error {
 	o.mu.Lock()
 	done := o.checked[s.bucket]
@@ -115,6 +123,9 @@ func (o *Opener) check(ctx context.Context, s *S3) error {
 		err = s.fail("check", key, err)
 		var te *transientError
 		if errors.As(err, &te) && unreachable(te.err) {
+			if !o.UnreachableIsConfig {
+				return fmt.Errorf("cannot reach storage endpoint %s for %s (check storage.s3.endpoint and the network; retried): %w", s.c.endpoint, s.Location(), te)
+			}
 			return fmt.Errorf("cannot reach storage endpoint %s for %s (check storage.s3.endpoint and the network): %v: %w", s.c.endpoint, s.Location(), te.msg, ErrConfig)
 		}
 		return err

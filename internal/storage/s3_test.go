@@ -57,7 +57,8 @@ func TestS3Misconfigured(t *testing.T) {
 			}
 			before := proxy.Requests.Load()
 			start := time.Now()
-			_, err := (&storage.Opener{S3: cfg}).OpenURI(t.Context(), "lake.main_path", c.uri)
+			// The starter's Opener: an unreachable endpoint is the operator's to fix.
+			_, err := (&storage.Opener{S3: cfg, UnreachableIsConfig: true}).OpenURI(t.Context(), "lake.main_path", c.uri)
 			if !errors.Is(err, storage.ErrConfig) {
 				t.Fatalf("Open = %v, want ErrConfig", err)
 			}
@@ -81,6 +82,49 @@ func TestS3Misconfigured(t *testing.T) {
 				t.Errorf("bucket holds %v, want nothing written", keys)
 			}
 		})
+	}
+}
+
+// TestS3UnreachableEndpointRetryable: a worker's Opener (without
+// UnreachableIsConfig) meeting a server that is down gets a retryable
+// error, not ErrConfig, still naming the endpoint and the key to check; the
+// failed check is not remembered, so once the server is back the next Open
+// probes again and succeeds. The starter's Opener gets ErrConfig.
+func TestS3UnreachableEndpointRetryable(t *testing.T) {
+	srv := storagetest.Start(t)
+	bucket := srv.Bucket(t)
+	uri := "s3://" + bucket + "/main"
+	srv.Stop()
+
+	_, err := (&storage.Opener{S3: srv.Config(), UnreachableIsConfig: true}).OpenURI(t.Context(), "lake.main_path", uri)
+	if !errors.Is(err, storage.ErrConfig) {
+		t.Fatalf("starter Open with the server down = %v, want ErrConfig", err)
+	}
+
+	worker := &storage.Opener{S3: srv.Config()}
+	_, err = worker.OpenURI(t.Context(), "lake.main_path", uri)
+	if err == nil || errors.Is(err, storage.ErrConfig) || !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("worker Open with the server down = %v, want ErrUnavailable and not ErrConfig", err)
+	}
+	for _, w := range []string{srv.Endpoint(), "cannot reach", "storage.s3.endpoint"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not name %q", err, w)
+		}
+	}
+	if strings.Contains(err.Error(), srv.Secret) {
+		t.Errorf("error shows the secret: %q", err)
+	}
+
+	srv.Restart(0)
+	s, err := worker.OpenURI(t.Context(), "lake.main_path", uri)
+	if err != nil {
+		t.Fatalf("worker Open after the server is back = %v, want the bucket checked again and opened", err)
+	}
+	if err := storage.PutBytes(t.Context(), s, "after-outage", []byte("x")); err != nil {
+		t.Fatalf("write after the outage: %v", err)
+	}
+	if keys := srv.Keys(t, bucket); len(keys) != 1 || keys["main/after-outage"] != 1 {
+		t.Errorf("bucket holds %v, want only main/after-outage (no probe left behind)", keys)
 	}
 }
 
