@@ -549,3 +549,55 @@ func TestReliabilityS3ServerRestart(t *testing.T) {
 	wp.stop()
 	checkHostClean(t, "worker", h)
 }
+
+// TestReliabilityS3DownAtWorkerStart: the S3 server is down when the worker
+// starts and the backfill begins, so the worker's first check of the bucket
+// cannot reach it. For a worker that is an outage, not a configuration
+// error: the activity fails retryably (naming storage.s3.endpoint), the
+// failed check is not remembered, and once the server is back on the same
+// data directory the backfill completes exactly once.
+func TestReliabilityS3DownAtWorkerStart(t *testing.T) {
+	t.Parallel()
+	o := report(t)
+	w := newS3World(t, scenario.Options{Logs: twoLogs(1000, 500), HoleEvery: 40})
+	want := missingTotal(w.sc)
+	w.srv.Stop()
+	down := time.Now()
+	h := w.newHost(false)
+	wp := w.startOn(h, "worker", "AWS_MAX_ATTEMPTS=2")
+
+	run := w.start("backfill-s3-down", workflows.BackfillWorkflowName, workflows.BackfillInput{StagingPath: w.stagingURI})
+	var failure string
+	waitFor(t, time.Minute, "an activity failed for the unreachable endpoint and is retried", func() bool {
+		for _, a := range w.pendingActivities() {
+			if a.attempt > 1 && strings.Contains(a.lastFailure, "cannot reach") {
+				failure = a.activity + ": " + a.lastFailure
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(time.Until(down.Add(4 * time.Second)))
+	w.srv.Restart(0)
+	o.figure("server down %.1f s from before the worker started; a retried activity's last failure: %s", time.Since(down).Seconds(), firstLines(failure, 1))
+	if !strings.Contains(failure, "storage.s3.endpoint") {
+		t.Errorf("retried failure %q does not name storage.s3.endpoint", failure)
+	}
+	if strings.Contains(failure, w.srv.Secret) {
+		t.Errorf("an activity failure shows the secret key")
+	}
+
+	var res workflows.BackfillResult
+	if err := run.Get(t.Context(), &res); err != nil {
+		t.Fatalf("backfill with the server down at worker start: %v", err)
+	}
+	if res.RecordsWritten != want || res.LogsSucceeded != 2 || res.LogsFailed != 0 || len(res.FailedRanges) != 0 {
+		t.Fatalf("backfill result = %+v, want %d records from 2 logs", res, want)
+	}
+	if err := w.sc.CheckStaging(w.keys(w.download("staging"))); err != nil {
+		t.Fatalf("staging in the bucket: %v", err)
+	}
+	o.check("backfill completed once the server was back: staging holds exactly the %d missing keys once each", want)
+	wp.stop()
+	checkHostClean(t, "worker", h)
+}

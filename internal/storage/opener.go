@@ -124,7 +124,7 @@ func (o *Opener) check(ctx context.Context, s *S3) error {
 		var te *transientError
 		if errors.As(err, &te) && unreachable(te.err) {
 			if !o.UnreachableIsConfig {
-				return fmt.Errorf("cannot reach storage endpoint %s for %s (check storage.s3.endpoint and the network; retried): %w", s.c.endpoint, s.Location(), te)
+				return fmt.Errorf("cannot reach storage endpoint %s for %s (check storage.s3.endpoint and the network): %w", s.c.endpoint, s.Location(), te)
 			}
 			return fmt.Errorf("cannot reach storage endpoint %s for %s (check storage.s3.endpoint and the network): %v: %w", s.c.endpoint, s.Location(), te.msg, ErrConfig)
 		}
