@@ -120,11 +120,11 @@ func (e *env) pendingActivities() []pendingActivity {
 	}
 	var out []pendingActivity
 	for _, ex := range resp.Executions {
-		d, err := e.c.DescribeWorkflowExecution(e.t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId)
+		d, err := e.c.DescribeWorkflow(e.t.Context(), ex.Execution.WorkflowId, ex.Execution.RunId)
 		if err != nil {
 			continue // ended meanwhile
 		}
-		for _, a := range d.PendingActivities {
+		for _, a := range d.RawResponse.GetPendingActivities() {
 			p := pendingActivity{workflowID: ex.Execution.WorkflowId, activity: a.ActivityType.GetName(),
 				worker: a.LastWorkerIdentity, state: a.State, attempt: a.Attempt}
 			if f := a.LastFailure; f != nil {
