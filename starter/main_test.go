@@ -174,7 +174,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"gaps", "--frobnicate"}, "Error: unknown flag: --frobnicate (see starter gaps --help)\n"},
 		{[]string{"gaps", "--from", "x"}, `Error: invalid argument "x" for "--from" flag: strconv.ParseUint: parsing "x": invalid syntax (see starter gaps --help)` + "\n"},
 		{[]string{"gasp"}, `Error: unknown command "gasp" for "starter"; did you mean "gaps"? (commands: backfill, completion, coverage, fetch, gaps, merge, schedule, table; see starter --help)` + "\n"},
-		{[]string{"table", "describ"}, `Error: unknown command "describ" for "starter table"; did you mean "describe"? (commands: describe, vacuum; see starter table --help)` + "\n"},
+		{[]string{"table", "describ"}, `Error: unknown command "describ" for "starter table"; did you mean "describe"? (commands: check, describe, vacuum; see starter table --help)` + "\n"},
 		{[]string{"schedule", "frob"}, `Error: unknown command "frob" for "starter schedule" (commands: create, delete, describe, pause, trigger, unpause; see starter schedule --help)` + "\n"},
 		{[]string{"gaps", "extra"}, `Error: gaps takes no arguments, got ["extra"]` + "\n"},
 	} {

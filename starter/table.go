@@ -25,9 +25,9 @@ import (
 
 // tableCommand groups the commands that read or clean one Delta table.
 func tableCommand(c *cli) *cobra.Command {
-	cmd := parentCommand(c, "table", "describe a Delta table, or vacuum files crashed writers left")
+	cmd := parentCommand(c, "table", "describe or check a Delta table, or vacuum files crashed writers left")
 	cmd.GroupID = groupLocal
-	cmd.AddCommand(tableDescribeCommand(c), tableVacuumCommand(c))
+	cmd.AddCommand(tableDescribeCommand(c), tableCheckCommand(c), tableVacuumCommand(c))
 	return cmd
 }
 

@@ -400,7 +400,7 @@ func TestTableVacuumErrors(t *testing.T) {
 			}
 		})
 	}
-	if r := runStarter(t, "table", "frob"); r.code != 2 || !strings.Contains(r.stderr, "commands: describe, vacuum") {
+	if r := runStarter(t, "table", "frob"); r.code != 2 || !strings.Contains(r.stderr, "commands: check, describe, vacuum") {
 		t.Errorf("table frob = %d, %q; want 2 and the usage naming vacuum", r.code, r.stderr)
 	}
 }

@@ -19,7 +19,7 @@ import (
 const maxIssues = 50
 
 // Validate lints the table's log against the rules of PROTOCOL.md that a
-// certlake writer must follow: contiguous commits; one JSON action per line
+// certlake writer must follow (it is `starter table check`): contiguous commits; one JSON action per line
 // with exactly one action key; required fields present and typed (add.path,
 // partitionValues, size, modificationTime, dataChange; remove.path,
 // dataChange; metaData id, format, schemaString, partitionColumns,
