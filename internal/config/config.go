@@ -318,8 +318,10 @@ type Backfill struct {
 
 // Merge tunes MergeWorkflow.
 type Merge struct {
-	// BatchRows caps the staging rows per MergeBatch activity (memory is
-	// bounded by it). Default 1000000.
+	// BatchRows is the staging rows a MergeBatch activity aims for: each
+	// batch scans the main files that may hold its keys once, so fewer,
+	// larger batches scan main less often, and memory does not grow with
+	// it (DuckDB spills). Default 2000000, merge.DefaultBatchRows.
 	BatchRows int64 `key:"batch_rows"`
 	// Window is the number of MergeBatch activities in flight. Default 2.
 	Window int `key:"window"`
@@ -431,7 +433,7 @@ func Defaults() Config {
 			HeartbeatTimeout: time.Minute,
 		},
 		Merge: Merge{
-			BatchRows:        1000000,
+			BatchRows:        2000000,
 			Window:           2,
 			HeartbeatTimeout: 2 * time.Minute,
 		},
