@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +35,7 @@ func newS3World(t *testing.T, opts scenario.Options) *s3World {
 		t.Fatal(err)
 	}
 	w.store = s
-	uploadDir(t, e.sc.MainPath, storage.Sub(s, "main"))
+	storagetest.Upload(t, e.sc.MainPath, storage.Sub(s, "main"))
 	w.mainURI = "s3://" + w.bucket + "/lake/main"
 	w.stagingURI = "s3://" + w.bucket + "/lake/staging"
 	w.plan = "s3://" + w.bucket + "/lake/.certlake-plans"
@@ -49,24 +47,6 @@ func newS3World(t *testing.T, opts scenario.Options) *s3World {
 	e.cfg.Storage.S3.PathStyle = true
 	e.cfg.Storage.S3.AllowHTTP = true
 	return w
-}
-
-func uploadDir(t *testing.T, dir string, s storage.Store) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return storage.PutBytes(context.Background(), s, filepath.ToSlash(rel), b)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // download copies the objects under prefix to a fresh local directory, so

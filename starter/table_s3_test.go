@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,20 +18,7 @@ func uploadTable(t *testing.T, o *storage.Opener, dir, uri string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return storage.PutBytes(t.Context(), s, filepath.ToSlash(rel), b)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storagetest.Upload(t, dir, s)
 }
 
 // TestTableDescribeS3: a table in a bucket of a real S3-compatible server

@@ -3,7 +3,6 @@ package delta
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,26 +19,6 @@ import (
 func s3Root(t *testing.T, srv *storagetest.Server, bucket, name string) (string, Options) {
 	t.Helper()
 	return "s3://" + bucket + "/" + name, Options{Storage: &storage.Opener{S3: srv.Config()}, ScratchDir: t.TempDir()}
-}
-
-// upload copies the directory dir into the store, file by file, as a
-// user copying a table into a bucket would (no directory markers).
-func upload(t *testing.T, dir string, s storage.Store) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return storage.PutBytes(context.Background(), s, filepath.ToSlash(rel), b)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestS3ReadsDeltaRsTablesAsFromDisk: every fixture table (written by
@@ -70,7 +49,7 @@ func TestS3ReadsDeltaRsTablesAsFromDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			upload(t, filepath.Join(fixtures, name), s)
+			storagetest.Upload(t, filepath.Join(fixtures, name), s)
 			remote, err := Open(ctx, root, opts)
 			if err != nil {
 				t.Fatalf("Open(%s) = %v", root, err)

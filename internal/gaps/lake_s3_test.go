@@ -1,8 +1,6 @@
 package gaps
 
 import (
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -11,25 +9,6 @@ import (
 	"github.com/certlake/certlake/internal/storage"
 	"github.com/certlake/certlake/internal/storage/storagetest"
 )
-
-// uploadDir copies the local directory dir to the store, file by file.
-func uploadDir(t *testing.T, dir string, s storage.Store) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return storage.PutBytes(t.Context(), s, filepath.ToSlash(rel), b)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestDetectLakeS3ReadsStagingByRanges: with main and staging in a bucket
 // of a real S3-compatible server, DetectLake plans exactly what it plans
@@ -48,7 +27,7 @@ func TestDetectLakeS3ReadsStagingByRanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		uploadDir(t, filepath.Join(dir, name), s)
+		storagetest.Upload(t, filepath.Join(dir, name), s)
 	}
 	opts := lake.Options{Storage: o, Scratch: &lake.Scratch{Dir: t.TempDir()}}
 	main, err := lake.Open(t.Context(), "s3://"+bucket+"/main", opts)

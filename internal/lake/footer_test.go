@@ -1,9 +1,6 @@
 package lake_test
 
 import (
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,20 +43,7 @@ func TestFooterRowsS3OneGetPerFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return storage.PutBytes(ctx, s, filepath.ToSlash(rel), b)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storagetest.Upload(t, dir, s)
 	before := o.Requests()
 	if n, err := lake.FooterRows(ctx, s, files); err != nil || n != 321 {
 		t.Fatalf("FooterRows in S3 = %d, %v; want 321", n, err)
