@@ -68,7 +68,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 20250101, "seed of every generated data set")
 	flag.StringVar(&o.out, "out", "", "also write the table as markdown to this file (e.g. docs/benchmarks.md)")
 	flag.StringVar(&o.dir, "dir", "", "where generated data is kept between runs (default: a directory under the system temp dir)")
-	flag.StringVar(&o.only, "only", "", "comma-separated items to run: gaps, merge, parse, temporal, scaling, billion, objstore (default all)")
+	flag.StringVar(&o.only, "only", "", "comma-separated items to run: gaps, merge, parse, temporal, scaling, billion, objstore, objstorekeys (default all)")
 	flag.BoolVar(&o.keep, "keep", true, "keep the generated lakes in -dir for the next run")
 	flag.BoolVar(&o.verbose, "v", false, "log progress to stderr")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the parent process (or of a -child run by hand) to this file")
@@ -159,7 +159,7 @@ func run(ctx context.Context, o options) error {
 	fns := map[string]func(context.Context) error{
 		"gaps": b.gapsItem, "merge": b.mergeItem, "parse": b.parseItem,
 		"temporal": b.temporalItem, "scaling": b.scalingItem, "billion": b.billionItem,
-		"objstore": b.objstoreItem,
+		"objstore": b.objstoreItem, "objstorekeys": b.objstoreKeysItem,
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(o.only, ",") {

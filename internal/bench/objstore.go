@@ -54,24 +54,11 @@ func (b *bench) objstoreItem(ctx context.Context) error {
 	if err := b.ensureIndex(ctx, d); err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(filepath.Join(b.dir, "runs"), "objstore-")
-	if err != nil {
+	o, stop, err := b.startObjstore(ctx)
+	if err != nil || o == nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	srv, err := startS3Server(ctx, tmp)
-	if err == errNoS3Server && os.Getenv("CI") == "" {
-		b.table.add(row{what: "object storage: not run", certlake: err.Error()})
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer srv.stop()
-	o := &objstore{b: b, srv: srv, opener: &storage.Opener{S3: srv.config()}, bucket: "bench", tmp: tmp}
-	if err := srv.createBucket(ctx, o.bucket); err != nil {
-		return err
-	}
+	defer stop()
 
 	m, err := o.merges(ctx, d)
 	if err != nil {

@@ -170,16 +170,17 @@ func (b *bench) markdown(prev string) string {
 }
 
 // itemNames are the items in the order they run and are written.
-var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling", "billion", "objstore"}
+var itemNames = []string{"gaps", "merge", "parse", "temporal", "scaling", "billion", "objstore", "objstorekeys"}
 
 var itemTitles = map[string]string{
-	"gaps":     "1. Gap detection",
-	"merge":    "2. Merge",
-	"parse":    "3. Parse, and fetch+parse+stage",
-	"temporal": "4. Orchestration overhead",
-	"scaling":  "5. Scaling with main's size",
-	"billion":  "6. A billion keys: the exact key index",
-	"objstore": "7. Object storage: S3 vs local disk",
+	"gaps":         "1. Gap detection",
+	"merge":        "2. Merge",
+	"parse":        "3. Parse, and fetch+parse+stage",
+	"temporal":     "4. Orchestration overhead",
+	"scaling":      "5. Scaling with main's size",
+	"billion":      "6. A billion keys: the exact key index",
+	"objstore":     "7. Object storage: S3 vs local disk",
+	"objstorekeys": "7b. Object storage at 200M keys: gap detection, S3 vs local disk",
 }
 
 func sectionBegin(item string) string { return "<!-- bench:" + item + " -->" }
