@@ -239,8 +239,8 @@ func TestCompletion(t *testing.T) {
 	if got := strings.Join(complete("ta"), " "); got != "table" {
 		t.Errorf("completion of %q = %q, want table", "ta", got)
 	}
-	if got := strings.Join(complete("table", ""), " "); got != "describe help vacuum" && got != "describe vacuum" {
-		t.Errorf("completion of table subcommands = %q, want describe and vacuum", got)
+	if got := strings.Join(complete("table", ""), " "); got != "check describe help vacuum" && got != "check describe vacuum" {
+		t.Errorf("completion of table subcommands = %q, want check, describe and vacuum", got)
 	}
 	if got := strings.Join(complete("gaps", "--ceiling", ""), " "); got != "state_file tree_size" {
 		t.Errorf("completion of gaps --ceiling = %q, want state_file tree_size", got)
