@@ -273,11 +273,7 @@ func referenceGaps(ctx context.Context, dir, mainPath, stagingPath string, logs 
 // clone once the child is done).
 func (b *bench) runKeysChild(ctx context.Context, kind, mainPath, stagingPath, ceilings string, before, after func(clone string) error) (keysRun, error) {
 	var res keysRun
-	runs := filepath.Join(b.dir, "runs")
-	if err := os.MkdirAll(runs, 0o755); err != nil {
-		return res, err
-	}
-	dir, err := os.MkdirTemp(runs, "keys-"+kind+"-")
+	dir, err := b.runDir("keys-" + kind + "-")
 	if err != nil {
 		return res, err
 	}

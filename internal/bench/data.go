@@ -389,3 +389,13 @@ func digestTableAt(ctx context.Context, path string, opts lake.Options) (digest,
 	}
 	return d, nil
 }
+
+// runDir makes a fresh directory for one measured run under the bench's
+// runs directory; the caller removes it.
+func (b *bench) runDir(prefix string) (string, error) {
+	runs := filepath.Join(b.dir, "runs")
+	if err := os.MkdirAll(runs, 0o755); err != nil {
+		return "", err
+	}
+	return os.MkdirTemp(runs, prefix)
+}

@@ -123,15 +123,11 @@ func run(ctx context.Context, o options) error {
 		bufs:  lake.NewBufferPool(),
 	}
 	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
+		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	if o.memProfile != "" {
 		defer func() {
@@ -247,4 +243,17 @@ type note struct{ item, text string }
 // note adds a line printed under the table.
 func (b *bench) note(format string, args ...any) {
 	b.notes = append(b.notes, note{b.table.item, fmt.Sprintf(format, args...)})
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -61,11 +60,7 @@ func (b *bench) runMergeChild(ctx context.Context, d dataset, mode string) (merg
 		}
 	}
 	var res mergeRun
-	runs := filepath.Join(b.dir, "runs")
-	if err := os.MkdirAll(runs, 0o755); err != nil {
-		return res, err
-	}
-	dir, err := os.MkdirTemp(runs, "merge-"+mode+"-")
+	dir, err := b.runDir("merge-" + mode + "-")
 	if err != nil {
 		return res, err
 	}
@@ -294,15 +289,11 @@ func (b *bench) mergeItem(ctx context.Context) error {
 // runChild dispatches the hidden -child modes.
 func runChild(ctx context.Context, o options) error {
 	if o.cpuProfile != "" { // a child run by hand, to see where its time goes
-		f, err := os.Create(o.cpuProfile)
+		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	switch {
 	case strings.HasPrefix(o.child, "keys-"):

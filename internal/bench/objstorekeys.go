@@ -68,10 +68,7 @@ func (b *bench) objstoreKeysItem(ctx context.Context) error {
 // startObjstore starts item 7's versitygw and bucket; o is nil (and err
 // too) when the server is not installed outside CI, the row saying so.
 func (b *bench) startObjstore(ctx context.Context) (o *objstore, stop func(), err error) {
-	if err := os.MkdirAll(filepath.Join(b.dir, "runs"), 0o755); err != nil {
-		return nil, nil, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Join(b.dir, "runs"), "objstore-")
+	tmp, err := b.runDir("objstore-")
 	if err != nil {
 		return nil, nil, err
 	}
