@@ -63,12 +63,28 @@ func TestReadKeysMatchesDuckDB(t *testing.T) {
 			CASE WHEN i % 13 = 0 THEN NULL WHEN i % 17 = 0 THEN -5 ELSE (hash(i, 1) % 100000)::BIGINT END AS cert_index
 			FROM range(0, 200000) t(i)`,
 		"int32-index": `SELECT 'https://log/' AS source_url, (i * 3)::INTEGER AS cert_index FROM range(0, 5000) t(i)`,
+		"uint64-index": `SELECT 'https://log' || (i % 3) || '/' AS source_url, (i * 7)::UBIGINT AS cert_index FROM range(0, 50000) t(i)`,
+		// Keys scattered over 10^12 values, more runs than a log holds
+		// before they go into its bitmap: the sparse path, in steps.
+		"scattered": `SELECT 'https://log' || (i % 2) || '/' AS source_url, (hash(i) % 1000000000000)::BIGINT AS cert_index
+			FROM range(0, 300000) t(i)`,
+		// Unordered keys in a narrow span, more runs than a log holds
+		// before they go into its bitmap: the dense path, in steps.
+		"dense-unsorted": `SELECT 'https://log/' AS source_url, (hash(i) % 200000)::BIGINT AS cert_index FROM range(0, 400000) t(i)`,
+		// Few distinct indices: the writer keeps cert_index in a dictionary.
+		"dictionary-index": `SELECT 'https://log' || (i % 5) || '/' AS source_url, (i % 1000)::BIGINT AS cert_index FROM range(0, 100000) t(i)`,
 		"empty":       `SELECT 'x' AS source_url, 1::BIGINT AS cert_index WHERE false`,
 	}
 	for name, q := range cases {
-		for _, opts := range []string{"ROW_GROUP_SIZE 100000, COMPRESSION zstd", "ROW_GROUP_SIZE 30000, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1"} {
-			t.Run(name+"/"+strings.Fields(opts)[3], func(t *testing.T) {
-				path := filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", name, len(opts)))
+		for i, opts := range []string{
+			"ROW_GROUP_SIZE 100000, COMPRESSION zstd",
+			"ROW_GROUP_SIZE 30000, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1",
+			// Data pages v2, cert_index delta-encoded.
+			"ROW_GROUP_SIZE 70000, COMPRESSION gzip, PARQUET_VERSION V2",
+			"ROW_GROUP_SIZE 100000, COMPRESSION uncompressed",
+		} {
+			t.Run(name+"/"+strings.TrimSuffix(strings.Fields(opts)[3], ","), func(t *testing.T) {
+				path := filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", name, i))
 				if _, err := db.ExecContext(ctx, `COPY (`+q+`) TO '`+path+`' (FORMAT parquet, `+opts+`)`); err != nil {
 					t.Fatal(err)
 				}
@@ -93,6 +109,19 @@ func TestReadKeysMatchesDuckDB(t *testing.T) {
 	}
 	if _, _, err := ReadFileKeys(ctx, filepath.Join(dir, "missing.parquet")); err == nil {
 		t.Error("ReadFileKeys(missing file) = nil error")
+	}
+	// A file damaged inside its pages is an error, not a panic.
+	data, err := os.ReadFile(filepath.Join(dir, "interleaved-0.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(data) / 4; i < len(data)/4+256; i++ {
+		data[i] ^= 0x5a
+	}
+	damaged := filepath.Join(dir, "damaged.parquet")
+	os.WriteFile(damaged, data, 0o644)
+	if _, _, err := ReadFileKeys(ctx, damaged); err == nil {
+		t.Error("ReadFileKeys(damaged pages) = nil error")
 	}
 	bad := filepath.Join(dir, "bad.parquet")
 	os.WriteFile(bad, []byte("PAR1 not really PAR1"), 0o644)
