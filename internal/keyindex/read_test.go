@@ -62,7 +62,7 @@ func TestReadKeysMatchesDuckDB(t *testing.T) {
 		"unsorted-nulls": `SELECT CASE WHEN i % 11 = 0 THEN NULL ELSE 'https://log' || (hash(i) % 3) || '/' END AS source_url,
 			CASE WHEN i % 13 = 0 THEN NULL WHEN i % 17 = 0 THEN -5 ELSE (hash(i, 1) % 100000)::BIGINT END AS cert_index
 			FROM range(0, 200000) t(i)`,
-		"int32-index": `SELECT 'https://log/' AS source_url, (i * 3)::INTEGER AS cert_index FROM range(0, 5000) t(i)`,
+		"int32-index":  `SELECT 'https://log/' AS source_url, (i * 3)::INTEGER AS cert_index FROM range(0, 5000) t(i)`,
 		"uint64-index": `SELECT 'https://log' || (i % 3) || '/' AS source_url, (i * 7)::UBIGINT AS cert_index FROM range(0, 50000) t(i)`,
 		// Keys scattered over 10^12 values, more runs than a log holds
 		// before they go into its bitmap: the sparse path, in steps.
@@ -73,7 +73,7 @@ func TestReadKeysMatchesDuckDB(t *testing.T) {
 		"dense-unsorted": `SELECT 'https://log/' AS source_url, (hash(i) % 100000)::BIGINT AS cert_index FROM range(0, 150000) t(i)`,
 		// Few distinct indices: the writer keeps cert_index in a dictionary.
 		"dictionary-index": `SELECT 'https://log' || (i % 5) || '/' AS source_url, (i % 1000)::BIGINT AS cert_index FROM range(0, 100000) t(i)`,
-		"empty":       `SELECT 'x' AS source_url, 1::BIGINT AS cert_index WHERE false`,
+		"empty":            `SELECT 'x' AS source_url, 1::BIGINT AS cert_index WHERE false`,
 	}
 	for name, q := range cases {
 		for i, opts := range []string{
