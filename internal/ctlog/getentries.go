@@ -234,7 +234,7 @@ func decodeEntries(b *Batch, texts []entryText, first uint64, scratch []byte, ch
 // precertificate against the TBSCertificate in the leaf.
 type entryChecks struct {
 	log  string
-	lh   *leafHasher
+	lh   *treeHasher
 	keys *issuerKeys
 }
 

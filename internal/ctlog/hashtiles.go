@@ -263,22 +263,23 @@ func tileRoot(data []byte) tlog.Hash {
 	for i := range n {
 		copy(hs[i][:], data[i*tlog.HashSize:])
 	}
-	return reduceRoot(&hs, n)
+	th := newTreeHasher()
+	return reduceRoot(&hs, n, &th)
 }
 
-// hashesRoot is tileRoot of 256 leaf hashes.
-func hashesRoot(hashes []tlog.Hash) tlog.Hash {
+// hashesRoot is tileRoot of 256 leaf hashes, hashed with th.
+func hashesRoot(hashes []tlog.Hash, th *treeHasher) tlog.Hash {
 	var hs [1 << tileHeight]tlog.Hash
 	n := copy(hs[:], hashes)
-	return reduceRoot(&hs, n)
+	return reduceRoot(&hs, n, th)
 }
 
 // reduceRoot hashes the first n (a power of two) entries of hs pairwise up
 // to their root, in place.
-func reduceRoot(hs *[1 << tileHeight]tlog.Hash, n int) tlog.Hash {
+func reduceRoot(hs *[1 << tileHeight]tlog.Hash, n int, th *treeHasher) tlog.Hash {
 	for ; n > 1; n /= 2 {
 		for i := range n / 2 {
-			hs[i] = tlog.NodeHash(hs[2*i], hs[2*i+1])
+			hs[i] = th.node(&hs[2*i], &hs[2*i+1])
 		}
 	}
 	return hs[0]
@@ -318,13 +319,16 @@ func (s *static) fetchHashTile(ctx context.Context, t tlog.Tile) ([]byte, error)
 	return body[:want:want], nil
 }
 
-// leafHasher computes RFC 6962 leaf hashes: SHA-256(0x00 || MerkleTreeLeaf).
-// Its hash and its output live in the struct, so that hashing a leaf
-// allocates nothing (a prefix literal or a result slice passed through
-// hash.Hash would escape, once per entry).
-type leafHasher struct {
+// treeHasher computes RFC 6962 leaf hashes, SHA-256(0x00 || MerkleTreeLeaf),
+// and interior node hashes, SHA-256(0x01 || left || right), with one
+// SHA-256 state reused. Its state, input and output live in the struct, so
+// that a hash allocates nothing (a prefix literal or a result slice passed
+// through hash.Hash would escape, once per entry) and costs less than
+// tlog.NodeHash's new state per node.
+type treeHasher struct {
 	h   hash.Hash
 	sum tlog.Hash
+	in  [1 + 2*tlog.HashSize]byte // a node's input
 }
 
 // The prefixes of a leaf hash's input: the leaf hash prefix, then for a
@@ -335,11 +339,11 @@ var (
 	timestampedPrefix = []byte{0x00, 0x00, 0x00}
 )
 
-func newLeafHasher() *leafHasher { return &leafHasher{h: sha256.New()} }
+func newTreeHasher() treeHasher { return treeHasher{h: sha256.New()} }
 
 // timestamped hashes a MerkleTreeLeaf of version v1 and type
 // timestamped_entry around te, a TimestampedEntry.
-func (l *leafHasher) timestamped(te []byte) tlog.Hash {
+func (l *treeHasher) timestamped(te []byte) tlog.Hash {
 	l.h.Reset()
 	l.h.Write(timestampedPrefix)
 	l.h.Write(te)
@@ -348,10 +352,21 @@ func (l *leafHasher) timestamped(te []byte) tlog.Hash {
 }
 
 // leaf hashes a whole MerkleTreeLeaf.
-func (l *leafHasher) leaf(mtl []byte) tlog.Hash {
+func (l *treeHasher) leaf(mtl []byte) tlog.Hash {
 	l.h.Reset()
 	l.h.Write(leafPrefix)
 	l.h.Write(mtl)
+	l.h.Sum(l.sum[:0])
+	return l.sum
+}
+
+// node hashes the interior node whose children are left and right.
+func (l *treeHasher) node(left, right *tlog.Hash) tlog.Hash {
+	l.in[0] = 0x01
+	copy(l.in[1:], left[:])
+	copy(l.in[1+tlog.HashSize:], right[:])
+	l.h.Reset()
+	l.h.Write(l.in[:])
 	l.h.Sum(l.sum[:0])
 	return l.sum
 }

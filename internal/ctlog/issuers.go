@@ -181,6 +181,15 @@ func (k *issuerKeys) checkFP(ikh [32]byte, fps [][32]byte, chain [][]byte) error
 	return nil
 }
 
+// cachedFP returns what is known of the issuer whose fingerprint is fp, if
+// getFP saw it.
+func (k *issuerKeys) cachedFP(fp [32]byte) (issuerInfo, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	in, ok := k.byFP[fp]
+	return in, ok
+}
+
 func (k *issuerKeys) getFP(fp [32]byte, der []byte) issuerInfo {
 	k.mu.Lock()
 	in, ok := k.byFP[fp]

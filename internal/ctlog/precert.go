@@ -34,7 +34,7 @@ func (k *issuerKeys) checkPrecert(precert, tbs []byte, chain [][]byte) error {
 	if !ok {
 		return errPrecertTBS
 	}
-	if tbsMatches(ptbs, tbs, nil) {
+	if withoutPoison(ptbs, tbs) {
 		return nil
 	}
 	if len(chain) == 0 {
@@ -60,13 +60,40 @@ func timestampedTBS(te []byte) ([]byte, bool) {
 	return te[45 : 45+n], true
 }
 
-// precertMatches is the usual case of checkPrecert, for a TimestampedEntry
-// te: it needs no chain, and holds for every precertificate not signed by
-// a Precertificate Signing Certificate.
-func precertMatches(precert, te []byte) bool {
+// precertCheck is what is known of a precert_entry when its tile is read:
+// checkPrecert's answer, or that it needs a signer not yet known.
+type precertCheck uint8
+
+const (
+	precertOK      precertCheck = iota // not a precertificate, or the one the log signed
+	precertBad                         // not the precertificate the log signed
+	precertPending                     // signed by a certificate not known yet: check against the chain
+)
+
+// precertState is checkPrecert for a static-ct-api precert_entry whose
+// TimestampedEntry is te, run while its tile is read: the chain is known
+// only by its fingerprints (fps), so a Precertificate Signing Certificate
+// is looked up among the issuers already seen, and the answer is
+// precertPending when chain[0] was not seen yet.
+func (k *issuerKeys) precertState(precert, te []byte, fps [][32]byte) precertCheck {
 	ptbs, ok1 := precertTBS(precert)
 	tbs, ok2 := timestampedTBS(te)
-	return ok1 && ok2 && tbsMatches(ptbs, tbs, nil)
+	switch {
+	case !ok1 || !ok2:
+		return precertBad
+	case withoutPoison(ptbs, tbs):
+		return precertOK
+	case len(fps) == 0:
+		return precertBad
+	}
+	in, ok := k.cachedFP(fps[0])
+	switch {
+	case !ok:
+		return precertPending
+	case in.precertSigner && tbsMatches(ptbs, tbs, &in):
+		return precertOK
+	}
+	return precertBad
 }
 
 // precertTBS returns the TBSCertificate element of a certificate.
@@ -78,6 +105,70 @@ func precertTBS(der []byte) ([]byte, bool) {
 		return nil, false
 	}
 	return tbs, true
+}
+
+// withoutPoison is tbsMatches(ptbs, tbs, nil), the usual case: tbs must be
+// ptbs without its first poison extension, byte for byte but for the
+// lengths of the elements around it. It walks only ptbs's elements (each
+// must parse, as in tbsMatches) and compares the rest in three runs of
+// bytes, where tbsMatches compares element by element.
+func withoutPoison(ptbs, tbs []byte) bool {
+	a, ok1 := inside(ptbs, asn1.SEQUENCE)
+	b, ok2 := inside(tbs, asn1.SEQUENCE)
+	if !ok1 || !ok2 {
+		return false
+	}
+	extTag := asn1.Tag(3).ContextSpecific().Constructed()
+	// a is head, its one extensions element, then tail (nothing, in
+	// X.509); b must be head, an extensions element, tail.
+	var head, tail []byte
+	var extA, extB cryptobyte.String
+	for rest := a; extA == nil; {
+		var e cryptobyte.String
+		var tag asn1.Tag
+		if !rest.ReadAnyASN1Element(&e, &tag) {
+			return false
+		}
+		if tag == extTag {
+			head, extA, tail = a[:len(a)-len(rest)-len(e)], e, rest
+		}
+	}
+	for rest := cryptobyte.String(tail); !rest.Empty(); {
+		var e cryptobyte.String
+		var tag asn1.Tag
+		if !rest.ReadAnyASN1Element(&e, &tag) || tag == extTag {
+			return false
+		}
+	}
+	if len(b) < len(head) || !bytes.Equal(b[:len(head)], head) {
+		return false
+	}
+	rest := cryptobyte.String(b[len(head):])
+	var tag asn1.Tag
+	if !rest.ReadAnyASN1Element(&extB, &tag) || tag != extTag || !bytes.Equal(rest, tail) {
+		return false
+	}
+	// Inside: a's extensions are b's with a's first poison extension
+	// taken out.
+	xa, ok1 := inside(extA, extTag)
+	xb, ok2 := inside(extB, extTag)
+	var la, lb cryptobyte.String
+	if !ok1 || !ok2 || !xa.ReadASN1(&la, asn1.SEQUENCE) || !xb.ReadASN1(&lb, asn1.SEQUENCE) || !xa.Empty() || !xb.Empty() {
+		return false
+	}
+	poison, after := -1, -1
+	for rest := la; !rest.Empty(); {
+		var e cryptobyte.String
+		if !rest.ReadASN1Element(&e, asn1.SEQUENCE) {
+			return false
+		}
+		if poison < 0 && extensionIs(e, poisonOID) {
+			after = len(la) - len(rest)
+			poison = after - len(e)
+		}
+	}
+	return poison >= 0 && len(lb) == len(la)-(after-poison) &&
+		bytes.Equal(lb[:poison], la[:poison]) && bytes.Equal(lb[poison:], la[after:])
 }
 
 // tbsMatches reports whether tbs is ptbs without its poison extension: the

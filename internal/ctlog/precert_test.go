@@ -2,6 +2,7 @@ package ctlog
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -166,9 +167,17 @@ func FuzzPrecertTBS(f *testing.F) {
 	}
 	f.Add(uint16(0), byte(0), []byte{}, []byte{})
 	f.Add(uint16(100), byte(1), cases[0].der, cases[0].tbs)
+	// withoutPoison, checkPrecert's fast path, answers as tbsMatches's walk
+	// without a signer does.
+	sameAsWalk := func(t *testing.T, what string, ptbs, tbs []byte) {
+		if got, want := withoutPoison(ptbs, tbs), tbsMatches(ptbs, tbs, nil); got != want {
+			t.Fatalf("%s: withoutPoison = %t, tbsMatches = %t", what, got, want)
+		}
+	}
 	f.Fuzz(func(t *testing.T, pos uint16, x byte, der, tbs []byte) {
 		k := newIssuerKeys()
 		_ = k.checkPrecert(der, tbs, nil) // arbitrary input: no panic
+		sameAsWalk(t, "arbitrary input", der, tbs)
 		for i, c := range cases {
 			if err := k.checkPrecert(c.der, c.tbs, c.chain); err != nil {
 				t.Fatalf("case %d: the TBS BuildPrecertTBS makes is refused: %v", i, err)
@@ -178,6 +187,88 @@ func FuzzPrecertTBS(f *testing.F) {
 			if err := k.checkPrecert(c.der, m, c.chain); err == nil && x != 0 {
 				t.Fatalf("case %d: a TBS changed at %d accepted", i, int(pos)%len(m))
 			}
+			ptbs, _ := precertTBS(c.der)
+			sameAsWalk(t, "changed TBS", ptbs, m)
+			mp := bytes.Clone(ptbs)
+			mp[int(pos)%len(mp)] ^= x
+			sameAsWalk(t, "changed precertificate", mp, c.tbs)
+			sameAsWalk(t, "arbitrary TBS", ptbs, tbs)
+			sameAsWalk(t, "arbitrary precertificate", der, c.tbs)
 		}
 	})
+}
+
+// precertState, the check run while a static tile is read, gives
+// checkPrecert's answer once the first chain certificate is known by its
+// fingerprint, and asks for the chain (precertPending) before.
+func TestPrecertStateAsCheckPrecert(t *testing.T) {
+	g, err := ctlogtest.NewGenerator(ctlogtest.GeneratorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// timestamped is a precert_entry's TimestampedEntry around tbs.
+	timestamped := func(tbs []byte) []byte {
+		te := make([]byte, 42, 42+3+len(tbs)+2)
+		te[9] = 1 // entry_type precert_entry
+		te = append(te, byte(len(tbs)>>16), byte(len(tbs)>>8), byte(len(tbs)))
+		return append(append(te, tbs...), 0, 0)
+	}
+	for _, via := range []bool{false, true} {
+		is, err := g.Issue(ctlogtest.LeafSpec{DNSNames: []string{"state.example"}, Precert: true, ViaPrecertSigner: via})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ptbs, _ := precertTBS(is.DER)
+		var pre *ctx509.Certificate
+		if via {
+			if pre, err = ctx509.ParseCertificate(is.Chain[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		signed, err := ctx509.BuildPrecertTBS(ptbs, pre)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := bytes.Clone(signed)
+		other[len(other)/2] ^= 1
+		fps := make([][32]byte, len(is.Chain))
+		for i, c := range is.Chain {
+			fps[i] = sha256.Sum256(c)
+		}
+		for _, tc := range []struct {
+			name string
+			tbs  []byte
+			fps  [][32]byte
+			want precertCheck // before chain[0] is known (after: checkPrecert's answer)
+		}{
+			{"signed TBS", signed, fps, map[bool]precertCheck{false: precertOK, true: precertPending}[via]},
+			{"changed TBS", other, fps, precertPending},
+			{"no chain", other, nil, precertBad},
+			{"no TBS", nil, fps, precertBad},
+		} {
+			k := newIssuerKeys()
+			te := timestamped(tc.tbs)
+			if tc.tbs == nil {
+				te = te[:44]
+			}
+			if got := k.precertState(is.DER, te, tc.fps); got != tc.want {
+				t.Errorf("via signer %t, %s: precertState before the chain = %d, want %d", via, tc.name, got, tc.want)
+			}
+			var chain [][]byte
+			if tc.fps != nil {
+				chain = is.Chain
+				k.getFP(fps[0], is.Chain[0])
+			}
+			want := precertOK
+			if k.checkPrecert(is.DER, tc.tbs, chain) != nil {
+				want = precertBad
+			}
+			if (tc.name == "signed TBS") != (want == precertOK) {
+				t.Errorf("via signer %t, %s: checkPrecert accepts it: %t", via, tc.name, want == precertOK)
+			}
+			if got := k.precertState(is.DER, te, tc.fps); got != want {
+				t.Errorf("via signer %t, %s: precertState with the chain known = %d, checkPrecert's answer is %d", via, tc.name, got, want)
+			}
+		}
+	}
 }

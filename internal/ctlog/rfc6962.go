@@ -61,7 +61,7 @@ func newRFC6962(l Log, cfg Config, workers int, f *fetcher) *rfc6962 {
 type decodeScratch struct {
 	texts []entryText
 	buf   []byte
-	lh    *leafHasher
+	lh    *treeHasher
 }
 
 // maxTreeHeadBytes bounds a get-sth answer; maxProofBytes a proof (64
@@ -247,7 +247,8 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span, verify bool) jobResult 
 			var checks *entryChecks
 			if verify {
 				if sc.lh == nil {
-					sc.lh = newLeafHasher()
+					th := newTreeHasher()
+					sc.lh = &th
 				}
 				checks = &entryChecks{log: r.log.URL, lh: sc.lh, keys: r.keys}
 			}

@@ -40,6 +40,8 @@ type static struct {
 	mu   sync.Mutex
 	size uint64 // without verification: the last tree size read; guarded by mu
 
+	proofs sync.Pool // of *tileProof, reused from tile to tile
+
 	// readMu makes reading, verifying and accepting a checkpoint one step
 	// for a verified log, so that heads are accepted in the order they
 	// were read (two reads racing would otherwise look like a tree going
@@ -235,13 +237,18 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 	first := tile * tileWidth
 	width := min(uint64(tileWidth), size-first)
 
-	leaves, proof, seen, err := s.getTile(ctx, tile, width, pt != nil)
+	var proof *tileProof
+	if pt != nil {
+		proof = s.takeProof()
+		defer s.putProof(proof)
+	}
+	leaves, seen, err := s.getTile(ctx, tile, width, proof)
 	if errors.Is(err, ErrNotFound) && width < tileWidth {
 		// The log grew and dropped the partial tile: the full one exists.
-		leaves, proof, seen, err = s.getTile(ctx, tile, tileWidth, pt != nil)
+		leaves, seen, err = s.getTile(ctx, tile, tileWidth, proof)
 	}
 	if err == nil && pt != nil {
-		err = s.proveTile(ctx, pt, tile, proof.hashes[:width], proof.indexes[:width])
+		err = s.proveTile(ctx, pt, tile, proof, int(width))
 	}
 	if err != nil {
 		return jobResult{next: sp.start, err: err}
@@ -271,11 +278,15 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 			if err := s.keys.checkFP(l.IssuerKeyHash, l.ChainFingerprints, chain); err != nil {
 				return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
 			}
-			if proof.tbs != nil && proof.tbs[idx-first] != nil {
-				tbs := proof.tbs[idx-first]
-				if err := s.keys.checkPrecert(l.Cert, tbs, chain); err != nil {
-					return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
-				}
+			err := error(nil)
+			switch proof.precert[idx-first] {
+			case precertBad:
+				err = errPrecertTBS
+			case precertPending:
+				err = s.keys.checkPrecert(l.Cert, proof.tbs[idx-first], chain)
+			}
+			if err != nil {
+				return jobResult{next: sp.start, err: verificationErr(s.log.URL, "entry %d: %v", idx, err)}
 			}
 		}
 		b.Entries = append(b.Entries, record.Entry{Index: idx, Type: l.Type, Cert: l.Cert, Chain: chain, Seen: seen})
@@ -299,30 +310,31 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 // tile's level-0 hash tile fetched, to name the first wrong entry. The
 // log's partial last tile is checked against its level-0 hash tile, which
 // is on the tree's edge and was authenticated with it.
-func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, indexes []int64) error {
-	if err := s.proveLeaves(ctx, pt, n, hashes); err != nil {
+//
+// Only the first width leaves of p count (the tile read may be the full
+// tile of a partial one).
+func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, p *tileProof, width int) error {
+	if err := s.proveLeaves(ctx, pt, n, p.hashes[:width], &p.th); err != nil {
 		return err
 	}
-	for i, li := range indexes {
+	if i := p.badIndex; i < width {
 		idx := n*tileWidth + uint64(i)
-		if li < 0 {
+		if p.badLeafIndex < 0 {
 			return verificationErr(s.log.URL, "entry %d (data tile %d) has no leaf_index extension", idx, n)
 		}
-		if uint64(li) != idx {
-			return verificationErr(s.log.URL, "entry %d (data tile %d) has leaf_index %d", idx, n, li)
-		}
+		return verificationErr(s.log.URL, "entry %d (data tile %d) has leaf_index %d", idx, n, p.badLeafIndex)
 	}
 	return nil
 }
 
 // proveLeaves checks the leaf hashes of data tile n against pt's tree.
-func (s *static) proveLeaves(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash) error {
+func (s *static) proveLeaves(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, th *treeHasher) error {
 	if len(hashes) == tileWidth {
 		want, err := s.tiles.subtreeRoot(ctx, s.log.URL, pt, n)
 		if err != nil {
 			return err
 		}
-		if hashesRoot(hashes) == want {
+		if hashesRoot(hashes, th) == want {
 			return nil
 		}
 	}
@@ -372,34 +384,59 @@ func leafIndex(ext []byte) (uint64, bool) {
 }
 
 // tileProof is what proving a data tile needs of it, read while its body
-// is at hand: the leaf hashes, the leaf_index extensions (-1 where
-// missing), and for a precertificate not matching its signed TBS at a
-// glance (one a Precertificate Signing Certificate signed, or a bad one) a
-// copy of that TBS, to be checked against its chain.
+// is at hand: the leaf hashes, the first leaf whose leaf_index extension
+// is missing or not its index, and what is known of each precertificate
+// (precertState), with a copy of the TBS the log signed for those to be
+// checked against their chain. Its arrays are reused from tile to tile
+// (static.proofs), so that proving a tile allocates nothing.
 type tileProof struct {
-	hashes  []tlog.Hash
-	indexes []int64
-	tbs     [][]byte // by leaf; nil where nothing is left to check
+	th           treeHasher
+	n            int // leaves read
+	hashes       [tileWidth]tlog.Hash
+	badIndex     int   // the first leaf with a missing or wrong leaf_index; n if none
+	badLeafIndex int64 // its leaf_index, -1 if missing
+	precert      [tileWidth]precertCheck
+	tbs          [tileWidth][]byte // of the precertPending leaves, in tbsBuf
+	tbsBuf       []byte
+}
+
+// reset forgets what p read, keeping its buffers.
+func (p *tileProof) reset() {
+	clear(p.precert[:p.n])
+	clear(p.tbs[:p.n])
+	p.n, p.tbsBuf = 0, p.tbsBuf[:0]
+}
+
+func (s *static) takeProof() *tileProof {
+	if p, ok := s.proofs.Get().(*tileProof); ok {
+		return p
+	}
+	return &tileProof{th: newTreeHasher()}
+}
+
+func (s *static) putProof(p *tileProof) {
+	p.reset()
+	if cap(p.tbsBuf) > 64<<10 { // grown by a tile of rare precertificates
+		p.tbsBuf = nil
+	}
+	s.proofs.Put(p)
 }
 
 // getTile fetches and decodes data tile n of the given width (256: full),
-// and with prove set reads its tileProof too. A body that does not decode
-// into exactly width leaves is a failed attempt, retried like a cut body
-// (an empty or short tile is never taken for fewer entries).
+// and with proof set reads its tileProof into it too. A body that does not
+// decode into exactly width leaves is a failed attempt, retried like a cut
+// body (an empty or short tile is never taken for fewer entries).
 //
 // The body is read into a reused buffer: the certificates of the leaves
 // are copied out of it into one buffer of their size, which spares the
 // rest of the tile (a precertificate's TBSCertificate, extensions,
 // fingerprints) an allocation and keeps it from being held by the entries.
-func (s *static) getTile(ctx context.Context, n, width uint64, prove bool) ([]record.TileLeaf, tileProof, time.Time, error) {
+func (s *static) getTile(ctx context.Context, n, width uint64, proof *tileProof) ([]record.TileLeaf, time.Time, error) {
 	u := s.log.URL + "/tile/data/" + record.TilePath(n)
 	if width < tileWidth {
 		u += ".p/" + strconv.FormatUint(width, 10)
 	}
-	var (
-		leaves []record.TileLeaf
-		proof  tileProof
-	)
+	var leaves []record.TileLeaf
 	seen, err := s.f.use(ctx, u, func(body []byte) error {
 		var err error
 		leaves, err = record.DecodeTile(body)
@@ -409,8 +446,8 @@ func (s *static) getTile(ctx context.Context, n, width uint64, prove bool) ([]re
 		if uint64(len(leaves)) != width {
 			return retryableError{fmt.Errorf("tile has %d leaves, want %d", len(leaves), width)}
 		}
-		if prove {
-			proof = readTileProof(leaves)
+		if proof != nil {
+			s.readTileProof(proof, n, leaves)
 		}
 		for i := range leaves { // they alias the body
 			leaves[i].Timestamped, leaves[i].Extensions = nil, nil
@@ -419,34 +456,36 @@ func (s *static) getTile(ctx context.Context, n, width uint64, prove bool) ([]re
 		return nil
 	})
 	if err != nil {
-		return nil, tileProof{}, time.Time{}, err // leaves would alias the body
+		return nil, time.Time{}, err // leaves would alias the body
 	}
-	return leaves, proof, seen, nil
+	return leaves, seen, nil
 }
 
-// readTileProof reads the tileProof of leaves, which alias a tile's body.
-func readTileProof(leaves []record.TileLeaf) tileProof {
-	lh := newLeafHasher()
-	p := tileProof{hashes: make([]tlog.Hash, len(leaves)), indexes: make([]int64, len(leaves))}
+// readTileProof reads into p the tileProof of data tile n's leaves, which
+// alias its body.
+func (s *static) readTileProof(p *tileProof, n uint64, leaves []record.TileLeaf) {
+	p.reset() // of an attempt retried
+	p.n, p.badIndex = len(leaves), len(leaves)
 	for i := range leaves {
 		l := &leaves[i]
-		p.hashes[i] = lh.timestamped(l.Timestamped)
-		p.indexes[i] = -1
-		if li, ok := leafIndex(l.Extensions); ok {
-			p.indexes[i] = int64(li)
+		p.hashes[i] = p.th.timestamped(l.Timestamped)
+		if p.badIndex == p.n {
+			if li, ok := leafIndex(l.Extensions); !ok {
+				p.badIndex, p.badLeafIndex = i, -1
+			} else if li != n*tileWidth+uint64(i) {
+				p.badIndex, p.badLeafIndex = i, int64(li)
+			}
 		}
-		if l.Type == record.PrecertEntry && !precertMatches(l.Cert, l.Timestamped) {
-			if p.tbs == nil {
-				p.tbs = make([][]byte, len(leaves))
-			}
-			tbs, ok := timestampedTBS(l.Timestamped)
-			if !ok {
-				tbs = nil
-			}
-			p.tbs[i] = append([]byte{}, tbs...) // not nil: to be checked
+		if l.Type != record.PrecertEntry {
+			continue
+		}
+		p.precert[i] = s.keys.precertState(l.Cert, l.Timestamped, l.ChainFingerprints)
+		if p.precert[i] == precertPending {
+			tbs, _ := timestampedTBS(l.Timestamped)
+			p.tbsBuf = append(p.tbsBuf, tbs...)
+			p.tbs[i] = p.tbsBuf[len(p.tbsBuf)-len(tbs):]
 		}
 	}
-	return p
 }
 
 // copyCerts points the certificates of leaves to copies in one new buffer.
