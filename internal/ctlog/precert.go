@@ -98,74 +98,126 @@ func (k *issuerKeys) precertState(precert, te []byte, fps [][32]byte) precertChe
 
 // precertTBS returns the TBSCertificate element of a certificate.
 func precertTBS(der []byte) ([]byte, bool) {
-	s := cryptobyte.String(der)
-	var cert cryptobyte.String
-	var tbs cryptobyte.String
-	if !s.ReadASN1(&cert, asn1.SEQUENCE) || !cert.ReadASN1Element(&tbs, asn1.SEQUENCE) {
+	tag, hdr, n := derElement(der)
+	if n == 0 || tag != tagSequence {
 		return nil, false
 	}
-	return tbs, true
+	cert := der[hdr:n]
+	if tag, _, n = derElement(cert); n == 0 || tag != tagSequence {
+		return nil, false
+	}
+	return cert[:n], true
+}
+
+// DER tags (ITU-T X.690) of the elements a TBSCertificate check reads.
+const (
+	tagSequence   = 0x30
+	tagVersion    = 0xa0 // [0] EXPLICIT
+	tagExtensions = 0xa3 // [3] EXPLICIT
+)
+
+// derElement reads the header of the DER element at the start of b: its
+// tag, the length of its header and its whole length n, or n = 0 if b does
+// not start with an element. It accepts what cryptobyte's
+// ReadAnyASN1Element accepts (a tag number below 31, a length in its
+// shortest form of at most four octets, within b) and is what makes the
+// checks below cheap: a log holds a precertificate in about every other
+// entry, and each check reads a few dozen elements, most of them short
+// enough for the inlined case.
+func derElement(b []byte) (tag byte, hdr, n int) {
+	if len(b) >= 2 && b[1] < 0x80 && b[0]&0x1f != 0x1f && int(b[1])+2 <= len(b) {
+		return b[0], 2, int(b[1]) + 2
+	}
+	return derLongElement(b)
+}
+
+// derLongElement is derElement of an element whose length is in long
+// form, or of no element.
+func derLongElement(b []byte) (tag byte, hdr, n int) {
+	if len(b) < 2 || b[0]&0x1f == 0x1f || b[1] < 0x80 {
+		return 0, 0, 0
+	}
+	k := int(b[1] & 0x7f)
+	if k == 0 || k > 4 || len(b) < 2+k || b[2] == 0 {
+		return 0, 0, 0
+	}
+	l := 0
+	for _, c := range b[2 : 2+k] {
+		l = l<<8 | int(c)
+	}
+	if l < 0x80 || l > len(b)-2-k {
+		return 0, 0, 0
+	}
+	return b[0], 2 + k, 2 + k + l
+}
+
+// derContents returns the contents of der, a single element of the given
+// tag.
+func derContents(der []byte, tag byte) ([]byte, bool) {
+	t, hdr, n := derElement(der)
+	if n == 0 || t != tag || n != len(der) {
+		return nil, false
+	}
+	return der[hdr:], true
+}
+
+// extensionIs reports whether an Extension element, whose contents
+// derElement found after its header of hdr bytes, has the OID whose DER
+// is oid.
+func extensionIs(ext []byte, hdr int, oid []byte) bool {
+	return bytes.HasPrefix(ext[hdr:], oid)
 }
 
 // withoutPoison is tbsMatches(ptbs, tbs, nil), the usual case: tbs must be
 // ptbs without its first poison extension, byte for byte but for the
-// lengths of the elements around it. It walks only ptbs's elements (each
-// must parse, as in tbsMatches) and compares the rest in three runs of
-// bytes, where tbsMatches compares element by element.
+// lengths of the elements around it. It reads only ptbs's elements (each
+// must parse, as in tbsMatches) and compares the rest in runs of bytes,
+// where tbsMatches compares element by element.
 func withoutPoison(ptbs, tbs []byte) bool {
-	a, ok1 := inside(ptbs, asn1.SEQUENCE)
-	b, ok2 := inside(tbs, asn1.SEQUENCE)
+	a, ok1 := derContents(ptbs, tagSequence)
+	b, ok2 := derContents(tbs, tagSequence)
 	if !ok1 || !ok2 {
 		return false
 	}
-	extTag := asn1.Tag(3).ContextSpecific().Constructed()
 	// a is head, its one extensions element, then tail (nothing, in
 	// X.509); b must be head, an extensions element, tail.
-	var head, tail []byte
-	var extA, extB cryptobyte.String
-	for rest := a; extA == nil; {
-		var e cryptobyte.String
-		var tag asn1.Tag
-		if !rest.ReadAnyASN1Element(&e, &tag) {
+	extStart, extEnd := -1, -1
+	for off := 0; off < len(a); {
+		tag, _, n := derElement(a[off:])
+		if n == 0 || tag == tagExtensions && extStart >= 0 {
 			return false
 		}
-		if tag == extTag {
-			head, extA, tail = a[:len(a)-len(rest)-len(e)], e, rest
+		if tag == tagExtensions {
+			extStart, extEnd = off, off+n
 		}
+		off += n
 	}
-	for rest := cryptobyte.String(tail); !rest.Empty(); {
-		var e cryptobyte.String
-		var tag asn1.Tag
-		if !rest.ReadAnyASN1Element(&e, &tag) || tag == extTag {
-			return false
-		}
-	}
-	if len(b) < len(head) || !bytes.Equal(b[:len(head)], head) {
+	if extStart < 0 || len(b) < extStart || !bytes.Equal(b[:extStart], a[:extStart]) {
 		return false
 	}
-	rest := cryptobyte.String(b[len(head):])
-	var tag asn1.Tag
-	if !rest.ReadAnyASN1Element(&extB, &tag) || tag != extTag || !bytes.Equal(rest, tail) {
+	tag, _, n := derElement(b[extStart:])
+	if n == 0 || tag != tagExtensions || !bytes.Equal(b[extStart+n:], a[extEnd:]) {
 		return false
 	}
 	// Inside: a's extensions are b's with a's first poison extension
 	// taken out.
-	xa, ok1 := inside(extA, extTag)
-	xb, ok2 := inside(extB, extTag)
-	var la, lb cryptobyte.String
-	if !ok1 || !ok2 || !xa.ReadASN1(&la, asn1.SEQUENCE) || !xb.ReadASN1(&lb, asn1.SEQUENCE) || !xa.Empty() || !xb.Empty() {
+	xa, ok1 := derContents(a[extStart:extEnd], tagExtensions)
+	xb, ok2 := derContents(b[extStart:extStart+n], tagExtensions)
+	la, ok3 := derContents(xa, tagSequence)
+	lb, ok4 := derContents(xb, tagSequence)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return false
 	}
 	poison, after := -1, -1
-	for rest := la; !rest.Empty(); {
-		var e cryptobyte.String
-		if !rest.ReadASN1Element(&e, asn1.SEQUENCE) {
+	for off := 0; off < len(la); {
+		tag, hdr, n := derElement(la[off:])
+		if n == 0 || tag != tagSequence {
 			return false
 		}
-		if poison < 0 && extensionIs(e, poisonOID) {
-			after = len(la) - len(rest)
-			poison = after - len(e)
+		if poison < 0 && extensionIs(la[off:off+n], hdr, poisonOID) {
+			poison, after = off, off+n
 		}
+		off += n
 	}
 	return poison >= 0 && len(lb) == len(la)-(after-poison) &&
 		bytes.Equal(lb[:poison], la[:poison]) && bytes.Equal(lb[poison:], la[after:])
@@ -176,30 +228,32 @@ func withoutPoison(ptbs, tbs []byte) bool {
 // one poison extension. With pre (a Precertificate Signing Certificate),
 // tbs's issuer must be pre's issuer and its authority key identifier pre's
 // (or absent if pre has none), whatever ptbs has there. It walks both in
-// step, allocating nothing: a log holds a precertificate in every other
-// entry or so.
+// step, allocating nothing.
 func tbsMatches(ptbs, tbs []byte, pre *issuerInfo) bool {
-	a, ok1 := inside(ptbs, asn1.SEQUENCE)
-	b, ok2 := inside(tbs, asn1.SEQUENCE)
+	a, ok1 := derContents(ptbs, tagSequence)
+	b, ok2 := derContents(tbs, tagSequence)
 	if !ok1 || !ok2 {
 		return false
 	}
-	versionTag := asn1.Tag(0).ContextSpecific().Constructed()
-	extTag := asn1.Tag(3).ContextSpecific().Constructed()
 	seenExt := false
-	for pos := 0; !a.Empty(); {
-		var ea, eb cryptobyte.String
-		var ta, tb asn1.Tag
-		if !a.ReadAnyASN1Element(&ea, &ta) || !b.ReadAnyASN1Element(&eb, &tb) || ta != tb {
+	for pos := 0; len(a) > 0; {
+		ta, _, na := derElement(a)
+		if na == 0 {
 			return false
 		}
+		tb, _, nb := derElement(b)
+		if nb == 0 || ta != tb {
+			return false
+		}
+		ea, eb := a[:na], b[:nb]
+		a, b = a[na:], b[nb:]
 		switch {
-		case ta == extTag:
+		case ta == tagExtensions:
 			if seenExt || !sameExtensions(ea, eb, pre) {
 				return false
 			}
 			seenExt = true
-		case ta != versionTag && pos == 2 && pre != nil: // serial, signature, issuer
+		case ta != tagVersion && pos == 2 && pre != nil: // serial, signature, issuer
 			if !bytes.Equal(eb, pre.rawIssuer) {
 				return false
 			}
@@ -208,54 +262,57 @@ func tbsMatches(ptbs, tbs []byte, pre *issuerInfo) bool {
 				return false
 			}
 		}
-		if ta != versionTag {
+		if ta != tagVersion {
 			pos++
 		}
 	}
-	return seenExt && b.Empty()
+	return seenExt && len(b) == 0
 }
 
 // sameExtensions compares two [3] EXPLICIT Extensions elements: a's
 // extensions must be b's with exactly one poison extension added, and
 // with pre, the authority key identifiers as tbsMatches says.
 func sameExtensions(a, b []byte, pre *issuerInfo) bool {
-	extTag := asn1.Tag(3).ContextSpecific().Constructed()
-	xa, ok1 := inside(a, extTag)
-	xb, ok2 := inside(b, extTag)
-	var la, lb cryptobyte.String
-	if !ok1 || !ok2 || !xa.ReadASN1(&la, asn1.SEQUENCE) || !xb.ReadASN1(&lb, asn1.SEQUENCE) || !xa.Empty() || !xb.Empty() {
+	xa, ok1 := derContents(a, tagExtensions)
+	xb, ok2 := derContents(b, tagExtensions)
+	la, ok3 := derContents(xa, tagSequence)
+	lb, ok4 := derContents(xb, tagSequence)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
 		return false
 	}
-	// next returns the next extension of l, skipping an authority key
-	// identifier when pre is set (its value is checked apart).
-	var akiB cryptobyte.String
-	next := func(l *cryptobyte.String, isB bool) (cryptobyte.String, bool) {
-		for !l.Empty() {
-			var e cryptobyte.String
-			if !l.ReadASN1Element(&e, asn1.SEQUENCE) {
-				return nil, false
+	// next returns the next extension of l (nil at its end), skipping an
+	// authority key identifier when pre is set (its value is checked
+	// apart).
+	var akiB []byte
+	next := func(l *[]byte, isB bool) (e []byte, hdr int, ok bool) {
+		for len(*l) > 0 {
+			tag, hdr, n := derElement(*l)
+			if n == 0 || tag != tagSequence {
+				return nil, 0, false
 			}
-			if pre != nil && extensionIs(e, akiOID) {
+			e := (*l)[:n]
+			*l = (*l)[n:]
+			if pre != nil && extensionIs(e, hdr, akiOID) {
 				if isB {
 					akiB = e
 				}
 				continue
 			}
-			return e, true
+			return e, hdr, true
 		}
-		return nil, true
+		return nil, 0, true
 	}
 	poisoned := false
 	for {
-		ea, ok := next(&la, false)
+		ea, hdr, ok := next(&la, false)
 		if !ok {
 			return false
 		}
-		if ea != nil && !poisoned && extensionIs(ea, poisonOID) {
+		if ea != nil && !poisoned && extensionIs(ea, hdr, poisonOID) {
 			poisoned = true
 			continue
 		}
-		eb, ok := next(&lb, true)
+		eb, _, ok := next(&lb, true)
 		if !ok || !bytes.Equal(ea, eb) {
 			return false
 		}
@@ -276,26 +333,10 @@ func sameExtensions(a, b []byte, pre *issuerInfo) bool {
 	return ok && pre.authKeyID != nil && bytes.Equal(v, pre.authKeyID)
 }
 
-// inside returns the contents of der, a single element of the given tag.
-func inside(der []byte, tag asn1.Tag) (cryptobyte.String, bool) {
-	s := cryptobyte.String(der)
-	var in cryptobyte.String
-	if !s.ReadASN1(&in, tag) || !s.Empty() {
-		return nil, false
-	}
-	return in, true
-}
-
-// extensionIs reports whether an Extension element has the OID whose DER
-// is oid.
-func extensionIs(ext, oid []byte) bool {
-	in, ok := inside(ext, asn1.SEQUENCE)
-	return ok && bytes.HasPrefix(in, oid)
-}
-
 // extensionValue returns the extnValue of an Extension element.
 func extensionValue(ext []byte) ([]byte, bool) {
-	in, ok := inside(ext, asn1.SEQUENCE)
+	c, ok := derContents(ext, tagSequence)
+	in := cryptobyte.String(c)
 	var oid, v cryptobyte.String
 	if !ok || !in.ReadASN1(&oid, asn1.OBJECT_IDENTIFIER) {
 		return nil, false

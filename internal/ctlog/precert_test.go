@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	ctx509 "github.com/google/certificate-transparency-go/x509"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/certlake/certlake/internal/ctlogtest"
 	"github.com/certlake/certlake/internal/record"
@@ -167,11 +169,28 @@ func FuzzPrecertTBS(f *testing.F) {
 	}
 	f.Add(uint16(0), byte(0), []byte{}, []byte{})
 	f.Add(uint16(100), byte(1), cases[0].der, cases[0].tbs)
-	// withoutPoison, checkPrecert's fast path, answers as tbsMatches's walk
-	// without a signer does.
+	// The checks, read with derElement, answer as the same checks written
+	// with cryptobyte (walkTBSMatches): withoutPoison and tbsMatches
+	// without a signer, and tbsMatches with the signer of the second case.
+	signer := newIssuerKeys().get(cases[1].chain[0])
+	if !signer.precertSigner {
+		f.Fatal("the second case's chain[0] is not a Precertificate Signing Certificate")
+	}
 	sameAsWalk := func(t *testing.T, what string, ptbs, tbs []byte) {
-		if got, want := withoutPoison(ptbs, tbs), tbsMatches(ptbs, tbs, nil); got != want {
-			t.Fatalf("%s: withoutPoison = %t, tbsMatches = %t", what, got, want)
+		want := walkTBSMatches(ptbs, tbs, nil)
+		if got := withoutPoison(ptbs, tbs); got != want {
+			t.Fatalf("%s: withoutPoison = %t, the walk %t", what, got, want)
+		}
+		if got := tbsMatches(ptbs, tbs, nil); got != want {
+			t.Fatalf("%s: tbsMatches = %t, the walk %t", what, got, want)
+		}
+		if got, want := tbsMatches(ptbs, tbs, &signer), walkTBSMatches(ptbs, tbs, &signer); got != want {
+			t.Fatalf("%s: tbsMatches with a signer = %t, the walk %t", what, got, want)
+		}
+		p1, ok1 := precertTBS(ptbs)
+		p2, ok2 := precertTBSWalk(ptbs)
+		if ok1 != ok2 || !bytes.Equal(p1, p2) {
+			t.Fatalf("%s: precertTBS = %t, the walk %t", what, ok1, ok2)
 		}
 	}
 	f.Fuzz(func(t *testing.T, pos uint16, x byte, der, tbs []byte) {
@@ -271,4 +290,192 @@ func TestPrecertStateAsCheckPrecert(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkPrecertCheck times the check of a precertificate against the TBS
+// its log signed, directly and through a Precertificate Signing
+// Certificate: withoutPoison (the fast path) against tbsMatches's walk.
+func BenchmarkPrecertCheck(b *testing.B) {
+	g, err := ctlogtest.NewGenerator(ctlogtest.GeneratorOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, via := range []bool{false, true} {
+		is, err := g.Issue(ctlogtest.LeafSpec{DNSNames: []string{"bench.example", "www.bench.example"}, Precert: true, ViaPrecertSigner: via})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ptbs, _ := precertTBS(is.DER)
+		var pre *ctx509.Certificate
+		if via {
+			if pre, err = ctx509.ParseCertificate(is.Chain[0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tbs, err := ctx509.BuildPrecertTBS(ptbs, pre)
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := map[bool]string{false: "direct", true: "signer"}[via]
+		b.Run(name+"/walk", func(b *testing.B) {
+			for b.Loop() {
+				tbsMatches(ptbs, tbs, nil)
+			}
+		})
+		b.Run(name+"/withoutPoison", func(b *testing.B) {
+			for b.Loop() {
+				withoutPoison(ptbs, tbs)
+			}
+		})
+		k := newIssuerKeys()
+		fps := [][32]byte{sha256.Sum256(is.Chain[0])}
+		k.getFP(fps[0], is.Chain[0])
+		te := make([]byte, 42, 42+3+len(tbs)+2)
+		te[9] = 1
+		te = append(te, byte(len(tbs)>>16), byte(len(tbs)>>8), byte(len(tbs)))
+		te = append(append(te, tbs...), 0, 0)
+		b.Run(name+"/precertState", func(b *testing.B) {
+			for b.Loop() {
+				if k.precertState(is.DER, te, fps) != precertOK {
+					b.Fatal("not precertOK")
+				}
+			}
+		})
+	}
+}
+
+// The reference the checks of precert.go are tested against: the same
+// checks written with cryptobyte, element by element.
+
+// precertTBSWalk is precertTBS with cryptobyte.
+func precertTBSWalk(der []byte) ([]byte, bool) {
+	s := cryptobyte.String(der)
+	var cert cryptobyte.String
+	var tbs cryptobyte.String
+	if !s.ReadASN1(&cert, asn1.SEQUENCE) || !cert.ReadASN1Element(&tbs, asn1.SEQUENCE) {
+		return nil, false
+	}
+	return tbs, true
+}
+
+// walkTBSMatches reports whether tbs is ptbs without its poison extension: the
+// same elements, and the same extensions in the same order but for exactly
+// one poison extension. With pre (a Precertificate Signing Certificate),
+// tbs's issuer must be pre's issuer and its authority key identifier pre's
+// (or absent if pre has none), whatever ptbs has there. It walks both in
+// step, allocating nothing: a log holds a precertificate in every other
+// entry or so.
+func walkTBSMatches(ptbs, tbs []byte, pre *issuerInfo) bool {
+	a, ok1 := walkInside(ptbs, asn1.SEQUENCE)
+	b, ok2 := walkInside(tbs, asn1.SEQUENCE)
+	if !ok1 || !ok2 {
+		return false
+	}
+	versionTag := asn1.Tag(0).ContextSpecific().Constructed()
+	extTag := asn1.Tag(3).ContextSpecific().Constructed()
+	seenExt := false
+	for pos := 0; !a.Empty(); {
+		var ea, eb cryptobyte.String
+		var ta, tb asn1.Tag
+		if !a.ReadAnyASN1Element(&ea, &ta) || !b.ReadAnyASN1Element(&eb, &tb) || ta != tb {
+			return false
+		}
+		switch {
+		case ta == extTag:
+			if seenExt || !walkSameExtensions(ea, eb, pre) {
+				return false
+			}
+			seenExt = true
+		case ta != versionTag && pos == 2 && pre != nil: // serial, signature, issuer
+			if !bytes.Equal(eb, pre.rawIssuer) {
+				return false
+			}
+		default:
+			if !bytes.Equal(ea, eb) {
+				return false
+			}
+		}
+		if ta != versionTag {
+			pos++
+		}
+	}
+	return seenExt && b.Empty()
+}
+
+// walkSameExtensions compares two [3] EXPLICIT Extensions elements: a's
+// extensions must be b's with exactly one poison extension added, and
+// with pre, the authority key identifiers as walkTBSMatches says.
+func walkSameExtensions(a, b []byte, pre *issuerInfo) bool {
+	extTag := asn1.Tag(3).ContextSpecific().Constructed()
+	xa, ok1 := walkInside(a, extTag)
+	xb, ok2 := walkInside(b, extTag)
+	var la, lb cryptobyte.String
+	if !ok1 || !ok2 || !xa.ReadASN1(&la, asn1.SEQUENCE) || !xb.ReadASN1(&lb, asn1.SEQUENCE) || !xa.Empty() || !xb.Empty() {
+		return false
+	}
+	// next returns the next extension of l, skipping an authority key
+	// identifier when pre is set (its value is checked apart).
+	var akiB cryptobyte.String
+	next := func(l *cryptobyte.String, isB bool) (cryptobyte.String, bool) {
+		for !l.Empty() {
+			var e cryptobyte.String
+			if !l.ReadASN1Element(&e, asn1.SEQUENCE) {
+				return nil, false
+			}
+			if pre != nil && walkExtensionIs(e, akiOID) {
+				if isB {
+					akiB = e
+				}
+				continue
+			}
+			return e, true
+		}
+		return nil, true
+	}
+	poisoned := false
+	for {
+		ea, ok := next(&la, false)
+		if !ok {
+			return false
+		}
+		if ea != nil && !poisoned && walkExtensionIs(ea, poisonOID) {
+			poisoned = true
+			continue
+		}
+		eb, ok := next(&lb, true)
+		if !ok || !bytes.Equal(ea, eb) {
+			return false
+		}
+		if ea == nil {
+			break
+		}
+	}
+	if !poisoned {
+		return false
+	}
+	if pre == nil {
+		return true
+	}
+	if akiB == nil {
+		return pre.authKeyID == nil
+	}
+	v, ok := extensionValue(akiB)
+	return ok && pre.authKeyID != nil && bytes.Equal(v, pre.authKeyID)
+}
+
+// inside returns the contents of der, a single element of the given tag.
+func walkInside(der []byte, tag asn1.Tag) (cryptobyte.String, bool) {
+	s := cryptobyte.String(der)
+	var in cryptobyte.String
+	if !s.ReadASN1(&in, tag) || !s.Empty() {
+		return nil, false
+	}
+	return in, true
+}
+
+// extensionIs reports whether an Extension element has the OID whose DER
+// is oid.
+func walkExtensionIs(ext, oid []byte) bool {
+	in, ok := walkInside(ext, asn1.SEQUENCE)
+	return ok && bytes.HasPrefix(in, oid)
 }
