@@ -57,41 +57,40 @@ func (b *builder) idsOf(dst []int32, v *encoding.Values) []int32 {
 // holding a key.
 func (b *builder) addRun(ids []int32, idx []int64) int64 {
 	idx = idx[:len(ids)]
-	var rows int64
+	logs, negative := b.logs, 0
 	for i, id := range ids {
-		x := idx[i]
-		if x < 0 {
+		x := uint64(idx[i])
+		if int64(x) < 0 {
+			negative++
 			continue
 		}
-		rows++
-		l := &b.logs[id]
-		if uint64(x) == l.end && l.end > l.start {
+		if l := &logs[id]; x == l.end {
 			l.end++
-			continue
+		} else {
+			l.add(x, b)
 		}
-		l.add(uint64(x), b)
 	}
-	return rows
+	return int64(len(ids) - negative)
 }
 
 // addDictRun is addRun for log ids looked up in a dictionary's table.
 func (b *builder) addDictRun(codes, table []int32, idx []int64) int64 {
 	idx = idx[:len(codes)]
-	var rows int64
+	logs, negative := b.logs, 0
 	for i, code := range codes {
-		x := idx[i]
-		if x < 0 {
+		x := uint64(idx[i])
+		if int64(x) < 0 {
+			negative++
 			continue
 		}
-		rows++
-		l := &b.logs[table[code]]
-		if uint64(x) == l.end && l.end > l.start {
+		// An empty run [end, end) grows as well as a started one.
+		if l := &logs[table[code]]; x == l.end {
 			l.end++
-			continue
+		} else {
+			l.add(x, b)
 		}
-		l.add(uint64(x), b)
 	}
-	return rows
+	return int64(len(codes) - negative)
 }
 
 // addNullable adds the next n rows of two columns of which one holds
@@ -118,12 +117,11 @@ func (b *builder) addNullable(url, idx *column, n int) int64 {
 		}
 		if okU && okI && x >= 0 {
 			rows++
-			l := &b.logs[id]
-			if uint64(x) == l.end && l.end > l.start {
+			if l := &b.logs[id]; uint64(x) == l.end {
 				l.end++
-				continue
+			} else {
+				l.add(uint64(x), b)
 			}
-			l.add(uint64(x), b)
 		}
 	}
 	return rows

@@ -14,14 +14,6 @@ import (
 	"github.com/certlake/certlake/internal/storage"
 )
 
-// Keys are read with parquet-go's page API rather than arrow-go's record
-// reader (which the rest of certlake uses for Parquet): a page's values
-// come as the decoded slice itself (dictionary indices for source_url, the
-// int64s for cert_index), with no Arrow arrays to allocate, fill and
-// collect. On the benchmark's billion-key main that is 3-4x less CPU per
-// row (docs/benchmarks.md item 6), which is what the first index build of
-// a large table costs.
-
 // ReaderAtSeeker is what ReadKeys reads: a local file or a storage.File.
 type ReaderAtSeeker interface {
 	io.ReaderAt
