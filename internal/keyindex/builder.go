@@ -17,6 +17,7 @@ type builder struct {
 	names []string
 	logs  []logRuns
 	words []uint64 // scratch for dense building
+	ident []int32  // 0, 1, 2, ...: see identity
 }
 
 // maxRuns is the runs a log holds before they go into its bitmap, so that
@@ -32,6 +33,15 @@ type logRuns struct {
 type run struct{ start, end uint64 }
 
 func newBuilder() *builder { return &builder{byURL: map[string]int32{}} }
+
+// identity is the table of log ids of a page of plain strings, whose
+// codes are log ids already.
+func (b *builder) identity() []int32 {
+	for len(b.ident) < len(b.names) {
+		b.ident = append(b.ident, int32(len(b.ident)))
+	}
+	return b.ident
+}
 
 func (b *builder) urlID(u []byte) int32 {
 	id, ok := b.byURL[string(u)]
@@ -53,28 +63,9 @@ func (b *builder) idsOf(dst []int32, v *encoding.Values) []int32 {
 	return dst
 }
 
-// addRun adds rows of log ids and indices (no nulls) and returns the rows
-// holding a key.
-func (b *builder) addRun(ids []int32, idx []int64) int64 {
-	idx = idx[:len(ids)]
-	logs, negative := b.logs, 0
-	for i, id := range ids {
-		x := uint64(idx[i])
-		if int64(x) < 0 {
-			negative++
-			continue
-		}
-		if l := &logs[id]; x == l.end {
-			l.end++
-		} else {
-			l.add(x, b)
-		}
-	}
-	return int64(len(ids) - negative)
-}
-
-// addDictRun is addRun for log ids looked up in a dictionary's table.
-func (b *builder) addDictRun(codes, table []int32, idx []int64) int64 {
+// addRows adds rows of source_url and cert_index (no nulls: codes index
+// table, which holds log ids) and returns the rows holding a key.
+func (b *builder) addRows(codes, table []int32, idx []int64) int64 {
 	idx = idx[:len(codes)]
 	logs, negative := b.logs, 0
 	for i, code := range codes {
@@ -105,10 +96,7 @@ func (b *builder) addNullable(url, idx *column, n int) int64 {
 		var id int32
 		var x int64
 		if okU {
-			id = url.ids[url.v]
-			if url.table != nil {
-				id = url.table[id]
-			}
+			id = url.table[url.ids[url.v]]
 			url.v++
 		}
 		if okI {

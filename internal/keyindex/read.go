@@ -157,11 +157,7 @@ func readRowGroup(ctx context.Context, b *builder, url, idx *column) (int64, err
 		}
 		n := min(url.left(), idx.left())
 		if url.defs == nil && idx.defs == nil {
-			if url.table != nil {
-				rows += b.addDictRun(url.ids[url.v:url.v+n], url.table, idx.ints[idx.v:idx.v+n])
-			} else {
-				rows += b.addRun(url.ids[url.v:url.v+n], idx.ints[idx.v:idx.v+n])
-			}
+			rows += b.addRows(url.ids[url.v:url.v+n], url.table, idx.ints[idx.v:idx.v+n])
 			url.v, url.row = url.v+n, url.row+n
 			idx.v, idx.row = idx.v+n, idx.row+n
 		} else {
@@ -183,8 +179,8 @@ type column struct {
 	rows     int // rows of the current page
 	row, v   int // next row and next (non-null) value of the page
 	defs     []byte
-	ids      []int32 // source_url: per value, its index in table, or its builder log id when table is nil
-	table    []int32 // source_url: the dictionary's builder log ids
+	ids      []int32 // source_url: per value, its index in table
+	table    []int32 // source_url: builder log ids (the dictionary's, or the identity)
 	ints     []int64 // cert_index: value per value
 	buf32    []int32
 	buf64    []int64
@@ -267,7 +263,7 @@ func (c *column) decode(b *builder) error {
 	switch data.Kind() {
 	case encoding.ByteArray:
 		c.ids = b.idsOf(c.buf32[:0], &data)
-		c.buf32, c.table = c.ids, nil
+		c.buf32, c.table = c.ids, b.identity()
 	case encoding.Int64:
 		c.ints = data.Int64()
 		if c.unsigned {
