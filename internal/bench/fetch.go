@@ -443,22 +443,34 @@ func (b *bench) parseItem(ctx context.Context) error {
 		ownRate, _ := parseRate(own, b.size.parseTime)
 		// Verified runs (the default) alternate with unverified ones, so
 		// that each pair sees about the same machine load: the ratio of
-		// their CPU per entry is the cost of verification.
+		// their CPU per entry is the cost of verification. One run of
+		// each, not counted, warms the log's files and caches first (the
+		// first read of a log is slower, and was always a verified one),
+		// and the pairs take turns at going first (verified, unverified,
+		// then unverified, verified), so that neither side is always the
+		// one that follows the other's garbage or a change of load.
+		for _, verify := range []bool{false, true} {
+			if _, err := b.fetchOnce(ctx, sl, kind, verify); err != nil {
+				sl.stop()
+				return err
+			}
+		}
 		pairs := max(b.size.fetchRuns, b.size.verifyPairs, 2)
 		runs := make([]fetchRun, 0, pairs)
 		plain := make([]fetchRun, 0, pairs)
-		for range pairs {
-			r, err := b.fetchOnce(ctx, sl, kind, true)
-			if err != nil {
-				sl.stop()
-				return err
+		for i := range pairs {
+			for _, verify := range [][]bool{{true, false}, {false, true}}[i%2] {
+				r, err := b.fetchOnce(ctx, sl, kind, verify)
+				if err != nil {
+					sl.stop()
+					return err
+				}
+				if verify {
+					runs = append(runs, r)
+				} else {
+					plain = append(plain, r)
+				}
 			}
-			runs = append(runs, r)
-			if r, err = b.fetchOnce(ctx, sl, kind, false); err != nil {
-				sl.stop()
-				return err
-			}
-			plain = append(plain, r)
 		}
 		sl.stop()
 		for _, r := range verificationRows(kind, runs, plain) {
@@ -554,6 +566,8 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string, verif
 	})
 	r.wall, r.cpu, r.logCPU = time.Since(t0), cpuSelf()-c0, sl.cpu()-l0
 	r.requests = counter.n.Load()
+	b.log.Info("backfill run", "log", kind, "verified", verify, "entries", r.n, "wall", r.wall.Round(time.Millisecond),
+		"cpu_per_entry_us", fmt.Sprintf("%.2f", float64(r.cpu.Nanoseconds())/1e3/float64(max(r.n, 1))), "requests", r.requests)
 	if err != nil {
 		return r, fmt.Errorf("fetch+parse+stage from %s log: %w", kind, err)
 	}
