@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -323,23 +325,43 @@ func (s *static) fetchHashTile(ctx context.Context, t tlog.Tile) ([]byte, error)
 // and interior node hashes, SHA-256(0x01 || left || right), with one
 // SHA-256 state reused. Its state, input and output live in the struct, so
 // that a hash allocates nothing (a prefix literal or a result slice passed
-// through hash.Hash would escape, once per entry) and costs less than
-// tlog.NodeHash's new state per node.
+// through hash.Hash would escape, once per entry).
+//
+// A node's input is padded here (SHA-256's padding of a 65-byte message
+// makes it two blocks: 0x80, zeros, and the length in bits), so that
+// writing it runs the two blocks straight from the buffer; the hash is
+// then the state, read with AppendBinary (its encoding: "sha\x03" and the
+// eight state words, big-endian), which is what Sum would output. This
+// costs about 95 ns a node where Sum's copy of the state and its own
+// padding cost 150 ns, and a static tile hashes 255 nodes per 256 leaves.
 type treeHasher struct {
-	h   hash.Hash
-	sum tlog.Hash
-	in  [1 + 2*tlog.HashSize]byte // a node's input
+	h     hash.Hash
+	state encoding.BinaryAppender // h, or nil if it cannot tell its state
+	sum   tlog.Hash
+	in    [2 * sha256.BlockSize]byte // a node's padded input
+	st    [108]byte                  // h's state, as AppendBinary encodes it
 }
 
-// The prefixes of a leaf hash's input: the leaf hash prefix, then for a
-// timestamped entry the MerkleTreeLeaf's version v1 and leaf type
-// timestamped_entry.
+// The leaf and node hash prefixes, and the prefixes of a timestamped
+// entry's leaf: the leaf hash prefix, then the MerkleTreeLeaf's version v1
+// and leaf type timestamped_entry.
 var (
 	leafPrefix        = []byte{0x00}
 	timestampedPrefix = []byte{0x00, 0x00, 0x00}
 )
 
-func newTreeHasher() treeHasher { return treeHasher{h: sha256.New()} }
+// sha256State is the start of AppendBinary's encoding of a SHA-256 state.
+const sha256State = "sha\x03"
+
+func newTreeHasher() treeHasher {
+	th := treeHasher{h: sha256.New()}
+	th.state, _ = th.h.(encoding.BinaryAppender)
+	// The padding of a 65-byte message: 0x80 after it, the length in bits
+	// (520) at the end of the second block.
+	th.in[1+2*tlog.HashSize] = 0x80
+	binary.BigEndian.PutUint64(th.in[len(th.in)-8:], (1+2*tlog.HashSize)*8)
+	return th
+}
 
 // timestamped hashes a MerkleTreeLeaf of version v1 and type
 // timestamped_entry around te, a TimestampedEntry.
@@ -366,7 +388,14 @@ func (l *treeHasher) node(left, right *tlog.Hash) tlog.Hash {
 	copy(l.in[1:], left[:])
 	copy(l.in[1+tlog.HashSize:], right[:])
 	l.h.Reset()
-	l.h.Write(l.in[:])
+	if l.state != nil {
+		l.h.Write(l.in[:]) // the message and its padding: two blocks
+		if st, err := l.state.AppendBinary(l.st[:0]); err == nil && len(st) >= 4+sha256.Size && string(st[:4]) == sha256State {
+			return tlog.Hash(st[4 : 4+sha256.Size])
+		}
+		l.h.Reset()
+	}
+	l.h.Write(l.in[:1+2*tlog.HashSize])
 	l.h.Sum(l.sum[:0])
 	return l.sum
 }
