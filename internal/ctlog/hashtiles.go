@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/certlake/certlake/internal/record"
 )
@@ -39,6 +40,10 @@ type provenTree struct {
 type hashTiles struct {
 	fetch func(ctx context.Context, t tlog.Tile) ([]byte, error)
 	max   int // bytes of full tiles kept
+	// flight makes the workers that need one tile at once (the level-1
+	// tile above their data tiles, at the start of a range) share one
+	// fetch of it.
+	flight singleflight.Group
 
 	mu    sync.Mutex
 	trees map[tlog.Tree]*provenTree // the few most recent; guarded by mu
@@ -211,7 +216,7 @@ func (h *hashTiles) tile(ctx context.Context, log string, pt *provenTree, t tlog
 	if d, ok := h.cached(t); ok {
 		return d, nil
 	}
-	data, err := h.fetch(ctx, t)
+	data, err := h.fetchShared(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +235,21 @@ func (h *hashTiles) tile(ctx context.Context, log string, pt *provenTree, t tlog
 		h.keep(t, data)
 	}
 	return data, nil
+}
+
+// fetchShared fetches full tile t once for the callers that ask for it at
+// the same time (each then authenticates it against its own tree). A
+// caller whose own context is alive fetches again if the shared fetch
+// ended with another caller's context.
+func (h *hashTiles) fetchShared(ctx context.Context, t tlog.Tile) ([]byte, error) {
+	v, err, _ := h.flight.Do(tilePath(t), func() (any, error) { return h.fetch(ctx, t) })
+	if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return h.fetch(ctx, t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
 }
 
 func (h *hashTiles) cached(t tlog.Tile) ([]byte, bool) {

@@ -1,9 +1,14 @@
 package ctlog
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -57,5 +62,62 @@ func TestHashesRoot(t *testing.T) {
 	th := newTreeHasher()
 	if got, want := hashesRoot(hashes, &th), root(hashes); got != want {
 		t.Fatalf("hashesRoot = %x, want %x", got, want)
+	}
+}
+
+// Workers asking for one hash tile at once share one fetch of it; a
+// worker whose context is alive is not failed by another's cancelled one.
+func TestHashTileFetchedOnceAtATime(t *testing.T) {
+	var fetches atomic.Int32
+	release := make(chan struct{})
+	h := newHashTiles(1<<20, func(ctx context.Context, tile tlog.Tile) ([]byte, error) {
+		fetches.Add(1)
+		select {
+		case <-release:
+			return make([]byte, tile.W*tlog.HashSize), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
+	tile := tlog.Tile{H: tileHeight, L: 1, N: 0, W: 1 << tileHeight}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = h.fetchShared(t.Context(), tile) })
+	}
+	for fetches.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the others join the fetch in flight
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("worker %d: %v", i, err)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches of one tile asked for at once, want 1", n)
+	}
+
+	// The leader's context ends: the follower fetches for itself.
+	fetches.Store(0)
+	release = make(chan struct{})
+	leaderCtx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := h.fetchShared(leaderCtx, tile); done <- err }()
+	for fetches.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	follower := make(chan error, 1)
+	go func() { _, err := h.fetchShared(t.Context(), tile); follower <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("leader: %v, want its context's end", err)
+	}
+	close(release)
+	if err := <-follower; err != nil {
+		t.Errorf("follower: %v, want the tile", err)
 	}
 }
