@@ -347,18 +347,19 @@ func (s *static) fetchHashTile(ctx context.Context, t tlog.Tile) ([]byte, error)
 // that a hash allocates nothing (a prefix literal or a result slice passed
 // through hash.Hash would escape, once per entry).
 //
-// A node's input is padded here (SHA-256's padding of a 65-byte message
-// makes it two blocks: 0x80, zeros, and the length in bits), so that
-// writing it runs the two blocks straight from the buffer; the hash is
-// then the state, read with AppendBinary (its encoding: "sha\x03" and the
-// eight state words, big-endian), which is what Sum would output. This
-// costs about 95 ns a node where Sum's copy of the state and its own
-// padding cost 150 ns, and a static tile hashes 255 nodes per 256 leaves.
+// Messages are padded here (SHA-256's padding: 0x80, zeros, and the length
+// in bits, up to a multiple of 64 bytes; a node's 65 bytes make two
+// blocks, written straight from its buffer), and the hash is then the
+// state, read with AppendBinary (its encoding: "sha\x03" and the eight
+// state words, big-endian), which is what Sum would output. A node costs
+// about 95 ns where Sum's copy of the state and its own padding cost 150
+// ns, and a static tile hashes 255 nodes per 256 leaves.
 type treeHasher struct {
 	h     hash.Hash
 	state encoding.BinaryAppender // h, or nil if it cannot tell its state
 	sum   tlog.Hash
 	in    [2 * sha256.BlockSize]byte // a node's padded input
+	pad   [sha256.BlockSize + 8]byte // a leaf's padding: 0x80, zeros, length
 	st    [108]byte                  // h's state, as AppendBinary encodes it
 }
 
@@ -386,18 +387,35 @@ func newTreeHasher() treeHasher {
 // timestamped hashes a MerkleTreeLeaf of version v1 and type
 // timestamped_entry around te, a TimestampedEntry.
 func (l *treeHasher) timestamped(te []byte) tlog.Hash {
-	l.h.Reset()
-	l.h.Write(timestampedPrefix)
-	l.h.Write(te)
-	l.h.Sum(l.sum[:0])
-	return l.sum
+	return l.hash(timestampedPrefix, te)
 }
 
 // leaf hashes a whole MerkleTreeLeaf.
 func (l *treeHasher) leaf(mtl []byte) tlog.Hash {
+	return l.hash(leafPrefix, mtl)
+}
+
+// hash hashes prefix and data, padding them itself when the state can be
+// read (about 25 ns less than Sum for a leaf of a kilobyte).
+func (l *treeHasher) hash(prefix, data []byte) tlog.Hash {
 	l.h.Reset()
-	l.h.Write(leafPrefix)
-	l.h.Write(mtl)
+	l.h.Write(prefix)
+	l.h.Write(data)
+	if l.state != nil {
+		n := len(prefix) + len(data)
+		z := (55 - n%sha256.BlockSize + sha256.BlockSize) % sha256.BlockSize // zeros after 0x80
+		p := l.pad[:1+z+8]
+		p[0] = 0x80
+		binary.BigEndian.PutUint64(p[1+z:], uint64(n)*8)
+		l.h.Write(p)
+		clear(p[1+z:]) // the zeros of the next padding
+		if h, ok := l.read(); ok {
+			return h
+		}
+		l.h.Reset()
+		l.h.Write(prefix)
+		l.h.Write(data)
+	}
 	l.h.Sum(l.sum[:0])
 	return l.sum
 }
@@ -410,12 +428,21 @@ func (l *treeHasher) node(left, right *tlog.Hash) tlog.Hash {
 	l.h.Reset()
 	if l.state != nil {
 		l.h.Write(l.in[:]) // the message and its padding: two blocks
-		if st, err := l.state.AppendBinary(l.st[:0]); err == nil && len(st) >= 4+sha256.Size && string(st[:4]) == sha256State {
-			return tlog.Hash(st[4 : 4+sha256.Size])
+		if h, ok := l.read(); ok {
+			return h
 		}
 		l.h.Reset()
 	}
 	l.h.Write(l.in[:1+2*tlog.HashSize])
 	l.h.Sum(l.sum[:0])
 	return l.sum
+}
+
+// read returns the hash of a padded message written to l.h: its state.
+func (l *treeHasher) read() (tlog.Hash, bool) {
+	st, err := l.state.AppendBinary(l.st[:0])
+	if err != nil || len(st) < 4+sha256.Size || string(st[:4]) != sha256State {
+		return tlog.Hash{}, false
+	}
+	return tlog.Hash(st[4 : 4+sha256.Size]), true
 }

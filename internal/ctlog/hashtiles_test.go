@@ -13,9 +13,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// treeHasher's hashes are RFC 6962's: nodes as tlog.NodeHash (read from the
-// SHA-256 state, and through Sum when the state cannot be read), leaves as
-// SHA-256 of their prefix and bytes, and one hasher serves any sequence.
+// treeHasher's hashes are RFC 6962's: nodes as tlog.NodeHash, leaves as
+// SHA-256 of their prefix and bytes, whether read from the SHA-256 state or
+// through Sum (when the state cannot be read), and one hasher serves any
+// sequence of them.
 func TestTreeHasher(t *testing.T) {
 	th := newTreeHasher()
 	plain := newTreeHasher()
@@ -31,13 +32,15 @@ func TestTreeHasher(t *testing.T) {
 		if got := plain.node(&l, &r); got != want {
 			t.Fatalf("node #%d without the state = %x, want %x", i, got, want)
 		}
-		te := make([]byte, i)
+		te := make([]byte, i) // every length of padding, up to two blocks of it
 		rand.Read(te)
-		if got, want := th.timestamped(te), tlog.Hash(sha256.Sum256(append([]byte{0, 0, 0}, te...))); got != want {
-			t.Fatalf("timestamped leaf of %d bytes = %x, want %x", i, got, want)
-		}
-		if got, want := th.leaf(te), tlog.Hash(sha256.Sum256(append([]byte{0}, te...))); got != want {
-			t.Fatalf("leaf of %d bytes = %x, want %x", i, got, want)
+		for _, h := range []*treeHasher{&th, &plain} {
+			if got, want := h.timestamped(te), tlog.Hash(sha256.Sum256(append([]byte{0, 0, 0}, te...))); got != want {
+				t.Fatalf("timestamped leaf of %d bytes (state read %t) = %x, want %x", i, h.state != nil, got, want)
+			}
+			if got, want := h.leaf(te), tlog.Hash(sha256.Sum256(append([]byte{0}, te...))); got != want {
+				t.Fatalf("leaf of %d bytes (state read %t) = %x, want %x", i, h.state != nil, got, want)
+			}
 		}
 	}
 	if th.state == nil {
