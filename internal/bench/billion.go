@@ -77,21 +77,36 @@ func (b *bench) billionItem(ctx context.Context) error {
 		label := fmt.Sprintf("main %s keys in %d files", count(mainRows), n)
 
 		// The first index build, in a child on a clone without index; the
-		// index it leaves is kept with the main for the steps below.
-		build, err := b.runKeysChild(ctx, "build", mainPath, "", "", func(clone string) error {
-			return os.RemoveAll(filepath.Join(clone, keyindex.Dir))
-		}, func(clone string) error {
-			return keepIndex(filepath.Join(clone, keyindex.Dir), filepath.Join(mainPath, keyindex.Dir))
-		})
-		if err != nil {
-			return err
-		}
-		scan, err := scanKeyColumns(ctx, mainPath)
-		if err != nil {
-			return err
+		// index it leaves is kept with the main for the steps below. Each
+		// side runs twice, alternating, and its faster run counts: the
+		// first read of the files may find them out of the page cache,
+		// and only one side would pay for it.
+		var (
+			build keysRun
+			scan  time.Duration
+		)
+		for i := range 2 {
+			run, err := b.runKeysChild(ctx, "build", mainPath, "", "", func(clone string) error {
+				return os.RemoveAll(filepath.Join(clone, keyindex.Dir))
+			}, func(clone string) error {
+				return keepIndex(filepath.Join(clone, keyindex.Dir), filepath.Join(mainPath, keyindex.Dir))
+			})
+			if err != nil {
+				return err
+			}
+			if i == 0 || run.Seconds < build.Seconds {
+				build = run
+			}
+			took, err := scanKeyColumns(ctx, mainPath)
+			if err != nil {
+				return err
+			}
+			if i == 0 || took < scan {
+				scan = took
+			}
 		}
 		b.table.add(row{
-			what:      fmt.Sprintf("key index: first build, %s (%s rows read, once per file)", label, count(build.Rows)),
+			what:      fmt.Sprintf("key index: first build, %s (%s rows read, once per file; the faster of 2 runs each, alternating)", label, count(build.Rows)),
 			certlake:  fmt.Sprintf("%s, %s", secs(time.Duration(build.Seconds*float64(time.Second))), mib(build.MaxRSS)),
 			reference: fmt.Sprintf("%s DuckDB reading the two key columns once", secs(scan)),
 			ratio:     times(scan.Seconds() / build.Seconds),
