@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/record"
 	"github.com/certlake/certlake/internal/scenario"
@@ -86,6 +87,8 @@ func (w *s3World) checkMergedOnce(o *outcome, mr workflows.MergeResult) {
 	orphans := 0
 	for k := range w.srv.Keys(w.t, w.bucket) {
 		switch {
+		case strings.HasPrefix(k, "lake/staging/"+keyindex.Dir+"/"):
+			w.t.Errorf("staging's key index %s left in the bucket after retirement", k)
 		case strings.HasPrefix(k, "lake/staging/") && !strings.HasPrefix(k, "lake/staging/_delta_log/"):
 			if _, ok := added[path.Base(k)]; ok {
 				w.t.Errorf("merged staging file %s left in the bucket after retirement", k)

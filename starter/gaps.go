@@ -272,7 +272,7 @@ func skippedSummary(s []skippedView, filter string) string {
 // no table), and unmarked when a staging table lacks certlake's marker
 // (another tool wrote it): it is read as staging all the same.
 func liveFiles(ctx context.Context, cfg *config.Config, path string, role lake.Role) (files []lake.FileInfo, unmarked bool, err error) {
-	t, files, err := lake.LiveFiles(ctx, path, tableOptions(cfg, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging}))
+	t, _, files, err := lake.LiveFiles(ctx, path, tableOptions(cfg, lake.Options{Role: role, AcceptUnmarked: role == lake.RoleStaging}))
 	if t == nil || err != nil {
 		return nil, false, err
 	}

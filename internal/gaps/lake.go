@@ -31,6 +31,13 @@ type LakeOptions struct {
 	// of their two key columns, not downloaded whole. nil: staging files
 	// are read at their LocalPath.
 	StagingStore storage.Store
+	// StagingIndex, when set, keeps a key index of staging too (in the
+	// staging table, whose metaData.id is StagingTableID): each staging
+	// file is read once, when first seen, rather than on every run, which
+	// on object storage saves two round trips per file. Only for a table
+	// certlake owns: the index is written beside its files.
+	StagingIndex   keyindex.Store
+	StagingTableID string
 }
 
 // LakeStats says what DetectLake read.
@@ -38,16 +45,17 @@ type LakeStats struct {
 	MainFiles    int   `json:"main_files"`     // live data files of main
 	Indexed      int   `json:"indexed"`        // main files read into the key index by this run
 	MainRowsRead int64 `json:"main_rows_read"` // rows of main read (the indexed files')
-	StagingFiles int   `json:"staging_files"`  // staging files read
-	StagingRows  int64 `json:"staging_rows"`   // rows of staging read
+	StagingFiles int   `json:"staging_files"`  // live files of staging
+	StagingRows  int64 `json:"staging_rows"`   // rows of staging read (with a staging index, its new files')
 }
 
 // DetectLake plans the missing ranges of logs over main ∪ staging, as
 // Detect does over their keys. Main's keys come from its key index (package
 // keyindex), which this brings up to date first: only the files it does not
 // hold yet are read (and saved to it), so a run costs what main gained
-// since the last, not what it holds. Staging's files are read whole (a
-// staging table is small next to main). main is nil when the table does not
+// since the last, not what it holds. Staging's keys are read from its
+// files' two key columns, or, with LakeOptions.StagingIndex, from a key
+// index of staging kept the same way. main is nil when the table does not
 // exist; staging lists staging's live files (none without staging).
 //
 // Memory is main's key index (a few bytes per run of present keys) plus one
@@ -100,18 +108,34 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 		}
 		st.Indexed, st.MainRowsRead = res.Indexed, res.Rows
 	}
-	read, err := readStaging(ctx, staging, lo)
-	if err != nil {
-		return nil, st, fmt.Errorf("read staging's keys: %w", err)
-	}
 	// Each log's staging sets are parts of its keys, never unioned.
 	stagingKeys := map[string][]*roaring64.Bitmap{}
-	for _, r := range read {
-		st.StagingFiles++
-		st.StagingRows += r.rows
-		for u, bm := range r.keys {
-			if listed[u] {
-				stagingKeys[u] = append(stagingKeys[u], bm)
+	if lo.StagingIndex != nil && lo.StagingTableID != "" {
+		sx, rows, err := indexStaging(ctx, staging, lo, log)
+		if err != nil {
+			return nil, st, fmt.Errorf("read staging's keys: %w", err)
+		}
+		files := stagingDataFiles(staging)
+		for u := range listed {
+			parts, missing := sx.Parts(files, u)
+			if len(missing) > 0 {
+				return nil, st, fmt.Errorf("staging file %s is not in staging's key index", missing[0].Path)
+			}
+			stagingKeys[u] = parts
+		}
+		st.StagingFiles, st.StagingRows = len(staging), rows
+	} else {
+		read, err := readStaging(ctx, staging, lo)
+		if err != nil {
+			return nil, st, fmt.Errorf("read staging's keys: %w", err)
+		}
+		for _, r := range read {
+			st.StagingFiles++
+			st.StagingRows += r.rows
+			for u, bm := range r.keys {
+				if listed[u] {
+					stagingKeys[u] = append(stagingKeys[u], bm)
+				}
 			}
 		}
 	}
@@ -128,6 +152,52 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 	}
 	ranges, err := DetectSets(ctx, logs, keysOf, opts)
 	return ranges, st, err
+}
+
+// indexStaging brings staging's key index up to date with its live files
+// and returns it with the rows it read (those of files new to it).
+func indexStaging(ctx context.Context, staging []lake.FileInfo, lo LakeOptions, log *slog.Logger) (*keyindex.Index, int64, error) {
+	ix, err := keyindex.Load(ctx, lo.StagingIndex, lo.StagingTableID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ix.Skipped > 0 {
+		log.WarnContext(ctx, "staging key index segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
+	}
+	var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
+	workers := lo.Workers
+	if lo.StagingStore != nil {
+		remote := keyindex.ReadFromStorage(lo.StagingStore)
+		read = func(ctx context.Context, f keyindex.DataFile) (keyindex.Keys, int64, error) {
+			if f.LocalPath != "" {
+				return keyindex.ReadFileKeys(ctx, f.LocalPath)
+			}
+			return remote(ctx, f)
+		}
+		if len(staging) > 0 && staging[0].LocalPath == "" {
+			// Reads of a remote file wait on round trips more than they
+			// use a core.
+			workers = max(cmp.Or(workers, runtime.GOMAXPROCS(0)), remoteReaders)
+		}
+	}
+	res, err := ix.Update(ctx, stagingDataFiles(staging), keyindex.UpdateOptions{
+		Workers: workers, Read: read,
+		SaveFailed: func(err error) {
+			log.WarnContext(ctx, "staging key index not saved: the next run reads these files again", "err", err)
+		},
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return ix, res.Rows, nil
+}
+
+func stagingDataFiles(staging []lake.FileInfo) []keyindex.DataFile {
+	out := make([]keyindex.DataFile, len(staging))
+	for i, f := range staging {
+		out[i] = keyindex.DataFile{Path: f.Path, LocalPath: f.LocalPath, Size: f.Size}
+	}
+	return out
 }
 
 // remoteReaders is the least number of files read at once from a remote

@@ -90,6 +90,12 @@ func liveFiles(t *testing.T, tb *lake.Table) []lake.FileInfo {
 // returns the stats of the first DetectLake.
 func checkAgainstScan(t *testing.T, main *lake.Table, staging []lake.FileInfo) LakeStats {
 	t.Helper()
+	return checkAgainstScanWith(t, main, staging, LakeOptions{})
+}
+
+// checkAgainstScanWith is checkAgainstScan with lo.
+func checkAgainstScanWith(t *testing.T, main *lake.Table, staging []lake.FileInfo, lo LakeOptions) LakeStats {
+	t.Helper()
 	db := openDB(t)
 	keys, err := lake.UnionKeysSQL(liveFiles(t, main), staging)
 	if err != nil {
@@ -101,7 +107,7 @@ func checkAgainstScan(t *testing.T, main *lake.Table, staging []lake.FileInfo) L
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, st, err := DetectLake(t.Context(), main, staging, lakeLogs, opts, LakeOptions{})
+		got, st, err := DetectLake(t.Context(), main, staging, lakeLogs, opts, lo)
 		if err != nil {
 			t.Fatalf("DetectLake(%s) error: %v", optsString(opts), err)
 		}
@@ -139,6 +145,63 @@ func TestDetectLakeMatchesFullScan(t *testing.T) {
 	want, err := Detect(t.Context(), openDB(t), mustKeys(t, nil, staging), lakeLogs, Options{From: from(0)})
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("DetectLake(no main) = %s, want %s (%v)", fmtRanges(got), fmtRanges(want), err)
+	}
+}
+
+// TestDetectLakeStagingIndex: with a key index of staging, each staging
+// file is read once (the answers stay the full scan's), a file staged
+// later is read alone, and a retired one takes its keys with it.
+func TestDetectLakeStagingIndex(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	main := windowedLake(t, filepath.Join(dir, "main"), 12)
+	stagingPath := filepath.Join(dir, "staging")
+	staging := stagingLake(t, stagingPath)
+	st, err := lake.Open(ctx, stagingPath, lake.Options{Role: lake.RoleStaging})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := st.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := LakeOptions{StagingIndex: keyindex.TableStore(stagingPath), StagingTableID: snap.Metadata.ID}
+	if s := checkAgainstScanWith(t, main, staging, lo); s.StagingFiles != 4 || s.StagingRows != 922 {
+		t.Errorf("first run = %+v, want 4 staging files, 922 rows read", s)
+	}
+	if s := checkAgainstScanWith(t, main, staging, lo); s.StagingFiles != 4 || s.StagingRows != 0 {
+		t.Errorf("second run = %+v, want 4 staging files, none read", s)
+	}
+	// A backfill stages one more file: only it is read.
+	if _, err := st.Append(ctx, laketest.New(5, logB).Rows(25_100, 40, time.Date(2025, 7, 2, 0, 0, 0, 0, time.UTC)), lake.CommitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	staging = liveFiles(t, st)
+	if s := checkAgainstScanWith(t, main, staging, lo); s.StagingFiles != 5 || s.StagingRows != 40 {
+		t.Errorf("after a new staging file = %+v, want 5 staging files, 40 rows read", s)
+	}
+	// A merge retires the first file (its keys are then in main only if
+	// merged; here they are simply gone): the index answers without it.
+	first := staging[0]
+	latest, err := st.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	size := first.Size
+	if _, err := st.Delta().Commit(ctx, latest.Version, []delta.Action{{Remove: &delta.Remove{Path: first.Path, DeletionTimestamp: &now, DataChange: true, Size: &size}}}, delta.CommitOptions{Operation: "DELETE"}); err != nil {
+		t.Fatal(err)
+	}
+	staging = liveFiles(t, st)
+	if s := checkAgainstScanWith(t, main, staging, lo); s.StagingFiles != 4 || s.StagingRows != 0 {
+		t.Errorf("after a retired staging file = %+v, want 4 staging files, none read", s)
+	}
+	// The index lives in the staging table, which still deletes whole.
+	if _, err := os.Stat(filepath.Join(stagingPath, keyindex.Dir)); err != nil {
+		t.Fatalf("no staging key index: %v", err)
+	}
+	if err := lake.Delete(ctx, stagingPath, lake.DeleteOptions{StagingOnly: true}); err != nil {
+		t.Errorf("lake.Delete(staging with its key index) = %v", err)
 	}
 }
 

@@ -360,6 +360,11 @@ func Delete(ctx context.Context, path string, opts DeleteOptions) error {
 	return nil
 }
 
+// keyIndexDir is keyindex.Dir (package keyindex's tests import this
+// package, so this one cannot import it): a table's key index lives and
+// dies with the table.
+const keyIndexDir = "_certlake_keyindex"
+
 // tableEntry reports whether a top-level directory entry is something a
 // Delta writer puts in a table directory.
 func tableEntry(e os.DirEntry, partitionColumns []string) bool {
@@ -367,6 +372,9 @@ func tableEntry(e os.DirEntry, partitionColumns []string) bool {
 	if e.IsDir() {
 		if name == "_delta_log" || name == "_change_data" || name == "_delta_index" {
 			return true
+		}
+		if name == keyIndexDir {
+			return true // certlake's key index of the table's files
 		}
 		for _, c := range partitionColumns {
 			if strings.HasPrefix(name, c+"=") {

@@ -170,21 +170,21 @@ type FileInfo struct {
 
 // LiveFiles opens the table at path with opts and lists its live files at
 // its latest version: the one way certlake's readers (gap detection,
-// coverage) list a table. A missing table is no table and no files, not an
-// error.
-func LiveFiles(ctx context.Context, path string, opts Options) (*Table, []FileInfo, error) {
+// coverage) list a table; the snapshot they come from is returned too. A
+// missing table is no table and no files, not an error.
+func LiveFiles(ctx context.Context, path string, opts Options) (*Table, *delta.Snapshot, []FileInfo, error) {
 	t, err := Open(ctx, path, opts)
 	if errors.Is(err, ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	snap, err := t.Snapshot(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("snapshot %s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("snapshot %s: %w", path, err)
 	}
-	return t, t.Files(snap), nil
+	return t, snap, t.Files(snap), nil
 }
 
 // Files lists the live data files of snap with their parsed stats, in the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake/laketest"
 	"github.com/certlake/certlake/internal/record"
 )
@@ -418,6 +419,17 @@ func TestDelete(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cluttered, "notes.txt"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Gap detection keeps a key index in staging: it goes with the table.
+	if keyIndexDir != keyindex.Dir {
+		t.Fatalf("keyIndexDir = %q, want keyindex.Dir %q", keyIndexDir, keyindex.Dir)
+	}
+	indexed := mk("indexed", RoleStaging)
+	if err := os.MkdirAll(filepath.Join(indexed, keyindex.Dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(indexed, keyindex.Dir, "segment.kix"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	plain := filepath.Join(dir, "plain")
 	if err := os.MkdirAll(filepath.Join(plain, "data"), 0o755); err != nil {
 		t.Fatal(err)
@@ -432,6 +444,7 @@ func TestDelete(t *testing.T) {
 		{main, true, false},
 		{cluttered, true, false},
 		{staging, true, true},
+		{indexed, true, true},
 		{main, false, true},
 	} {
 		err := Delete(ctx, tc.path, DeleteOptions{StagingOnly: tc.stagingOnly})

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/certlake/certlake/internal/delta"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 )
 
@@ -195,9 +196,29 @@ func Retire(ctx context.Context, main, staging *lake.Table, p Plan, opts RetireO
 			return res, fmt.Errorf("retire staging %s: delete merged file: %w", root, err)
 		}
 	}
+	if !staging.IsLocal() && res.LiveFilesLeft == 0 {
+		dropStagingIndex(ctx, staging, log)
+	}
 	log.InfoContext(ctx, "staging retired: table kept, newer files staged", "staging", root,
 		"removed_files", res.RemovedFiles, "live_files_left", res.LiveFilesLeft)
 	return res, nil
+}
+
+// dropStagingIndex deletes the key index gap detection keeps in a remote
+// staging table whose files are all retired: its entries describe files
+// that are gone. It is a cache, so a failure only leaves it (the next
+// compaction of the index drops the entries) and is logged.
+func dropStagingIndex(ctx context.Context, staging *lake.Table, log *slog.Logger) {
+	ix := keyindex.FromStorage(staging.Store())
+	names, err := ix.List(ctx)
+	for _, n := range names {
+		if err == nil {
+			err = ix.Delete(ctx, n)
+		}
+	}
+	if err != nil {
+		log.WarnContext(ctx, "staging's key index not deleted", "staging", staging.Path(), "err", err)
+	}
 }
 
 // checkPlanCovers checks that every non-empty live file of snapshot V is in

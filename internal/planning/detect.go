@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/certlake/certlake/internal/gaps"
+	"github.com/certlake/certlake/internal/keyindex"
 	"github.com/certlake/certlake/internal/lake"
 	"github.com/certlake/certlake/internal/storage"
 )
@@ -59,37 +60,33 @@ func Detect(ctx context.Context, t Tables, logs []gaps.LogCeiling, opts gaps.Opt
 	if err != nil {
 		return d, err
 	}
-	var (
-		stagingFiles []lake.FileInfo
-		stagingStore storage.Store
-	)
+	lo := gaps.LakeOptions{Workers: t.Workers, Logger: t.Logger}
+	var stagingFiles []lake.FileInfo
 	if t.StagingPath != "" {
-		if stagingFiles, stagingStore, d.StagingUnmarked, err = liveFiles(ctx, t, t.StagingPath); err != nil {
+		staging, snap, files, err := lake.LiveFiles(ctx, t.StagingPath, t.options(lake.RoleStaging))
+		if err != nil {
 			return d, err
+		}
+		if staging != nil {
+			// A remote table's files have no LocalPath: gap detection
+			// reads their key columns from the store by ranged reads,
+			// without copying them whole.
+			stagingFiles, lo.StagingStore, d.StagingUnmarked = files, staging.Store(), !staging.Marked()
+			if staging.Marked() {
+				// Staging's own key index: each staging file is read
+				// once. Not in a table another tool wrote.
+				lo.StagingIndex, lo.StagingTableID = keyindex.FromStorage(staging.Store()), snap.Metadata.ID
+			}
 		}
 	}
 	d.Stats.StagingFiles = len(stagingFiles)
 	if len(logs) == 0 {
 		return d, nil
 	}
-	ranges, st, err := gaps.DetectLake(ctx, main, stagingFiles, logs, opts, gaps.LakeOptions{Workers: t.Workers, Logger: t.Logger, StagingStore: stagingStore})
+	ranges, st, err := gaps.DetectLake(ctx, main, stagingFiles, logs, opts, lo)
 	if err != nil {
 		return d, err
 	}
 	d.Ranges, d.Stats = append(d.Ranges, ranges...), st
 	return d, nil
-}
-
-// liveFiles lists the live files of the staging table at path (none when
-// there is no table) and the table's storage, and unmarked when it lacks
-// certlake's marker: a staging table another tool wrote is read as staging
-// all the same (only merging it needs adoption). A remote table's files
-// have no LocalPath: gap detection reads their key columns from the store
-// by ranged reads, without copying them whole.
-func liveFiles(ctx context.Context, t Tables, path string) (files []lake.FileInfo, store storage.Store, unmarked bool, err error) {
-	tbl, files, err := lake.LiveFiles(ctx, path, t.options(lake.RoleStaging))
-	if tbl == nil || err != nil {
-		return nil, nil, false, err
-	}
-	return files, tbl.Store(), !tbl.Marked(), nil
 }
