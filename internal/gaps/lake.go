@@ -83,26 +83,15 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 		if err != nil {
 			return nil, st, err
 		}
-		for _, f := range main.Files(snap) {
-			mainFiles = append(mainFiles, keyindex.DataFile{Path: f.Path, LocalPath: f.LocalPath, Size: f.Size})
-		}
+		mainFiles = dataFiles(main.Files(snap))
 		st.MainFiles = len(mainFiles)
-		if ix, err = keyindex.Load(ctx, keyindex.FromStorage(main.Store()), snap.Metadata.ID); err != nil {
-			return nil, st, err
-		}
-		if ix.Skipped > 0 {
-			log.WarnContext(ctx, "key index segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
-		}
 		var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
 		if !main.IsLocal() {
 			read = keyindex.ReadFromStorage(main.Store()) // ranged reads of the key columns
 		}
-		res, err := ix.Update(ctx, mainFiles, keyindex.UpdateOptions{
-			Workers: lo.Workers, Progress: lo.Progress, Read: read,
-			SaveFailed: func(err error) {
-				log.WarnContext(ctx, "key index not saved: the next run reads these files again", "err", err)
-			},
-		})
+		var res keyindex.UpdateResult
+		ix, res, err = updateIndex(ctx, "main", keyindex.FromStorage(main.Store()), snap.Metadata.ID, mainFiles,
+			keyindex.UpdateOptions{Workers: lo.Workers, Progress: lo.Progress, Read: read}, log)
 		if err != nil {
 			return nil, st, fmt.Errorf("read main's keys: %w", err)
 		}
@@ -115,7 +104,7 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 		if err != nil {
 			return nil, st, fmt.Errorf("read staging's keys: %w", err)
 		}
-		files := stagingDataFiles(staging)
+		files := dataFiles(staging)
 		for u := range listed {
 			parts, missing := sx.Parts(files, u)
 			if len(missing) > 0 {
@@ -154,16 +143,26 @@ func DetectLake(ctx context.Context, main *lake.Table, staging []lake.FileInfo, 
 	return ranges, st, err
 }
 
+// updateIndex loads the key index of a table (what names it in logs) and
+// brings it up to date with its live files.
+func updateIndex(ctx context.Context, what string, store keyindex.Store, tableID string, files []keyindex.DataFile, opts keyindex.UpdateOptions, log *slog.Logger) (*keyindex.Index, keyindex.UpdateResult, error) {
+	ix, err := keyindex.Load(ctx, store, tableID)
+	if err != nil {
+		return nil, keyindex.UpdateResult{}, err
+	}
+	if ix.Skipped > 0 {
+		log.WarnContext(ctx, what+"'s key index: segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
+	}
+	opts.SaveFailed = func(err error) {
+		log.WarnContext(ctx, what+"'s key index not saved: the next run reads these files again", "err", err)
+	}
+	res, err := ix.Update(ctx, files, opts)
+	return ix, res, err
+}
+
 // indexStaging brings staging's key index up to date with its live files
 // and returns it with the rows it read (those of files new to it).
 func indexStaging(ctx context.Context, staging []lake.FileInfo, lo LakeOptions, log *slog.Logger) (*keyindex.Index, int64, error) {
-	ix, err := keyindex.Load(ctx, lo.StagingIndex, lo.StagingTableID)
-	if err != nil {
-		return nil, 0, err
-	}
-	if ix.Skipped > 0 {
-		log.WarnContext(ctx, "staging key index segments skipped (unreadable or of an earlier table at this path): their files are read again", "segments", ix.Skipped)
-	}
 	var read func(context.Context, keyindex.DataFile) (keyindex.Keys, int64, error)
 	workers := lo.Workers
 	if lo.StagingStore != nil {
@@ -180,21 +179,15 @@ func indexStaging(ctx context.Context, staging []lake.FileInfo, lo LakeOptions, 
 			workers = max(cmp.Or(workers, runtime.GOMAXPROCS(0)), remoteReaders)
 		}
 	}
-	res, err := ix.Update(ctx, stagingDataFiles(staging), keyindex.UpdateOptions{
-		Workers: workers, Read: read,
-		SaveFailed: func(err error) {
-			log.WarnContext(ctx, "staging key index not saved: the next run reads these files again", "err", err)
-		},
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return ix, res.Rows, nil
+	ix, res, err := updateIndex(ctx, "staging", lo.StagingIndex, lo.StagingTableID, dataFiles(staging),
+		keyindex.UpdateOptions{Workers: workers, Read: read}, log)
+	return ix, res.Rows, err
 }
 
-func stagingDataFiles(staging []lake.FileInfo) []keyindex.DataFile {
-	out := make([]keyindex.DataFile, len(staging))
-	for i, f := range staging {
+// dataFiles are the key index's view of a table's live files.
+func dataFiles(files []lake.FileInfo) []keyindex.DataFile {
+	out := make([]keyindex.DataFile, len(files))
+	for i, f := range files {
 		out[i] = keyindex.DataFile{Path: f.Path, LocalPath: f.LocalPath, Size: f.Size}
 	}
 	return out
