@@ -266,6 +266,7 @@ func decodeEntriesChecked(b *Batch, texts []entryText, first uint64, scratch []b
 		b.hashes = make([]tlog.Hash, 0, len(texts))
 	}
 	certSize := 0
+	var pending []byte // the leaf before, while it waits to be hashed with this one
 	for i, t := range texts {
 		idx := first + uint64(i)
 		leaf, err := decode(t.leaf)
@@ -276,8 +277,14 @@ func decodeEntriesChecked(b *Batch, texts []entryText, first uint64, scratch []b
 			b.Bad = append(b.Bad, BadEntry{Index: idx, Err: fmt.Errorf("entry %d: leaf_input: %w", idx, err)})
 			continue
 		}
-		if checks != nil {
-			b.hashes = append(b.hashes, checks.lh.leaf(leaf))
+		if checks != nil { // leaves are hashed in pairs
+			if i%2 == 1 {
+				b.hashes = append(b.hashes, tlog.Hash{}, tlog.Hash{})
+				checks.lh.leaf2(pending, leaf, &b.hashes[i-1], &b.hashes[i])
+			} else if i == len(texts)-1 {
+				b.hashes = append(b.hashes, checks.lh.leaf(leaf))
+			}
+			pending = leaf
 		}
 		ent, err := decodeEntryCached(idx, leaf, t.extra, decode, chains)
 		if err != nil {

@@ -14,13 +14,11 @@ import (
 )
 
 // treeHasher's hashes are RFC 6962's: nodes as tlog.NodeHash, leaves as
-// SHA-256 of their prefix and bytes, whether read from the SHA-256 state or
-// through Sum (when the state cannot be read), and one hasher serves any
-// sequence of them.
+// SHA-256 of their prefix and bytes, one at a time or in pairs, and one
+// hasher serves any sequence of them.
 func TestTreeHasher(t *testing.T) {
-	th := newTreeHasher()
-	plain := newTreeHasher()
-	plain.state = nil // the Sum path
+	var th treeHasher
+	var prev []byte
 	for i := range 1000 {
 		var l, r tlog.Hash
 		rand.Read(l[:])
@@ -29,22 +27,28 @@ func TestTreeHasher(t *testing.T) {
 		if got := th.node(&l, &r); got != want {
 			t.Fatalf("node #%d = %x, want %x", i, got, want)
 		}
-		if got := plain.node(&l, &r); got != want {
-			t.Fatalf("node #%d without the state = %x, want %x", i, got, want)
+		want2 := tlog.NodeHash(r, l)
+		var d1, d2 tlog.Hash
+		if th.node2(&l, &r, &r, &l, &d1, &d2); d1 != want || d2 != want2 {
+			t.Fatalf("node2 #%d = %x %x, want %x %x", i, d1, d2, want, want2)
 		}
 		te := make([]byte, i) // every length of padding, up to two blocks of it
 		rand.Read(te)
-		for _, h := range []*treeHasher{&th, &plain} {
-			if got, want := h.timestamped(te), tlog.Hash(sha256.Sum256(append([]byte{0, 0, 0}, te...))); got != want {
-				t.Fatalf("timestamped leaf of %d bytes (state read %t) = %x, want %x", i, h.state != nil, got, want)
-			}
-			if got, want := h.leaf(te), tlog.Hash(sha256.Sum256(append([]byte{0}, te...))); got != want {
-				t.Fatalf("leaf of %d bytes (state read %t) = %x, want %x", i, h.state != nil, got, want)
-			}
+		wantTS := tlog.Hash(sha256.Sum256(append([]byte{0, 0, 0}, te...)))
+		wantLeaf := tlog.Hash(sha256.Sum256(append([]byte{0}, te...)))
+		if got := th.timestamped(te); got != wantTS {
+			t.Fatalf("timestamped leaf of %d bytes = %x, want %x", i, got, wantTS)
 		}
-	}
-	if th.state == nil {
-		t.Error("crypto/sha256 no longer tells its state: nodes are hashed the slower way")
+		if got := th.leaf(te); got != wantLeaf {
+			t.Fatalf("leaf of %d bytes = %x, want %x", i, got, wantLeaf)
+		}
+		if th.timestamped2(prev, te, &d1, &d2); d1 != tlog.Hash(sha256.Sum256(append([]byte{0, 0, 0}, prev...))) || d2 != wantTS {
+			t.Fatalf("timestamped2 of %d and %d bytes wrong", len(prev), i)
+		}
+		if th.leaf2(te, prev, &d1, &d2); d1 != wantLeaf || d2 != tlog.Hash(sha256.Sum256(append([]byte{0}, prev...))) {
+			t.Fatalf("leaf2 of %d and %d bytes wrong", i, len(prev))
+		}
+		prev = te
 	}
 }
 
@@ -62,7 +66,7 @@ func TestHashesRoot(t *testing.T) {
 		}
 		return tlog.NodeHash(root(hs[:len(hs)/2]), root(hs[len(hs)/2:]))
 	}
-	th := newTreeHasher()
+	var th treeHasher
 	if got, want := hashesRoot(hashes, &th), root(hashes); got != want {
 		t.Fatalf("hashesRoot = %x, want %x", got, want)
 	}

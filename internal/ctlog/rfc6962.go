@@ -247,8 +247,7 @@ func (r *rfc6962) fetchSpan(ctx context.Context, s span, verify bool) jobResult 
 			var checks *entryChecks
 			if verify {
 				if sc.lh == nil {
-					th := newTreeHasher()
-					sc.lh = &th
+					sc.lh = &treeHasher{}
 				}
 				checks = &entryChecks{log: r.log.URL, lh: sc.lh, keys: r.keys}
 			}

@@ -411,7 +411,7 @@ func (s *static) takeProof() *tileProof {
 	if p, ok := s.proofs.Get().(*tileProof); ok {
 		return p
 	}
-	return &tileProof{th: newTreeHasher()}
+	return &tileProof{}
 }
 
 func (s *static) putProof(p *tileProof) {
@@ -468,7 +468,11 @@ func (s *static) readTileProof(p *tileProof, n uint64, leaves []record.TileLeaf)
 	p.n, p.badIndex = len(leaves), len(leaves)
 	for i := range leaves {
 		l := &leaves[i]
-		p.hashes[i] = p.th.timestamped(l.Timestamped)
+		if i%2 == 1 { // leaves are hashed in pairs
+			p.th.timestamped2(leaves[i-1].Timestamped, l.Timestamped, &p.hashes[i-1], &p.hashes[i])
+		} else if i == len(leaves)-1 {
+			p.hashes[i] = p.th.timestamped(l.Timestamped)
+		}
 		if p.badIndex == p.n {
 			if li, ok := leafIndex(l.Extensions); !ok {
 				p.badIndex, p.badLeafIndex = i, -1
