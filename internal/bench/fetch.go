@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -541,6 +542,13 @@ func verificationRows(kind string, verified, plain []fetchRun) []row {
 	}}
 }
 
+// gcCycles is the number of GC cycles this process has completed.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 func (r fetchRun) rate() float64 { return float64(r.n) / r.wall.Seconds() }
 
 // fetchOnce backfills all of sl into a fresh staging table and checks that
@@ -557,7 +565,7 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string, verif
 	defer os.RemoveAll(path)
 	var r fetchRun
 	var err error
-	t0, c0, l0 := time.Now(), cpuSelf(), sl.cpu()
+	t0, c0, l0, g0 := time.Now(), cpuSelf(), sl.cpu(), gcCycles()
 	// The label lets a -cpuprofile tell the backfill's samples apart
 	// (pprof -tagfocus item=backfill-static, or =backfill-static-verified).
 	mode := map[bool]string{true: "-verified", false: "-unverified"}[verify]
@@ -567,7 +575,7 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string, verif
 	r.wall, r.cpu, r.logCPU = time.Since(t0), cpuSelf()-c0, sl.cpu()-l0
 	r.requests = counter.n.Load()
 	b.log.Info("backfill run", "log", kind, "verified", verify, "entries", r.n, "wall", r.wall.Round(time.Millisecond),
-		"cpu_per_entry_us", fmt.Sprintf("%.2f", float64(r.cpu.Nanoseconds())/1e3/float64(max(r.n, 1))), "requests", r.requests)
+		"cpu_per_entry_us", fmt.Sprintf("%.2f", float64(r.cpu.Nanoseconds())/1e3/float64(max(r.n, 1))), "requests", r.requests, "gc_cycles", gcCycles()-g0)
 	if err != nil {
 		return r, fmt.Errorf("fetch+parse+stage from %s log: %w", kind, err)
 	}

@@ -40,7 +40,7 @@ func sizeByName(name string) (size, error) {
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	case "full":
 		return size{name: name, logs: 20, mainKeys: 50_000_000, stagingKeys: 5_000_000, mainFiles: 50,
-			parseN: 200_000, fetchRuns: 3, verifyPairs: 11, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
+			parseN: 200_000, fetchRuns: 3, verifyPairs: 21, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	}
 	return size{}, fmt.Errorf("unknown -size %q: small or full", name)

@@ -283,20 +283,20 @@ func tileRoot(data []byte) tlog.Hash {
 		copy(hs[i][:], data[i*tlog.HashSize:])
 	}
 	var th treeHasher
-	return reduceRoot(&hs, n, &th)
+	return reduceRoot(hs[:n], &th)
 }
 
 // hashesRoot is tileRoot of 256 leaf hashes, hashed with th.
 func hashesRoot(hashes []tlog.Hash, th *treeHasher) tlog.Hash {
 	var hs [1 << tileHeight]tlog.Hash
 	n := copy(hs[:], hashes)
-	return reduceRoot(&hs, n, th)
+	return reduceRoot(hs[:n], th)
 }
 
-// reduceRoot hashes the first n (a power of two) entries of hs pairwise up
-// to their root, in place.
-func reduceRoot(hs *[1 << tileHeight]tlog.Hash, n int, th *treeHasher) tlog.Hash {
-	for ; n > 1; n /= 2 {
+// reduceRoot hashes hs (a power of two of them) pairwise up to their
+// root, in place, two nodes at a time.
+func reduceRoot(hs []tlog.Hash, th *treeHasher) tlog.Hash {
+	for n := len(hs); n > 1; n /= 2 {
 		i := 0
 		for ; i+1 < n/2; i += 2 {
 			th.node2(&hs[2*i], &hs[2*i+1], &hs[2*i+2], &hs[2*i+3], &hs[i], &hs[i+1])

@@ -128,3 +128,42 @@ func TestHashTileFetchedOnceAtATime(t *testing.T) {
 		t.Errorf("follower: %v, want the tile", err)
 	}
 }
+
+// appendLeaves gives the compact range that appending each leaf hash one
+// by one gives, from any start and for any count.
+func TestAppendLeaves(t *testing.T) {
+	var th treeHasher
+	for _, c := range []struct{ begin, n uint64 }{
+		{0, 0}, {0, 1}, {0, 4096}, {1, 1}, {7, 9}, {1000, 1000}, {4095, 4097}, {12345, 3000}, {1 << 20, 513},
+	} {
+		// Both ranges start from the same left edge: [0, begin) of some tree.
+		edge := rangeFactory.NewEmptyRange(0)
+		for i := range c.begin {
+			h := tlog.RecordHash([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+			if err := edge.Append(h[:], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := rangeFactory.NewEmptyRange(0)
+		got := rangeFactory.NewEmptyRange(0)
+		if err := want.AppendRange(edge, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := got.AppendRange(edge, nil); err != nil {
+			t.Fatal(err)
+		}
+		hashes := make([]tlog.Hash, c.n)
+		for i := range hashes {
+			rand.Read(hashes[i][:])
+			if err := want.Append(hashes[i][:], nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := appendLeaves(got, hashes, &th); err != nil {
+			t.Fatalf("appendLeaves(%d at %d): %v", c.n, c.begin, err)
+		}
+		if !got.Equal(want) {
+			t.Fatalf("appendLeaves(%d at %d) = %x, want %x", c.n, c.begin, got.Hashes(), want.Hashes())
+		}
+	}
+}
