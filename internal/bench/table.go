@@ -18,7 +18,7 @@ type size struct {
 	mainFiles    int   // main data files at 1x
 	parseN       int   // entries per in-process log for fetch+parse+stage
 	fetchRuns    int   // fetch+parse+stage runs per log (the median counts)
-	verifyPairs  int   // alternating verified and unverified runs per log (at least fetchRuns)
+	verifyPairs  int   // alternating verified and unverified runs per log, pinned apart from the log
 	parseTime    time.Duration
 	temporalN    int // entries of the orchestration backfill
 	temporalLog  int // logs it is spread over
@@ -40,7 +40,7 @@ func sizeByName(name string) (size, error) {
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	case "full":
 		return size{name: name, logs: 20, mainKeys: 50_000_000, stagingKeys: 5_000_000, mainFiles: 50,
-			parseN: 200_000, fetchRuns: 3, verifyPairs: 21, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
+			parseN: 200_000, fetchRuns: 3, verifyPairs: 16, parseTime: 3 * time.Second, temporalN: 1_000_000, temporalLog: 4, temporalRuns: 3,
 			scaling: []int{2, 4}, narrowX: []int{20, 4}}, nil
 	}
 	return size{}, fmt.Errorf("unknown -size %q: small or full", name)
