@@ -570,11 +570,12 @@ func verificationRows(kind string, verified, plain []fetchRun, pinned bool) []ro
 	perMillion := func(r fetchRun) float64 { return float64(r.requests) * 1e6 / float64(r.n) }
 	v, p := med(each(verified, cpuPerEntry)), med(each(plain, cpuPerEntry))
 	rv, rp := med(each(verified, perMillion)), med(each(plain, perMillion))
-	// Pair i ran verified first if i is even. The second run of a pair
-	// can cost more than the first whatever its kind (pinned, 14 of 15
-	// static pairs in one run, by 10-50%), which makes single pairs'
-	// ratios swing both ways; the geometric mean of a verified-first and
-	// an unverified-first pair cancels any such effect of the position.
+	// Pair i ran verified first if i is even. The geometric mean of a
+	// verified-first and an unverified-first pair cancels any effect of
+	// the position in a pair: before runs began with settle, the second
+	// run of a pair paid for the first one's garbage and cost 10-50% more
+	// (pinned, 14 of 15 static pairs in one run), and single pairs' ratios
+	// swung both ways.
 	n := min(len(verified), len(plain)) / 2 * 2
 	couples := make([]float64, 0, n/2)
 	for i := 0; i < n; i += 2 {
@@ -596,6 +597,25 @@ func verificationRows(kind string, verified, plain []fetchRun, pinned bool) []ro
 		certlake: fmt.Sprintf("%.0f", rv), reference: fmt.Sprintf("%.0f unverified", rp),
 		ratio: fmt.Sprintf("+%.0f extra", rv-rp),
 	}}
+}
+
+// settle starts a run from a quiet process: the garbage of the run before
+// collected (else a run pays for its predecessor's, which is of the other
+// kind in every other pair), and no thread still busy with what came
+// before (DuckDB's check of the staging table the run before wrote: its
+// threads' CPU is this process's). It waits until 50 ms pass with under
+// 2 ms of the process's CPU, for at most 2 s.
+func (b *bench) settle() {
+	runtime.GC()
+	start, c0 := time.Now(), cpuSelf()
+	for time.Since(start) < 2*time.Second {
+		c := cpuSelf()
+		time.Sleep(50 * time.Millisecond)
+		if cpuSelf()-c < 2*time.Millisecond {
+			break
+		}
+	}
+	b.log.Debug("settled", "wait", time.Since(start).Round(time.Millisecond), "cpu", (cpuSelf() - c0).Round(time.Millisecond))
 }
 
 // gcCycles is the number of GC cycles this process has completed.
@@ -621,6 +641,7 @@ func (b *bench) fetchOnce(ctx context.Context, sl *servedLog, kind string, verif
 	defer os.RemoveAll(path)
 	var r fetchRun
 	var err error
+	b.settle()
 	t0, c0, l0, g0 := time.Now(), cpuSelf(), sl.cpu(), gcCycles()
 	// The label lets a -cpuprofile tell the backfill's samples apart
 	// (pprof -tagfocus item=backfill-static, or =backfill-static-verified).

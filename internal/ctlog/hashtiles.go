@@ -286,13 +286,6 @@ func tileRoot(data []byte) tlog.Hash {
 	return reduceRoot(hs[:n], &th)
 }
 
-// hashesRoot is tileRoot of 256 leaf hashes, hashed with th.
-func hashesRoot(hashes []tlog.Hash, th *treeHasher) tlog.Hash {
-	var hs [1 << tileHeight]tlog.Hash
-	n := copy(hs[:], hashes)
-	return reduceRoot(hs[:n], th)
-}
-
 // reduceRoot hashes hs (a power of two of them) pairwise up to their
 // root, in place, two nodes at a time.
 func reduceRoot(hs []tlog.Hash, th *treeHasher) tlog.Hash {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,9 +53,9 @@ func TestTreeHasher(t *testing.T) {
 	}
 }
 
-// hashesRoot of a tile's 256 leaf hashes is the root of their perfect
+// reduceRoot of a tile's 256 leaf hashes is the root of their perfect
 // tree, hashed with tlog.NodeHash.
-func TestHashesRoot(t *testing.T) {
+func TestReduceRoot(t *testing.T) {
 	hashes := make([]tlog.Hash, tileWidth)
 	for i := range hashes {
 		hashes[i] = tlog.RecordHash([]byte{byte(i), byte(i >> 8)})
@@ -67,8 +68,8 @@ func TestHashesRoot(t *testing.T) {
 		return tlog.NodeHash(root(hs[:len(hs)/2]), root(hs[len(hs)/2:]))
 	}
 	var th treeHasher
-	if got, want := hashesRoot(hashes, &th), root(hashes); got != want {
-		t.Fatalf("hashesRoot = %x, want %x", got, want)
+	if got, want := reduceRoot(slices.Clone(hashes), &th), root(hashes); got != want {
+		t.Fatalf("reduceRoot = %x, want %x", got, want)
 	}
 }
 

@@ -314,7 +314,7 @@ func (s *static) fetchTile(ctx context.Context, sp span, size uint64, pt *proven
 // Only the first width leaves of p count (the tile read may be the full
 // tile of a partial one).
 func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, p *tileProof, width int) error {
-	if err := s.proveLeaves(ctx, pt, n, p.hashes[:width], &p.th); err != nil {
+	if err := s.proveLeaves(ctx, pt, n, p.hashes[:width], &p.th, &p.nodes); err != nil {
 		return err
 	}
 	if i := p.badIndex; i < width {
@@ -327,14 +327,15 @@ func (s *static) proveTile(ctx context.Context, pt *provenTree, n uint64, p *til
 	return nil
 }
 
-// proveLeaves checks the leaf hashes of data tile n against pt's tree.
-func (s *static) proveLeaves(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, th *treeHasher) error {
+// proveLeaves checks the leaf hashes of data tile n against pt's tree;
+// nodes is scratch for the tile's interior nodes.
+func (s *static) proveLeaves(ctx context.Context, pt *provenTree, n uint64, hashes []tlog.Hash, th *treeHasher, nodes *[tileWidth]tlog.Hash) error {
 	if len(hashes) == tileWidth {
 		want, err := s.tiles.subtreeRoot(ctx, s.log.URL, pt, n)
 		if err != nil {
 			return err
 		}
-		if hashesRoot(hashes, th) == want {
+		if reduceRoot(nodes[:copy(nodes[:], hashes)], th) == want {
 			return nil
 		}
 	}
@@ -393,8 +394,9 @@ type tileProof struct {
 	th           treeHasher
 	n            int // leaves read
 	hashes       [tileWidth]tlog.Hash
-	badIndex     int   // the first leaf with a missing or wrong leaf_index; n if none
-	badLeafIndex int64 // its leaf_index, -1 if missing
+	nodes        [tileWidth]tlog.Hash // scratch for proveLeaves: 8 KiB a goroutine's stack would grow for
+	badIndex     int                  // the first leaf with a missing or wrong leaf_index; n if none
+	badLeafIndex int64                // its leaf_index, -1 if missing
 	precert      [tileWidth]precertCheck
 	tbs          [tileWidth][]byte // of the precertPending leaves, in tbsBuf
 	tbsBuf       []byte
