@@ -24,12 +24,17 @@ func want(prefix, body []byte) [Size]byte {
 	return sha256.Sum256(append(append([]byte{}, prefix...), body...))
 }
 
-func TestSumEveryLength(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	data := make([]byte, 700)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
+// random is n bytes from rng.
+func random(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
 	}
+	return b
+}
+
+func TestSumEveryLength(t *testing.T) {
+	data := random(rand.New(rand.NewPCG(1, 2)), 700)
 	for name, h := range hashers(t) {
 		for _, plen := range []int{0, 1, 3, 55, 56, 63, 64, 65, 100} {
 			prefix := data[600 : 600+plen]
@@ -46,10 +51,7 @@ func TestSumEveryLength(t *testing.T) {
 
 func TestSum2Pairs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	data := make([]byte, 5000)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
+	data := random(rng, 5000)
 	for name, h := range hashers(t) {
 		for _, plen := range []int{0, 3, 64, 70} {
 			prefix := bytes.Repeat([]byte{0x5a}, plen)
@@ -77,9 +79,7 @@ func TestNodes(t *testing.T) {
 		for range 200 {
 			var l1, r1, l2, r2 [Size]byte
 			for _, x := range []*[Size]byte{&l1, &r1, &l2, &r2} {
-				for i := range x {
-					x[i] = byte(rng.Uint32())
-				}
+				copy(x[:], random(rng, Size))
 			}
 			w1 := want([]byte{1}, append(l1[:], r1[:]...))
 			w2 := want([]byte{1}, append(l2[:], r2[:]...))
