@@ -524,15 +524,12 @@ func (b *bench) pinApart(sl *servedLog) (bool, func()) {
 	if runtime.NumCPU() < 2 {
 		return false, func() {}
 	}
-	if err := pinProcess(0, 0); err != nil {
-		b.log.Warn("verification pairs run unpinned", "err", err)
-		unpin()
-		return false, func() {}
-	}
-	if err := pinProcess(sl.cmd.Process.Pid, 1); err != nil {
-		b.log.Warn("verification pairs run unpinned", "err", err)
-		unpin()
-		return false, func() {}
+	for cpu, pid := range []int{0, sl.cmd.Process.Pid} { // this process on vCPU 0, the log on 1
+		if err := pinProcess(pid, cpu); err != nil {
+			b.log.Warn("verification pairs run unpinned", "err", err)
+			unpin()
+			return false, func() {}
+		}
 	}
 	return true, unpin
 }
